@@ -1,0 +1,93 @@
+// Number formats: what a format is and what it can hold. No I/O here;
+// the spelling grammar lives in parse.cpp (see ../shared/DESIGN.md).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace lpsim::arith {
+
+enum class Kind : std::uint8_t {
+  Float,   // minifloat e<E>m<M> with its variants
+  Fixed,   // two's complement or unsigned fixed point
+  Scaled,  // <elem>/<rule>/<granularity>: applied by the training quantizers
+};
+
+// Which codes of the top exponent are special.
+enum class Specials : std::uint8_t {
+  IEEE,  // all-ones exponent: infinities (mantissa 0) and NaNs
+  FN,    // finite: only the all-ones code is NaN (OCP FP8 E4M3)
+  FNUZ,  // finite, unsigned zero: NaN is the negative-zero code, bias + 1
+};
+
+enum class ScaleRule : std::uint8_t { MinMax, AbsMax, Pow2, MX };
+
+struct Format;
+
+// A scaled format: elements of `elem` multiplied by a scale found by `rule`
+// over groups of `granularity`. Only described here; the quantizers that
+// compute scales belong to the training layer.
+struct ScaledSpec {
+  std::shared_ptr<const Format> elem;
+  ScaleRule rule = ScaleRule::AbsMax;
+  enum class Group : std::uint8_t { Tensor, Channel, Block } group = Group::Tensor;
+  int block = 0;  // block size for Group::Block
+};
+
+struct Format {
+  Kind kind = Kind::Float;
+  std::string spelling;  // canonical spelling, as the parser would read it back
+
+  // Float
+  int exp_bits = 8, man_bits = 23, bias = 127;
+  Specials specials = Specials::IEEE;
+  bool nonan = false;       // with FN: the all-ones code is a number too
+  bool subnormals = true;   // false with :nosub
+  bool saturate = false;    // :sat (float) — overflow gives the largest finite value
+
+  // Fixed: value = n * 2^-frac_bits, n in W-bit two's complement or unsigned.
+  int width = 0, frac_bits = 0;
+  bool is_signed = true;
+  bool wrap = false;  // :wrap, else saturate
+
+  ScaledSpec scaled;  // Kind::Scaled only
+
+  // ---- queries (Float and Fixed) ----
+  int bits() const;                 // storage bits of one element
+  std::uint64_t num_codes() const;  // 2^bits()
+  bool has_inf() const;
+  bool has_nan() const;
+  bool has_negative_zero() const;
+  int emin() const;  // exponent of the smallest normal (Float)
+  int emax() const;  // exponent of the largest finite value (Float)
+  double max_finite() const;
+  double min_normal() const;     // Fixed: the resolution 2^-F
+  double min_subnormal() const;  // smallest positive value (= min_normal without subnormals)
+  double epsilon() const;        // Float: 2^-M (gap above 1); Fixed: 2^-F
+  double lowest() const;         // most negative finite value
+
+  // True when every finite value of the format is exactly a float / double.
+  bool fits_in_float() const;
+  bool fits_in_double() const;
+
+  bool operator==(const Format& o) const { return spelling == o.spelling; }
+};
+
+// Parse a spelling of DESIGN.md. Throws FormatError quoting the string.
+Format parse_format(std::string_view spelling);
+
+struct FormatError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+// Named aliases (fp32, bf16, fp8e4m3, ...): all in one table in parse.cpp.
+struct Alias {
+  const char* name;
+  const char* meaning;
+};
+const Alias* aliases(std::size_t& count);
+
+}  // namespace lpsim::arith

@@ -1,0 +1,343 @@
+// Fast array quantization, bit-identical to golden_quantize (golden.cpp).
+//
+// Idea: the input's bit pattern gives its integer significand `sig` and the
+// exponent of its last bit; the format gives the quantum 2^qe of the result.
+// Rounding is then integer work on sig (shift, look at the discarded bits,
+// add one), and the result n * 2^qe is rebuilt exactly as an int-to-float
+// conversion times a power of two. Every step is branch-free, so GCC
+// vectorises the loop (AVX2 / AVX-512 via target_clones, SSE2 otherwise).
+// Elements the fast path does not cover (NaN/inf inputs, fixed-point wrap
+// overflow, an exact-SR tie in the first 64 random bits, exotic formats)
+// are flagged and recomputed by the golden model: rare, and exact.
+#include "arith/quantize.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "arith/golden.hpp"
+#include "arith/philox.hpp"
+
+namespace lpsim::arith {
+
+namespace {
+
+template <class T>
+struct Bits;
+template <>
+struct Bits<float> {
+  using U = std::uint32_t;
+  using I = std::int32_t;
+  static constexpr int NB = 32, MB = 23, BIAS = 127;
+};
+template <>
+struct Bits<double> {
+  using U = std::uint64_t;
+  using I = std::int64_t;
+  static constexpr int NB = 64, MB = 52, BIAS = 1023;
+};
+
+// Everything the kernel needs, hoisted out of the loop.
+template <class T>
+struct Params {
+  using U = typename Bits<T>::U;
+  using I = typename Bits<T>::I;
+  bool fixed = false;
+  int sr_bits = 0;
+  RandomKey key;
+  // float formats
+  I man = 0, emin = 0, emin_eff = 0;  // emin_eff: emin, or emin - 1 with :nosub (see golden)
+  bool man_zero = false, nosub = false, no_negzero = false;
+  bool sub_input_golden = false;      // format reaches below T's normal range: subnormal inputs go golden
+  T max_finite = 0, min_normal = 0;
+  T ovf[2] = {0, 0};                  // overflow value for + and - (depends on mode)
+  // fixed formats
+  I qe_fixed = 0;
+  T scale = 0;                        // 2^-F
+  U limit_bits = 0;                   // |x| bits >= this: outside the range 2^(W-F)
+  U maxmag[2] = {0, 0};               // largest magnitude n for + and -
+  T clamp_val[2] = {0, 0};            // saturated values for + and -
+  bool wrap = false;
+};
+
+template <class T>
+T from_bits(typename Bits<T>::U u) { return std::bit_cast<T>(u); }
+
+// Exact n (< 2^52 for double, < 2^31 for float) as T, without the int64
+// conversion AVX2 lacks: 2^52 + n has n as its mantissa.
+template <class T>
+inline T exact_from_uint(typename Bits<T>::U n) {
+  if constexpr (std::is_same_v<T, float>) {
+    return float(std::int32_t(n));
+  } else {
+    return std::bit_cast<double>(n | 0x4330000000000000ull) - 0x1p52;
+  }
+}
+
+// 2^e as T for e in T's range (normal or subnormal); caller guarantees range.
+template <class T>
+inline T pow2(typename Bits<T>::I e) {
+  using B = Bits<T>;
+  using U = typename B::U;
+  using I = typename B::I;
+  const I biased = e + B::BIAS;
+  const U normal = U(biased) << B::MB;
+  const I sh = std::clamp<I>(biased + B::MB - 1, 0, B::MB - 1);
+  const U sub = U(1) << sh;
+  return from_bits<T>(biased >= 1 ? normal : sub);
+}
+
+template <class T, Mode MODE, bool FIXED>
+[[gnu::always_inline]] inline void kernel(const Params<T>& p, const T* in, T* out, std::uint8_t* flag,
+                                          std::size_t n, std::uint64_t index0) {
+  using B = Bits<T>;
+  using U = typename B::U;
+  using I = typename B::I;
+  constexpr U ABS = ~U(0) >> 1, MANT = (U(1) << B::MB) - 1, IMPLICIT = U(1) << B::MB;
+  constexpr I EMAXF = (I(1) << (B::NB - 2 - B::MB + 1)) - 1;  // all-ones exponent field
+
+  for (std::size_t i = 0; i < n; ++i) {
+    const U u = std::bit_cast<U>(in[i]);
+    const U neg = u >> (B::NB - 1);
+    const U a = u & ABS;
+    const I E = I(a >> B::MB);
+    const bool sub = E == 0;
+    const U sig = (a & MANT) | (sub ? U(0) : IMPLICIT);
+    const I ulpexp = (sub ? I(1) : E) - B::BIAS - B::MB;
+    bool golden = E == EMAXF;
+
+    I qe;
+    if constexpr (FIXED) {
+      qe = p.qe_fixed;
+    } else {
+      qe = std::max<I>(E - B::BIAS, p.emin_eff) - p.man;
+      golden |= sub & p.sub_input_golden;
+      golden |= qe < 1 - B::BIAS - B::MB;  // 2^qe below T's range (only exotic :nosub formats)
+    }
+    const I s = qe - ulpexp;
+    const I sc = std::clamp<I>(s, 0, B::MB + 2);
+    const U n_lo = sig >> sc;
+    const U rem = sig & ((U(1) << sc) - 1);
+    const U half = (U(1) << sc) >> 1;
+    const I shl = std::clamp<I>(-s, 0, B::NB - 1);
+    const U nq = s < 0 ? U(sig << shl) : n_lo;  // s < 0 only for fixed point (exact)
+
+    bool odd;
+    if constexpr (FIXED) odd = nq & 1;
+    else odd = p.man_zero ? (nq != 0 && ((qe - p.emin + 1) & 1)) : bool(nq & 1);
+
+    bool up;
+    if constexpr (MODE == Mode::RNE) up = rem > half || (rem == half && rem != 0 && odd);
+    else if constexpr (MODE == Mode::RNA) up = rem >= half && rem != 0;
+    else if constexpr (MODE == Mode::RZ) up = false;
+    else if constexpr (MODE == Mode::RU) up = rem != 0 && !neg;
+    else if constexpr (MODE == Mode::RD) up = rem != 0 && neg;
+    else if constexpr (MODE == Mode::RO) up = rem != 0 && !odd;
+    else {
+      // floor(fraction * 2^64): exact for s <= 64; for s > 64 the bits below
+      // are lost, so a tie on the first 64 random bits is settled by golden.
+      const std::uint64_t r64 = random_word(p.key.seed, p.key.stream, index0 + i, 0);
+      const std::uint64_t rem64 = rem;
+      const int sl = int(std::clamp<I>(64 - s, 0, 63));
+      const int sr = int(std::clamp<I>(s - 64, 0, 63));
+      std::uint64_t f64 = s <= 64 ? rem64 << sl : rem64 >> sr;
+      f64 = (s - 64 >= 64) ? 0 : f64;
+      f64 = s <= 0 ? 0 : f64;
+      if (p.sr_bits == 0) {
+        up = r64 < f64;
+        golden |= (r64 == f64) & (s > 64) & (rem != 0);
+      } else {
+        const int d = 64 - p.sr_bits;
+        up = (r64 >> d) < (f64 >> d);
+      }
+    }
+    const U nn = nq + U(up);
+
+    T val;
+    if constexpr (FIXED) {
+      const bool in_range = a < p.limit_bits;
+      const bool over = !in_range || nn > p.maxmag[neg];
+      const T mag = exact_from_uint<T>(nn) * p.scale;
+      const T signed_val = neg ? -mag : mag;
+      golden |= over & p.wrap;
+      val = over ? p.clamp_val[neg] : signed_val;
+      val = val + T(0);  // fixed point has no -0
+    } else {
+      const T mag = exact_from_uint<T>(nn) * pow2<T>(qe);
+      const T flushed = (p.nosub && mag < p.min_normal) ? T(0) : mag;
+      const T signed_val = neg ? -flushed : flushed;
+      val = mag > p.max_finite ? p.ovf[neg] : signed_val;
+      if (p.no_negzero) val = val + T(0);
+    }
+    out[i] = val;
+    flag[i] = golden;
+  }
+}
+
+template <class T>
+Params<T> make_params(const Format& f, Rounding r, RandomKey key) {
+  using B = Bits<T>;
+  using U = typename B::U;
+  Params<T> p;
+  p.fixed = f.kind == Kind::Fixed;
+  p.sr_bits = r.sr_bits;
+  p.key = key;
+  if (p.fixed) {
+    p.qe_fixed = -f.frac_bits;
+    p.scale = T(std::ldexp(1.0, -f.frac_bits));
+    const double limit = std::ldexp(1.0, f.width - f.frac_bits);  // |x| >= limit: beyond every n < 2^W
+    p.limit_bits = limit > double(std::numeric_limits<T>::max()) ? (U(B::BIAS * 2 + 1) << B::MB)
+                                                                  : std::bit_cast<U>(T(limit));
+    const U top = U(1) << (f.is_signed ? f.width - 1 : f.width);
+    p.maxmag[0] = f.is_signed ? top - 1 : top - 1;
+    p.maxmag[1] = f.is_signed ? top : 0;
+    p.clamp_val[0] = T(f.max_finite());
+    p.clamp_val[1] = T(f.lowest()) + T(0);
+    p.wrap = f.wrap;
+    return p;
+  }
+  p.man = f.man_bits;
+  p.emin = f.emin();
+  p.emin_eff = f.subnormals ? f.emin() : f.emin() - 1;
+  p.man_zero = f.man_bits == 0;
+  p.nosub = !f.subnormals;
+  p.no_negzero = !f.has_negative_zero();
+  p.sub_input_golden = p.emin_eff < 1 - B::BIAS;
+  p.max_finite = T(f.max_finite());
+  p.min_normal = T(f.min_normal());
+  for (int neg = 0; neg < 2; ++neg) p.ovf[neg] = T(overflow_value(f, r.mode, neg));
+  return p;
+}
+
+// Whether the kernel covers this format for T at all (else: golden throughout).
+template <class T>
+bool kernel_covers(const Format& f) {
+  // exact_from_uint needs n < 2^52 for double; for float, fitting already bounds n by 2^24.
+  if constexpr (std::is_same_v<T, float>) return true;
+  return f.kind == Kind::Fixed ? f.width <= 51 : f.man_bits <= 50;
+}
+
+template <class T, bool FIXED>
+[[gnu::always_inline]] inline void dispatch_mode(const Params<T>& p, Mode m, const T* in, T* out,
+                                                 std::uint8_t* flag, std::size_t n, std::uint64_t idx) {
+  switch (m) {
+    case Mode::RNE: return kernel<T, Mode::RNE, FIXED>(p, in, out, flag, n, idx);
+    case Mode::RNA: return kernel<T, Mode::RNA, FIXED>(p, in, out, flag, n, idx);
+    case Mode::RZ: return kernel<T, Mode::RZ, FIXED>(p, in, out, flag, n, idx);
+    case Mode::RU: return kernel<T, Mode::RU, FIXED>(p, in, out, flag, n, idx);
+    case Mode::RD: return kernel<T, Mode::RD, FIXED>(p, in, out, flag, n, idx);
+    case Mode::RO: return kernel<T, Mode::RO, FIXED>(p, in, out, flag, n, idx);
+    case Mode::SR: return kernel<T, Mode::SR, FIXED>(p, in, out, flag, n, idx);
+  }
+}
+
+// One block through the vector kernel; the clone matching the CPU is picked at load time.
+[[gnu::target_clones("avx512f", "avx2", "default")]] void block_f32(const Params<float>& p, Mode m,
+                                                                     const float* in, float* out,
+                                                                     std::uint8_t* flag, std::size_t n,
+                                                                     std::uint64_t idx) {
+  if (p.fixed) dispatch_mode<float, true>(p, m, in, out, flag, n, idx);
+  else dispatch_mode<float, false>(p, m, in, out, flag, n, idx);
+}
+
+[[gnu::target_clones("avx512f", "avx2", "default")]] void block_f64(const Params<double>& p, Mode m,
+                                                                     const double* in, double* out,
+                                                                     std::uint8_t* flag, std::size_t n,
+                                                                     std::uint64_t idx) {
+  if (p.fixed) dispatch_mode<double, true>(p, m, in, out, flag, n, idx);
+  else dispatch_mode<double, false>(p, m, in, out, flag, n, idx);
+}
+
+template <class T>
+void check_format(const Format& f) {
+  if (f.kind == Kind::Scaled)
+    throw std::invalid_argument("quantize: \"" + f.spelling +
+                                "\" is a scaled format; its scales are computed by the training quantizers");
+  const bool ok = std::is_same_v<T, float> ? f.fits_in_float() : f.fits_in_double();
+  if (!ok)
+    throw std::invalid_argument(std::string("quantize: format \"") + f.spelling + "\" has values that a " +
+                                (std::is_same_v<T, float> ? "float" : "double") +
+                                " cannot hold exactly; use " +
+                                (std::is_same_v<T, float> ? "double input" : "a narrower format"));
+}
+
+[[noreturn]] void nan_error(const Format& f, std::uint64_t index) {
+  throw std::domain_error("quantize: NaN at index " + std::to_string(index) + " cannot be represented in \"" +
+                          f.spelling + "\" (the format has no NaN code)");
+}
+
+constexpr std::size_t kBlock = 1024;
+constexpr std::size_t kParallelFrom = 1 << 15;
+
+template <class T>
+void quantize_array(const T* in, T* out, std::size_t n, const Format& f, Rounding r, RandomKey key,
+                    std::uint64_t index0) {
+  check_format<T>(f);
+  if (n == 0) return;
+  const Params<T> p = make_params<T>(f, r, key);
+  const bool covered = kernel_covers<T>(f);
+  const std::size_t blocks = (n + kBlock - 1) / kBlock;
+  std::uint64_t first_bad = std::numeric_limits<std::uint64_t>::max();
+
+#pragma omp parallel for schedule(static) reduction(min : first_bad) if (n >= kParallelFrom)
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const std::size_t lo = b * kBlock, len = std::min(kBlock, n - lo);
+    std::uint8_t flag[kBlock];
+    if (covered) {
+      if constexpr (std::is_same_v<T, float>) block_f32(p, r.mode, in + lo, out + lo, flag, len, index0 + lo);
+      else block_f64(p, r.mode, in + lo, out + lo, flag, len, index0 + lo);
+    } else {
+      std::fill(flag, flag + len, std::uint8_t(1));
+    }
+    for (std::size_t i = 0; i < len; ++i) {
+      if (!flag[i]) continue;
+      double v;
+      if (golden_quantize(double(in[lo + i]), f, r, key, index0 + lo + i, v)) out[lo + i] = T(v);
+      else first_bad = std::min<std::uint64_t>(first_bad, lo + i);
+    }
+  }
+  if (first_bad != std::numeric_limits<std::uint64_t>::max()) nan_error(f, first_bad);
+}
+
+template <class T>
+T quantize_scalar(T x, const Format& f, Rounding r, RandomKey key, std::uint64_t index) {
+  check_format<T>(f);
+  double v;
+  if (!golden_quantize(double(x), f, r, key, index, v)) nan_error(f, 0);
+  return T(v);
+}
+
+}  // namespace
+
+float quantize(float x, const Format& f, Rounding r, RandomKey key, std::uint64_t index) {
+  return quantize_scalar(x, f, r, key, index);
+}
+double quantize(double x, const Format& f, Rounding r, RandomKey key, std::uint64_t index) {
+  return quantize_scalar(x, f, r, key, index);
+}
+void quantize(const float* in, float* out, std::size_t n, const Format& f, Rounding r, RandomKey key,
+              std::uint64_t index0) {
+  quantize_array(in, out, n, f, r, key, index0);
+}
+void quantize(const double* in, double* out, std::size_t n, const Format& f, Rounding r, RandomKey key,
+              std::uint64_t index0) {
+  quantize_array(in, out, n, f, r, key, index0);
+}
+
+void quantize_golden(const double* in, double* out, std::size_t n, const Format& f, Rounding r, RandomKey key,
+                     std::uint64_t index0) {
+  check_format<double>(f);
+  for (std::size_t i = 0; i < n; ++i) {
+    double v;
+    if (!golden_quantize(in[i], f, r, key, index0 + i, v)) nan_error(f, i);
+    out[i] = v;
+  }
+}
+
+}  // namespace lpsim::arith
