@@ -1,0 +1,29 @@
+// `lpsim info [FORMAT...]`: the named formats, or the properties of given spellings.
+#include <fmt/core.h>
+
+#include <string>
+#include <vector>
+
+#include "arith/arith.hpp"
+#include "experiments/commands.hpp"
+#include "experiments/format_table.hpp"
+
+namespace lpsim::cli {
+
+void add_info(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "list the named formats and rounding modes, or describe given formats");
+  auto specs = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("formats", *specs, "format spellings to describe (default: every alias)");
+  cmd->callback([specs] {
+    std::vector<std::string> names = *specs;
+    if (names.empty()) {
+      std::size_t n = 0;
+      const arith::Alias* a = arith::aliases(n);
+      for (std::size_t i = 0; i < n; ++i) names.emplace_back(a[i].name);
+    }
+    print_format_table(names);
+    fmt::print("\nrounding modes: rne rna rz ru rd ro sr sr<k>\n");
+  });
+}
+
+}  // namespace lpsim::cli

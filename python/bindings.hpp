@@ -1,0 +1,10 @@
+// One binding function per layer; core_module.cpp calls them in layer order.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace lpsim::py {
+
+void bind_arith(pybind11::module_& m);
+
+}  // namespace lpsim::py
