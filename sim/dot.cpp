@@ -1,0 +1,148 @@
+#include "sim/dot.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "sim/exact_round.hpp"
+#include "sim/operands.hpp"
+#include "sim/round_into.hpp"
+
+namespace lpsim::sim {
+
+namespace {
+
+struct Ctx {
+  const MacConfig& cfg;
+  arith::RandomKey key;
+  OutputSlot slot;
+  MacCounts& counts;
+  std::uint64_t index(std::uint64_t step) const { return step * slot.outputs + slot.index; }
+};
+
+double product(const Ctx& c, double a, double b, std::uint64_t step) {
+  const double p = a * b;  // exact: operands have at most 24 significant bits each
+  if (!c.cfg.product) return p;
+  return round_into(p, *c.cfg.product, role_key(c.key, kRoleProd), c.index(step), c.counts);
+}
+
+// x + y rounded once into r; counts the addition and a swamped addend.
+double add(const Ctx& c, double x, double y, const Rounded& r, Role role, std::uint64_t step) {
+  const double exact = std::isfinite(x) && std::isfinite(y) ? sum_round_to_odd(x, y) : x + y;
+  const double s = round_into(exact, r, role_key(c.key, role), c.index(step), c.counts);
+  c.counts.additions += 1;
+  if (x != 0 && y != 0 && (s == x || s == y)) c.counts.swamped += 1;
+  return s;
+}
+
+// Exponent of a value for alignment: floor(log2 |x|), but not below the
+// smallest normal exponent of its format (subnormals align at emin), as in
+// the tensor-core model of MMA-Sim.
+int align_exponent(double x, int emin) { return std::max(std::ilogb(x), emin); }
+
+int operand_emin(const std::optional<Rounded>& f) {
+  if (!f || f->format.kind != arith::Kind::Float) return std::numeric_limits<float>::min_exponent - 1;  // fp32: -126
+  return f->format.emin();
+}
+
+// An int64 as a double rounded to odd (exact when |v| < 2^53).
+double int_round_to_odd(std::int64_t v) {
+  const double hi = double(v);  // nearest
+  const std::int64_t back = hi >= 0x1p63 ? std::numeric_limits<std::int64_t>::max() : std::int64_t(hi);
+  return sum_round_to_odd(hi, double(v - back));
+}
+
+}  // namespace
+
+double fused_step(const MacConfig& cfg, double c, const double* a, const double* b, std::int64_t sb, int terms,
+                  arith::RandomKey key, OutputSlot slot, std::uint64_t acc_step, std::uint64_t prod_step,
+                  MacCounts& counts) {
+  const Ctx ctx{cfg, key, slot, counts};
+  double p[4096];
+  int e[4096];
+  bool finite = std::isfinite(c);
+  for (int t = 0; t < terms; ++t) {
+    p[t] = product(ctx, a[t], b[t * sb], prod_step + std::uint64_t(t));
+    finite &= std::isfinite(p[t]);
+  }
+  double exact;
+  if (!finite) {
+    // Infinities and NaNs follow IEEE addition; the alignment has no meaning.
+    exact = c;
+    for (int t = 0; t < terms; ++t) exact += p[t];
+  } else {
+    const int ea = operand_emin(cfg.a), eb = operand_emin(cfg.b);
+    const int ep = cfg.product ? cfg.product->format.emin() : 0;
+    int emax = std::numeric_limits<int>::min();
+    for (int t = 0; t < terms; ++t) {
+      if (p[t] == 0) continue;
+      e[t] = cfg.product ? align_exponent(p[t], ep)
+                         : align_exponent(a[t], ea) + align_exponent(b[t * sb], eb);  // nominal exponent of a*b
+      emax = std::max(emax, e[t]);
+    }
+    const int ec = c != 0 ? align_exponent(c, cfg.acc.format.emin()) : std::numeric_limits<int>::min();
+    emax = std::max(emax, ec);
+    if (emax == std::numeric_limits<int>::min()) {
+      exact = c;  // every term is zero: IEEE signed-zero addition
+      for (int t = 0; t < terms; ++t) exact += p[t];
+    } else {
+      // Each term on the grid 2^(emax - align), truncated toward zero; the sum is exact in int64.
+      const int shift = cfg.align_bits - emax;
+      std::int64_t sum = c != 0 ? std::int64_t(std::trunc(std::ldexp(c, shift))) : 0;
+      for (int t = 0; t < terms; ++t) {
+        if (p[t] == 0) continue;
+        const std::int64_t q = std::int64_t(std::trunc(std::ldexp(p[t], shift)));
+        if (q == 0) counts.swamped += 1;
+        sum += q;
+      }
+      exact = sum == 0 ? 0.0 : std::ldexp(int_round_to_odd(sum), -shift);
+    }
+  }
+  counts.additions += 1;
+  return round_into(exact, cfg.acc, role_key(key, kRoleAcc), ctx.index(acc_step), counts);
+}
+
+double dot_golden(const MacConfig& cfg, const double* a, const double* b, std::int64_t sb, std::int64_t k,
+                  arith::RandomKey key, OutputSlot slot, MacCounts& counts) {
+  const Ctx ctx{cfg, key, slot, counts};
+  double result = 0;
+  if (cfg.order == Order::Pairwise) {
+    // Adjacent terms are added level by level; an odd last term moves up unchanged.
+    std::vector<double> t(std::size_t(std::max<std::int64_t>(k, 0)));
+    for (std::int64_t l = 0; l < k; ++l) t[std::size_t(l)] = product(ctx, a[l], b[l * sb], std::uint64_t(l));
+    std::uint64_t step = 0;
+    if (k == 1) {
+      t[0] = round_into(t[0], cfg.acc, role_key(key, kRoleAcc), ctx.index(step), counts);
+    }
+    for (std::size_t len = t.size(); len > 1; len = (len + 1) / 2) {
+      for (std::size_t i = 0; i < len / 2; ++i) t[i] = add(ctx, t[2 * i], t[2 * i + 1], cfg.acc, kRoleAcc, step++);
+      if (len % 2) t[len / 2] = t[len - 1];
+    }
+    result = k > 0 ? t[0] : 0.0;
+  } else {
+    // seq, chunk<N> (seq with promotion) and fused<N> (with optional promotion).
+    const std::int64_t chunk = cfg.promote > 0 ? cfg.promote : std::max<std::int64_t>(k, 1);
+    double outer = 0, acc = 0;
+    std::uint64_t acc_step = 0, outer_step = 0;
+    for (std::int64_t c0 = 0; c0 < k; c0 += chunk) {
+      const std::int64_t c1 = std::min(k, c0 + chunk);
+      acc = 0;
+      if (cfg.order == Order::Fused) {
+        for (std::int64_t g = c0; g < c1; g += cfg.fused_n) {
+          const int terms = int(std::min<std::int64_t>(cfg.fused_n, c1 - g));
+          acc = fused_step(cfg, acc, a + g, b + g * sb, sb, terms, key, slot, acc_step++, std::uint64_t(g), counts);
+        }
+      } else {
+        for (std::int64_t l = c0; l < c1; ++l)
+          acc = add(ctx, acc, product(ctx, a[l], b[l * sb], std::uint64_t(l)), cfg.acc, kRoleAcc, acc_step++);
+      }
+      if (cfg.promote > 0) outer = add(ctx, outer, acc, *cfg.outer, kRoleOuter, outer_step++);
+    }
+    result = cfg.promote > 0 ? outer : acc;
+  }
+  if (cfg.out) result = round_into(result, *cfg.out, role_key(key, kRoleOut), slot.index, counts);
+  return result;
+}
+
+}  // namespace lpsim::sim

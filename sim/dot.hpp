@@ -1,0 +1,35 @@
+// The golden model of one output: a dot product that follows the MacConfig
+// literally, one rounding per operation (exact_round.hpp). gemm_golden calls
+// it for every output; the fast paths of gemm.cpp are tested against it.
+#pragma once
+
+#include <cstdint>
+
+#include "arith/rounding.hpp"
+#include "sim/mac_config.hpp"
+#include "sim/stats.hpp"
+
+namespace lpsim::sim {
+
+// Where one output sits, for the random indices of gemm.hpp.
+struct OutputSlot {
+  std::uint64_t index = 0;    // o = i*n + j
+  std::uint64_t outputs = 1;  // m*n
+};
+
+// a[l] for l < k (contiguous), b[l*sb]. Operands already rounded to their formats.
+// Returns the result in the config's result format.
+double dot_golden(const MacConfig& cfg, const double* a, const double* b, std::int64_t sb, std::int64_t k,
+                  arith::RandomKey key, OutputSlot slot, MacCounts& counts);
+
+// One fused step of order=fused<N>: c + sum of the `terms` products
+// a[l]*b[l*sb], aligned to the largest exponent, each truncated toward zero
+// to align_bits fraction bits below it, added exactly, rounded once into the
+// accumulator (round index s). Products are first rounded to the product
+// format when there is one (its rounding indices start at `prod_index`).
+// Shared by the golden model and the fast path: it is per output anyway.
+double fused_step(const MacConfig& cfg, double c, const double* a, const double* b, std::int64_t sb, int terms,
+                  arith::RandomKey key, OutputSlot slot, std::uint64_t acc_step, std::uint64_t prod_step,
+                  MacCounts& counts);
+
+}  // namespace lpsim::sim

@@ -1,0 +1,265 @@
+// The fast GEMM. Each path is exact for the configurations it takes, and
+// tests compare every path with gemm_golden bit for bit:
+//  - "fma-fp32": fp32 accumulator, RNE, sequential, exact products. One
+//    IEEE fma per term is exactly "round(acc + a*b) once" (the product is
+//    not rounded), which is the MAC model's definition.
+//  - "integer": fixed-point operands and accumulator whose grid holds every
+//    product exactly; additions are then integer additions, checked for
+//    range (saturate or wrap) after each one, as the model says.
+//  - "tiled": any seq / chunk<N> / pairwise configuration. Runs the golden
+//    arithmetic (round-to-odd sum, then one rounding) on whole rows of
+//    outputs at a time so that the rounding is the vectorised array path.
+//  - "fused": fused<N> steps through the shared fused_step, in parallel.
+#include "sim/gemm.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "arith/quantize.hpp"
+#include "sim/dot.hpp"
+#include "sim/exact_round.hpp"
+#include "sim/operands.hpp"
+#include "sim/round_into.hpp"
+
+namespace lpsim::sim {
+
+namespace {
+
+using arith::Kind;
+using arith::Mode;
+
+bool is_fp32_rne(const Rounded& r) {
+  const auto& f = r.format;
+  return f.kind == Kind::Float && f.exp_bits == 8 && f.man_bits == 23 && f.bias == 127 &&
+         f.specials == arith::Specials::IEEE && f.subnormals && !f.saturate && r.rounding.mode == Mode::RNE;
+}
+
+bool integer_exact(const MacConfig& c) {
+  if (c.order != Order::Seq || c.promote || c.product) return false;
+  if (!c.a || !c.b || c.a->format.kind != Kind::Fixed || c.b->format.kind != Kind::Fixed) return false;
+  const auto& acc = c.acc.format;
+  // Products on the accumulator's grid, and every partial sum an exact int64 before the range check.
+  return acc.kind == Kind::Fixed && c.a->format.frac_bits + c.b->format.frac_bits <= acc.frac_bits &&
+         acc.frac_bits - c.a->format.frac_bits - c.b->format.frac_bits + c.a->format.width + c.b->format.width <= 60 &&
+         acc.width <= 62;
+}
+
+constexpr std::int64_t kRow = 64;  // outputs per vector row segment
+
+// ---- fma-fp32 ---------------------------------------------------------------
+template <bool COUNT>
+[[gnu::target_clones("avx2", "default")]] void fma_rows(const float* a, const float* b, float* c, std::int64_t n,
+                                                         std::int64_t k, std::int64_t j0, std::int64_t j1,
+                                                         MacCounts* counts) {
+  float acc[kRow] = {};
+  std::uint64_t swamped = 0, overflows = 0, saturations = 0;
+  const std::int64_t w = j1 - j0;
+  for (std::int64_t l = 0; l < k; ++l) {
+    const float x = a[l];
+    const float* bl = b + l * n + j0;
+    for (std::int64_t j = 0; j < w; ++j) {
+      const float s = std::fma(x, bl[j], acc[j]);
+      if constexpr (COUNT) {
+        const double p = double(x) * double(bl[j]);
+        swamped += (acc[j] != 0) & (p != 0) & ((s == acc[j]) | (double(s) == p));
+        overflows += std::isinf(s) & std::isfinite(acc[j]) & std::isfinite(p);
+        // Just beyond the largest float but rounded down to it: counted as saturated, as round_into does.
+        saturations += (std::fabs(s) == std::numeric_limits<float>::max()) & std::isfinite(acc[j]) &
+                       std::isfinite(p) && std::fabs(sum_round_to_odd(acc[j], p)) > std::numeric_limits<float>::max();
+      }
+      acc[j] = s;
+    }
+  }
+  for (std::int64_t j = 0; j < w; ++j) c[j] = acc[j];
+  if constexpr (COUNT) {
+    counts->swamped += swamped;
+    counts->overflows += overflows;
+    counts->saturations += saturations;
+    counts->additions += std::uint64_t(w * k);
+  }
+}
+
+// ---- integer -------------------------------------------------------------------
+void integer_rows(const MacConfig& cfg, const std::int64_t* a, const std::int64_t* b, double* out, std::int64_t n,
+                  std::int64_t k, std::int64_t j0, std::int64_t j1, MacCounts& counts) {
+  const auto& f = cfg.acc.format;
+  const std::int64_t hi = std::int64_t(std::ldexp(f.max_finite(), f.frac_bits));
+  const std::int64_t lo = std::int64_t(std::ldexp(f.lowest(), f.frac_bits));
+  const std::uint64_t mod_mask = f.width >= 64 ? ~0ull : (1ull << f.width) - 1;
+  const int shift = f.frac_bits - cfg.a->format.frac_bits - cfg.b->format.frac_bits;
+  std::int64_t acc[kRow] = {};
+  std::uint64_t sat = 0, ovf = 0, sw = 0;
+  const std::int64_t w = j1 - j0;
+  for (std::int64_t l = 0; l < k; ++l) {
+    const std::int64_t x = a[l];
+    const std::int64_t* bl = b + l * n + j0;
+    for (std::int64_t j = 0; j < w; ++j) {
+      const std::int64_t prod = (x * bl[j]) << shift;
+      std::int64_t s = acc[j] + prod;
+      const bool over = (s > hi) | (s < lo);
+      if (f.wrap) {
+        std::uint64_t u = std::uint64_t(s) & mod_mask;
+        if (f.is_signed && (u >> (f.width - 1)) & 1) u |= ~mod_mask;  // sign-extend
+        s = std::int64_t(u);
+        ovf += over;
+      } else {
+        s = std::clamp(s, lo, hi);
+        sat += over;
+      }
+      sw += (acc[j] != 0) & (prod != 0) & ((s == acc[j]) | (s == prod));
+      acc[j] = s;
+    }
+  }
+  for (std::int64_t j = 0; j < w; ++j) out[j] = std::ldexp(double(acc[j]), -f.frac_bits);
+  counts.saturations += sat;
+  counts.overflows += ovf;
+  counts.swamped += sw;
+  counts.additions += std::uint64_t(w * k);
+}
+
+// ---- tiled (generic seq / chunk / pairwise) ----------------------------------------
+// Rounds x[0..w) into r with indices step*outputs + o0 + j, counting events.
+void round_row(const double* x, double* out, std::int64_t w, const Rounded& r, arith::RandomKey key,
+               std::uint64_t first_index, MacCounts& counts) {
+  arith::quantize(x, out, std::size_t(w), r.format, r.rounding, key, first_index);
+  for (std::int64_t j = 0; j < w; ++j) count_range(x[j], out[j], r.format, counts);
+}
+
+// acc[j] <- round(acc[j] + y[j]) for a row segment, as dot.cpp's add().
+void add_row(double* acc, const double* y, double* tmp, std::int64_t w, const Rounded& r, arith::RandomKey key,
+             std::uint64_t first_index, MacCounts& counts) {
+  for (std::int64_t j = 0; j < w; ++j)
+    tmp[j] = std::isfinite(acc[j]) && std::isfinite(y[j]) ? sum_round_to_odd(acc[j], y[j]) : acc[j] + y[j];
+  double s[kRow];
+  round_row(tmp, s, w, r, key, first_index, counts);
+  std::uint64_t sw = 0;
+  for (std::int64_t j = 0; j < w; ++j) {
+    sw += (acc[j] != 0) & (y[j] != 0) & ((s[j] == acc[j]) | (s[j] == y[j]));
+    acc[j] = s[j];
+  }
+  counts.swamped += sw;
+  counts.additions += std::uint64_t(w);
+}
+
+void products_row(const MacConfig& cfg, double x, const double* b, double* p, std::int64_t w, arith::RandomKey key,
+                  std::uint64_t first_index, MacCounts& counts) {
+  for (std::int64_t j = 0; j < w; ++j) p[j] = x * b[j];
+  if (cfg.product) round_row(p, p, w, *cfg.product, role_key(key, kRoleProd), first_index, counts);
+}
+
+void tiled_rows(const MacConfig& cfg, const Operands& ops, std::int64_t i, std::int64_t j0, std::int64_t j1,
+                arith::RandomKey key, double* out, MacCounts& counts) {
+  const std::int64_t n = ops.n, k = ops.k, w = j1 - j0;
+  const std::uint64_t outputs = std::uint64_t(ops.m * n), o0 = std::uint64_t(i * n + j0);
+  const double* a = ops.a.data() + i * k;
+  const double* b = ops.b.data() + j0;
+  const auto acc_key = role_key(key, kRoleAcc);
+  double tmp[kRow], p[kRow];
+  if (cfg.order == Order::Pairwise) {
+    std::vector<double> t(std::size_t(k * w));
+    for (std::int64_t l = 0; l < k; ++l)
+      products_row(cfg, a[l], b + l * n, t.data() + l * w, w, key, std::uint64_t(l) * outputs + o0, counts);
+    std::uint64_t step = 0;
+    if (k == 1) round_row(t.data(), t.data(), w, cfg.acc, acc_key, o0, counts);
+    for (std::int64_t len = k; len > 1; len = (len + 1) / 2) {
+      for (std::int64_t q = 0; q < len / 2; ++q) {
+        double* left = t.data() + (2 * q) * w;
+        add_row(left, left + w, tmp, w, cfg.acc, acc_key, step++ * outputs + o0, counts);
+        if (q) std::copy(left, left + w, t.data() + q * w);
+      }
+      if (len % 2) std::copy(t.data() + (len - 1) * w, t.data() + len * w, t.data() + (len / 2) * w);
+    }
+    for (std::int64_t j = 0; j < w; ++j) out[j] = k > 0 ? t[std::size_t(j)] : 0.0;
+    return;
+  }
+  const std::int64_t chunk = cfg.promote > 0 ? cfg.promote : std::max<std::int64_t>(k, 1);
+  double acc[kRow], outer[kRow];
+  std::fill(outer, outer + w, 0.0);
+  std::fill(acc, acc + w, 0.0);
+  std::uint64_t acc_step = 0, outer_step = 0;
+  for (std::int64_t c0 = 0; c0 < k; c0 += chunk) {
+    std::fill(acc, acc + w, 0.0);
+    for (std::int64_t l = c0; l < std::min(k, c0 + chunk); ++l) {
+      products_row(cfg, a[l], b + l * n, p, w, key, std::uint64_t(l) * outputs + o0, counts);
+      add_row(acc, p, tmp, w, cfg.acc, acc_key, acc_step++ * outputs + o0, counts);
+    }
+    if (cfg.promote > 0) add_row(outer, acc, tmp, w, *cfg.outer, role_key(key, kRoleOuter), outer_step++ * outputs + o0, counts);
+  }
+  std::copy(cfg.promote > 0 ? outer : acc, (cfg.promote > 0 ? outer : acc) + w, out);
+}
+
+}  // namespace
+
+const char* gemm_path(const MacConfig& cfg) {
+  if (cfg.order == Order::Fused) return "fused";
+  if (cfg.order == Order::Seq && !cfg.promote && !cfg.product && is_fp32_rne(cfg.acc)) return "fma-fp32";
+  if (integer_exact(cfg)) return "integer";
+  return "tiled";
+}
+
+void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmStats* stats, const StatsRequest& req) {
+  check_args(g);
+  if (g.m == 0 || g.n == 0) {
+    if (stats) *stats = shape_stats(g, req);
+    return;
+  }
+  const Operands ops = pack_operands(cfg, g, key, /*golden=*/false);
+  const std::string path = gemm_path(cfg);
+  const bool count = stats && req.counts;
+  const std::int64_t segs = (g.n + kRow - 1) / kRow;
+  const std::int64_t tasks = g.m * segs;
+  MacCounts total;
+
+  std::vector<float> af, bf;
+  std::vector<std::int64_t> ai, bi;
+  if (path == "fma-fp32") {
+    af.assign(ops.a.begin(), ops.a.end());
+    bf.assign(ops.b.begin(), ops.b.end());
+  } else if (path == "integer") {
+    ai.resize(ops.a.size());
+    bi.resize(ops.b.size());
+    for (std::size_t q = 0; q < ai.size(); ++q) ai[q] = std::int64_t(std::ldexp(ops.a[q], cfg.a->format.frac_bits));
+    for (std::size_t q = 0; q < bi.size(); ++q) bi[q] = std::int64_t(std::ldexp(ops.b[q], cfg.b->format.frac_bits));
+  }
+  const auto out_key = role_key(key, kRoleOut);
+
+#pragma omp parallel
+  {
+    MacCounts local;
+    double row[kRow];
+#pragma omp for schedule(dynamic, 4)
+    for (std::int64_t t = 0; t < tasks; ++t) {
+      const std::int64_t i = t / segs, j0 = (t % segs) * kRow, j1 = std::min(g.n, j0 + kRow), w = j1 - j0;
+      if (path == "fma-fp32") {
+        float r[kRow];
+        if (count) fma_rows<true>(af.data() + i * g.k, bf.data(), r, g.n, g.k, j0, j1, &local);
+        else fma_rows<false>(af.data() + i * g.k, bf.data(), r, g.n, g.k, j0, j1, nullptr);
+        for (std::int64_t j = 0; j < w; ++j) row[j] = r[j];
+      } else if (path == "integer") {
+        integer_rows(cfg, ai.data() + i * g.k, bi.data(), row, g.n, g.k, j0, j1, local);
+      } else if (path == "tiled") {
+        tiled_rows(cfg, ops, i, j0, j1, key, row, local);
+      } else {
+        for (std::int64_t j = j0; j < j1; ++j) {
+          const OutputSlot slot{std::uint64_t(i * g.n + j), std::uint64_t(g.m * g.n)};
+          row[j - j0] = dot_golden(cfg, ops.a.data() + i * g.k, ops.b.data() + j, g.n, g.k, key, slot, local);
+        }
+      }
+      if (cfg.out && path != "fused") round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), local);
+      for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
+    }
+#pragma omp critical
+    total += local;
+  }
+  if (stats) {
+    *stats = shape_stats(g, req);
+    if (count) stats->counts = total;
+    if (req.error) error_stats(ops, g, *stats);
+  }
+}
+
+}  // namespace lpsim::sim

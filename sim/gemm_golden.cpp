@@ -1,0 +1,25 @@
+// The golden GEMM: every output through dot_golden, one at a time.
+#include "sim/dot.hpp"
+#include "sim/gemm.hpp"
+#include "sim/operands.hpp"
+
+namespace lpsim::sim {
+
+void gemm_golden(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmStats* stats,
+                 const StatsRequest& req) {
+  check_args(g);
+  const Operands ops = pack_operands(cfg, g, key, /*golden=*/true);
+  MacCounts counts;
+  for (std::int64_t i = 0; i < g.m; ++i)
+    for (std::int64_t j = 0; j < g.n; ++j) {
+      const OutputSlot slot{std::uint64_t(i * g.n + j), std::uint64_t(g.m * g.n)};
+      g.c[i * g.ldc + j] = float(dot_golden(cfg, ops.a.data() + i * g.k, ops.b.data() + j, g.n, g.k, key, slot, counts));
+    }
+  if (stats) {
+    *stats = shape_stats(g, req);
+    stats->counts = counts;
+    if (req.error) error_stats(ops, g, *stats);
+  }
+}
+
+}  // namespace lpsim::sim

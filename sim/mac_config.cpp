@@ -1,0 +1,280 @@
+#include "sim/mac_config.hpp"
+
+#include <charconv>
+#include <map>
+#include <stdexcept>
+
+namespace lpsim::sim {
+
+namespace {
+
+using arith::Format;
+using arith::Kind;
+using arith::Mode;
+using arith::Rounding;
+
+[[noreturn]] void fail(std::string_view whole, const std::string& why) {
+  throw std::invalid_argument("invalid MAC configuration \"" + std::string(whole) + "\": " + why);
+}
+
+// Preset table: every number has its public source beside it.
+const std::vector<MacPreset> kPresets = {
+    {"fp32", "acc=fp32",
+     "IEEE 754 binary32 fused multiply-add chain: exact product, one rounding per addition (RNE)"},
+    {"int8.int32", "in=int8,acc=int32,out=fp32",
+     "8-bit integer dot products accumulated in 32-bit integers (e.g. NVIDIA DP4A / IMMA, Intel VNNI), "
+     "the int32 result converted to fp32 (RNE) as a dequantizing epilogue does"},
+    {"fp16.fp32", "in=fp16,acc=fp32",
+     "fp16 inputs, exact products, fp32 accumulation (mixed-precision training, Micikevicius et al. ICLR 2018)"},
+    {"bf16.fp32", "in=bf16,acc=fp32",
+     "bf16 inputs with fp32 accumulation (Kalamkar et al. 2019, 'A study of BFLOAT16 for deep learning training')"},
+    {"fp16.fp16", "in=fp16,acc=fp16",
+     "fp16 inputs and a fp16 accumulator, rounded to nearest after every addition"},
+    {"h800.fp8", "in=fp8e4m3,acc=e8m13,acc_round=rz,order=chunk128,outer=fp32",
+     "DeepSeek-V3 technical report (2024), sec. 3.3.2: FP8 GEMM on H800 tensor cores retains about 14 bits "
+     "of accumulation precision (e8m13: 1+13 significant bits, truncated as MMA-Sim measures for FP8), with "
+     "promotion to fp32 CUDA-core registers every N_C = 128 elements"},
+    {"volta.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused4,align=23",
+     "Fasi, Higham, Mikaitis, Pranesh, PeerJ Comput. Sci. 2021: V100 tensor cores add 4 products and the "
+     "accumulator in one fused step with truncated alignment and a truncated (RZ) fp32 result; 23 fraction "
+     "bits kept when aligning per microsoft/MMA-Sim (simulator/nv.py, arch_accum_fractional_bits)"},
+    {"turing.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused4,align=24",
+     "microsoft/MMA-Sim: Turing keeps 24 fraction bits when aligning; fp32 output rounded toward zero; "
+     "4-term fused step as in Fasi et al. 2021 for T4"},
+    {"ampere.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused8,align=24",
+     "microsoft/MMA-Sim: Ampere keeps 24 fraction bits; mma m16n8k16 is simulated as two fused steps of 8 "
+     "products (split-k); fp32 output RZ. 8-term fused adder as measured by Fasi et al. 2021 for A100"},
+    {"ampere.bf16", "in=bf16,acc=fp32,acc_round=rz,order=fused8,align=24",
+     "microsoft/MMA-Sim: as ampere.fp16 with bf16 inputs (m16n8k16.f32.bf16.bf16.f32, split-k)"},
+    {"ada.fp8", "in=fp8e4m3,acc=e8m13,acc_round=rz,order=fused16,align=13",
+     "microsoft/MMA-Sim: Ada Lovelace with FP8 inputs keeps 13 fraction bits and truncates the fp32 output to "
+     "13 mantissa bits (f32_e8m13); m16n8k32 simulated as two fused steps of 16 (split-k)"},
+    {"hopper.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused16,align=25",
+     "microsoft/MMA-Sim: Hopper (wgmma, k16 for fp16) keeps 25 fraction bits; fp32 output RZ"},
+    {"hopper.fp8", "in=fp8e4m3,acc=e8m13,acc_round=rz,order=fused32,align=13",
+     "microsoft/MMA-Sim: Hopper wgmma with FP8 inputs (k32) keeps 13 fraction bits, output f32_e8m13 (RZ)"},
+    {"blackwell.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused16,align=25",
+     "microsoft/MMA-Sim: Blackwell (tcgen05.mma) keeps 25 fraction bits; fp32 output RZ"},
+    {"hopper.fp16.f16out", "in=fp16,acc=fp32,acc_round=rz,order=fused16,align=25,out=fp16",
+     "microsoft/MMA-Sim: fp16 results of the fused adder are rounded to nearest (RNE)"},
+};
+
+bool take_positive(std::string_view s, int& out) {
+  if (s.empty() || s.size() > 7) return false;
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size() && out >= 1;
+}
+
+int significant_bits(const Format& f) { return f.kind == Kind::Fixed ? f.width : f.man_bits + 1; }
+
+// Checks that a rounding into `f` is exact through the engine's round-to-odd
+// step (exact_sum.hpp): at least two bits of a double beyond the format.
+void check_target(std::string_view whole, const char* key, const Rounded& r) {
+  const Format& f = r.format;
+  if (f.kind == Kind::Scaled)
+    fail(whole, std::string(key) + "=" + f.spelling + " is a scaled format; the engine takes element formats");
+  if (!f.fits_in_double())
+    fail(whole, std::string(key) + "=" + f.spelling + " has values a double cannot hold");
+  const int p = significant_bits(f);
+  if (p > 51) fail(whole, std::string(key) + "=" + f.spelling + " is too precise for exact emulation (at most 51 bits)");
+  if (r.rounding.mode == Mode::SR) {
+    if (r.rounding.sr_bits == 0)
+      fail(whole, std::string(key) + "_round=sr: stochastic rounding of sums needs a bit count, sr<k> with k <= " +
+                      std::to_string(51 - p));
+    if (r.rounding.sr_bits > 51 - p)
+      fail(whole, std::string(key) + "_round=" + r.rounding.spelling() + ": at most sr" + std::to_string(51 - p) +
+                      " for " + f.spelling);
+  }
+}
+
+std::string rounded_spelling(const char* key, const Rounded& r) {
+  std::string s = std::string(key) + "=" + r.format.spelling;
+  if (r.rounding.mode != Mode::RNE || r.rounding.sr_bits) s += std::string(",") + key + "_round=" + r.rounding.spelling();
+  return s;
+}
+
+}  // namespace
+
+const std::vector<MacPreset>& mac_presets() { return kPresets; }
+
+const Rounded& MacConfig::result() const { return out ? *out : outer ? *outer : acc; }
+
+std::string MacConfig::spelling() const {
+  std::string s;
+  auto add = [&](const std::string& part) { s += (s.empty() ? "" : ",") + part; };
+  if (a && b && a->format == b->format && a->rounding == b->rounding) {
+    add(rounded_spelling("in", *a));
+  } else {
+    if (a) add(rounded_spelling("a", *a));
+    if (b) add(rounded_spelling("b", *b));
+  }
+  if (product) add(rounded_spelling("prod", *product));
+  add(rounded_spelling("acc", acc));
+  if (order == Order::Pairwise) add("order=pairwise");
+  if (order == Order::Seq && promote) add("order=chunk" + std::to_string(promote));
+  if (order == Order::Fused) {
+    add("order=fused" + std::to_string(fused_n) + ",align=" + std::to_string(align_bits));
+    if (promote) add("promote=" + std::to_string(promote));
+  }
+  if (outer) add(rounded_spelling("outer", *outer));
+  if (out) add(rounded_spelling("out", *out));
+  return s;
+}
+
+MacConfig parse_mac(std::string_view whole) {
+  if (whole.empty()) fail(whole, "empty");
+  // key -> value, in order; a leading preset name expands first.
+  std::map<std::string, std::string> kv;
+  std::string_view rest = whole;
+  {
+    const auto comma = rest.find(',');
+    const std::string_view first = rest.substr(0, comma);
+    if (first.find('=') == std::string_view::npos) {
+      const MacPreset* hit = nullptr;
+      for (const auto& p : kPresets)
+        if (first == p.name) hit = &p;
+      if (!hit) {
+        std::string names;
+        for (const auto& p : kPresets) names += std::string(names.empty() ? "" : ", ") + p.name;
+        fail(whole, "unknown preset \"" + std::string(first) + "\" (presets: " + names + ")");
+      }
+      std::string_view ps = hit->spelling;
+      while (!ps.empty()) {
+        const auto c = ps.find(',');
+        const auto item = ps.substr(0, c);
+        const auto eq = item.find('=');
+        kv[std::string(item.substr(0, eq))] = std::string(item.substr(eq + 1));
+        ps = c == std::string_view::npos ? std::string_view{} : ps.substr(c + 1);
+      }
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      if (comma != std::string_view::npos && rest.empty()) fail(whole, "empty item after ','");
+    }
+  }
+  std::map<std::string, bool> seen;
+  while (!rest.empty()) {
+    const auto c = rest.find(',');
+    const auto item = rest.substr(0, c);
+    const auto eq = item.find('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 == item.size())
+      fail(whole, std::string("\"").append(item).append("\" is not key=value"));
+    const std::string key(item.substr(0, eq));
+    if (seen[key]) fail(whole, "key \"" + key + "\" given twice");
+    seen[key] = true;
+    kv[key] = std::string(item.substr(eq + 1));
+    if (c != std::string_view::npos && c + 1 == rest.size()) fail(whole, "empty item after ','");
+    rest = c == std::string_view::npos ? std::string_view{} : rest.substr(c + 1);
+  }
+  static const char* kKeys[] = {"in",    "in_round", "a",     "a_round",     "b",   "b_round",   "prod",
+                                "prod_round", "acc", "acc_round", "order", "align", "guard", "promote",
+                                "outer", "outer_round", "out", "out_round"};
+  for (const auto& [k, v] : kv) {
+    bool known = false;
+    for (const char* kk : kKeys) known |= k == kk;
+    if (!known)
+      fail(whole, "unknown key \"" + k +
+                      "\" (keys: in a b prod acc outer out, each with _round; order align guard promote)");
+  }
+  auto get = [&](const char* k) -> const std::string* {
+    const auto it = kv.find(k);
+    return it == kv.end() ? nullptr : &it->second;
+  };
+  auto format_of = [&](const char* key, const std::string& v) {
+    try {
+      return arith::parse_format(v);
+    } catch (const std::exception& e) {
+      fail(whole, std::string(key) + ": " + e.what());
+    }
+  };
+  auto rounding_of = [&](const std::string& key) {
+    const std::string* v = get((key + "_round").c_str());
+    if (!v) return Rounding{};
+    try {
+      return arith::parse_rounding(*v);
+    } catch (const std::exception& e) {
+      fail(whole, key + "_round: " + e.what());
+    }
+  };
+  auto optional_rounded = [&](const char* key) -> std::optional<Rounded> {
+    const std::string* v = get(key);
+    if (!v) {
+      if (get((std::string(key) + "_round").c_str()))
+        fail(whole, std::string(key) + "_round given without " + key);
+      return std::nullopt;
+    }
+    return Rounded{format_of(key, *v), rounding_of(key)};
+  };
+
+  MacConfig m;
+  if (get("in") && (get("a") || get("b"))) fail(whole, "give either in= or a=/b=, not both");
+  if (auto in = optional_rounded("in")) m.a = m.b = in;
+  else {
+    m.a = optional_rounded("a");
+    m.b = optional_rounded("b");
+  }
+  if (const std::string* p = get("prod"); p && *p == "exact") {
+    if (get("prod_round")) fail(whole, "prod_round given with prod=exact");
+  } else {
+    m.product = optional_rounded("prod");
+  }
+  m.acc = Rounded{get("acc") ? format_of("acc", *get("acc")) : arith::parse_format("fp32"), rounding_of("acc")};
+  const std::string order = get("order") ? *get("order") : "seq";
+  if (order == "seq") m.order = Order::Seq;
+  else if (order == "pairwise") m.order = Order::Pairwise;
+  else if (order.rfind("chunk", 0) == 0) {
+    if (!take_positive(std::string_view(order).substr(5), m.promote)) fail(whole, "order=chunk<N> needs N >= 1");
+  } else if (order.rfind("fused", 0) == 0) {
+    m.order = Order::Fused;
+    if (!take_positive(std::string_view(order).substr(5), m.fused_n) || m.fused_n > 4096)
+      fail(whole, "order=fused<N> needs N in 1..4096");
+  } else {
+    fail(whole, "order=" + order + " (expected seq, pairwise, chunk<N> or fused<N>)");
+  }
+  if (m.order != Order::Fused && (get("align") || get("guard") || get("promote")))
+    fail(whole, "align, guard and promote belong to order=fused<N> (chunk<N> is seq with promotion every N)");
+  if (m.order == Order::Fused) {
+    if (m.acc.format.kind != Kind::Float) fail(whole, "order=fused<N> needs a floating-point accumulator");
+    if (get("align") && get("guard")) fail(whole, "give align= or guard=, not both");
+    m.align_bits = m.acc.format.man_bits;
+    auto int_of = [&](const char* key, int lo, int hi) {
+      int v = 0;
+      const std::string& s = *get(key);
+      const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (r.ec != std::errc() || r.ptr != s.data() + s.size() || v < lo || v > hi)
+        fail(whole, std::string(key) + "=" + s + " (expected an integer in " + std::to_string(lo) + ".." +
+                        std::to_string(hi) + ")");
+      return v;
+    };
+    if (get("align")) m.align_bits = int_of("align", 0, 40);
+    if (get("guard")) m.align_bits = m.acc.format.man_bits + int_of("guard", -m.acc.format.man_bits, 40 - m.acc.format.man_bits);
+    if (get("promote")) {
+      m.promote = int_of("promote", 1, 1 << 24);
+      if (m.promote % m.fused_n) fail(whole, "promote must be a multiple of the fused width");
+    }
+  }
+  if (m.promote) m.outer = Rounded{get("outer") ? format_of("outer", *get("outer")) : arith::parse_format("fp32"),
+                                   rounding_of("outer")};
+  else if (get("outer") || get("outer_round")) fail(whole, "outer= needs promotion (order=chunk<N>, or fused with promote=)");
+  m.out = optional_rounded("out");
+
+  for (const char* k : {"a", "b"}) {
+    const auto& r = k[0] == 'a' ? m.a : m.b;
+    if (r && (r->format.kind == Kind::Scaled || !r->format.fits_in_float()))
+      fail(whole, std::string(k) + "=" + r->format.spelling + ": operands must be element formats that fit in a float");
+  }
+  if (m.product) check_target(whole, "prod", *m.product);
+  check_target(whole, "acc", m.acc);
+  if (m.outer) check_target(whole, "outer", *m.outer);
+  if (m.out && m.out->format.kind == Kind::Scaled)
+    fail(whole, "out=" + m.out->format.spelling + " must be an element format");
+  // Results are delivered as float: the last format must fit (an int32 accumulator needs out=fp32, say).
+  if (!m.result().format.fits_in_float())
+    fail(whole, "results in " + m.result().format.spelling +
+                    " do not fit in a float; add out=<format> (e.g. out=fp32) for the conversion at the end");
+  // A wrapping fixed-point accumulator must see bounded products (exact_sum.hpp).
+  if (m.acc.format.kind == Kind::Fixed && m.acc.format.wrap &&
+      !(m.a && m.b && m.a->format.kind == Kind::Fixed && m.b->format.kind == Kind::Fixed))
+    fail(whole, "a wrapping fixed-point accumulator needs fixed-point operand formats (a=, b= or in=)");
+  return m;
+}
+
+}  // namespace lpsim::sim

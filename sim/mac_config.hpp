@@ -1,0 +1,60 @@
+// The MAC model of one dot product (DESIGN.md "The MAC model of the engine"):
+// operands -> products -> accumulation in a given order -> output.
+// One textual spelling, parsed strictly, e.g.
+//   "in=fp16,acc=e5m10,order=chunk128,outer=fp32,out=bf16"
+// or a named preset ("fp16.fp32", "int8.int32", "h800.fp8", "volta.fp16", ...).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "arith/format.hpp"
+#include "arith/rounding.hpp"
+
+namespace lpsim::sim {
+
+enum class Order : std::uint8_t {
+  Seq,       // one accumulator, rounded after every addition
+  Pairwise,  // binary adder tree over the K products, each addition rounded
+  Fused,     // fused<N>: N products and the accumulator aligned, truncated, added exactly, rounded once
+};
+
+// A format with the rounding used when a value is rounded into it.
+struct Rounded {
+  arith::Format format;
+  arith::Rounding rounding;
+};
+
+struct MacConfig {
+  std::optional<Rounded> a, b;     // operand formats; empty: operands used as given (fp32 values)
+  std::optional<Rounded> product;  // empty: products exact
+  Rounded acc;                     // accumulator
+  Order order = Order::Seq;
+  int fused_n = 0;                 // Fused: products per fused addition
+  int align_bits = 0;              // Fused: fraction bits kept below the largest exponent when aligning
+  int promote = 0;                 // > 0: every `promote` terms the accumulator is added into `outer` and reset
+  std::optional<Rounded> outer;    // the outer accumulator (promote > 0)
+  std::optional<Rounded> out;      // output format; empty: the result stays in its accumulator's format
+
+  // Canonical spelling: parse(spelling()) == *this.
+  std::string spelling() const;
+  // The format results take (out, else outer, else acc).
+  const Rounded& result() const;
+  bool operator==(const MacConfig& o) const { return spelling() == o.spelling(); }
+};
+
+// Parses "key=value,..." or a preset name; a preset may be followed by
+// overrides ("fp16.fp32,out=bf16"). Throws std::invalid_argument quoting the
+// string and naming the bad key or value.
+MacConfig parse_mac(std::string_view spelling);
+
+struct MacPreset {
+  const char* name;
+  const char* spelling;
+  const char* source;  // public source of the behaviour and of each number
+};
+const std::vector<MacPreset>& mac_presets();
+
+}  // namespace lpsim::sim

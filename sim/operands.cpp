@@ -1,0 +1,97 @@
+#include "sim/operands.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "arith/quantize.hpp"
+
+namespace lpsim::sim {
+
+void check_args(const GemmArgs& g) {
+  auto bad = [](const std::string& why) { throw std::invalid_argument("gemm: " + why); };
+  if (g.m < 0 || g.n < 0 || g.k < 0)
+    bad("negative size m=" + std::to_string(g.m) + " n=" + std::to_string(g.n) + " k=" + std::to_string(g.k));
+  if (g.m * g.n == 0) return;
+  if (!g.c) bad("C is null");
+  if (g.ldc < g.n) bad("ldc=" + std::to_string(g.ldc) + " < n=" + std::to_string(g.n));
+  if (g.k == 0) return;
+  if (!g.a || !g.b) bad(std::string(!g.a ? "A" : "B") + " is null");
+  const std::int64_t need_a = g.trans_a ? g.m : g.k, need_b = g.trans_b ? g.k : g.n;
+  if (g.lda < need_a) bad("lda=" + std::to_string(g.lda) + " < " + std::to_string(need_a));
+  if (g.ldb < need_b) bad("ldb=" + std::to_string(g.ldb) + " < " + std::to_string(need_b));
+}
+
+namespace {
+
+// dst (rows x cols, row-major) <- src element (r, c) at src[r*ld + c] or src[c*ld + r] (trans).
+void gather(const float* src, std::int64_t ld, bool trans, std::int64_t rows, std::int64_t cols, float* dst) {
+#pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < cols; ++c) dst[r * cols + c] = trans ? src[c * ld + r] : src[r * ld + c];
+}
+
+void round_operand(std::vector<float>& v, const std::optional<Rounded>& fmt, arith::RandomKey key, bool golden) {
+  if (!fmt) return;
+  if (golden) {
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = arith::quantize(v[i], fmt->format, fmt->rounding, key, i);
+  } else {
+    arith::quantize(v.data(), v.data(), v.size(), fmt->format, fmt->rounding, key, 0);
+  }
+}
+
+}  // namespace
+
+Operands pack_operands(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, bool golden) {
+  Operands o;
+  o.m = g.m, o.n = g.n, o.k = g.k;
+  std::vector<float> a(std::size_t(g.m * g.k)), b(std::size_t(g.k * g.n));
+  if (g.k > 0) {
+    gather(g.a, g.lda, g.trans_a, g.m, g.k, a.data());
+    gather(g.b, g.ldb, g.trans_b, g.k, g.n, b.data());
+  }
+  round_operand(a, cfg.a, role_key(key, kRoleA), golden);
+  round_operand(b, cfg.b, role_key(key, kRoleB), golden);
+  o.a.assign(a.begin(), a.end());
+  o.b.assign(b.begin(), b.end());
+  return o;
+}
+
+GemmStats shape_stats(const GemmArgs& g, const StatsRequest& req) {
+  GemmStats s;
+  s.m = g.m, s.n = g.n, s.k = g.k;
+  s.usage_a = s.usage_a_max = double(g.n);
+  s.usage_b = s.usage_b_max = double(g.m);
+  s.depth = req.depth;
+  s.tag = req.tag;
+  return s;
+}
+
+void error_stats(const Operands& ops, const GemmArgs& g, GemmStats& s) {
+  double max_rel = 0, sum_rel = 0, sig = 0, noise = 0;
+  std::int64_t counted = 0;
+#pragma omp parallel for schedule(static) reduction(max : max_rel) reduction(+ : sum_rel, sig, noise, counted)
+  for (std::int64_t i = 0; i < g.m; ++i) {
+    for (std::int64_t j = 0; j < g.n; ++j) {
+      double ref = 0;
+      for (std::int64_t l = 0; l < g.k; ++l) ref += ops.a[std::size_t(i * g.k + l)] * ops.b[std::size_t(l * g.n + j)];
+      const double got = g.c[i * g.ldc + j];
+      const double err = got - ref;
+      sig += ref * ref;
+      noise += err * err;
+      if (ref != 0) {
+        const double rel = std::fabs(err / ref);
+        max_rel = std::max(max_rel, rel);
+        sum_rel += rel;
+        ++counted;
+      }
+    }
+  }
+  s.has_error = true;
+  s.max_rel_error = max_rel;
+  s.mean_rel_error = counted ? sum_rel / double(counted) : 0.0;
+  s.sqnr_db = noise == 0 ? INFINITY : 10.0 * std::log10(sig / noise);
+}
+
+}  // namespace lpsim::sim

@@ -1,0 +1,33 @@
+// Operands of a GEMM, packed row-major in double and rounded to their formats
+// (op(A): m x k, op(B): k x n), plus the stream layout of gemm.hpp.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "sim/gemm.hpp"
+
+namespace lpsim::sim {
+
+enum Role : std::uint32_t { kRoleA = 0, kRoleB, kRoleProd, kRoleAcc, kRoleOuter, kRoleOut };
+inline arith::RandomKey role_key(arith::RandomKey key, Role r) { return {key.seed, key.stream * 8 + r}; }
+
+struct Operands {
+  std::int64_t m = 0, n = 0, k = 0;
+  std::vector<double> a, b;  // a[i*k + l], b[l*n + j]
+};
+
+void check_args(const GemmArgs& g);
+
+// golden: element by element through the scalar golden rounding; otherwise
+// through the vectorised array path (bit-identical by arith's contract).
+Operands pack_operands(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, bool golden);
+
+// Usage frequencies, depth and tag of the product; counts are added by the caller.
+GemmStats shape_stats(const GemmArgs& g, const StatsRequest& req);
+
+// Fills the error fields of `s` comparing C with an fp64 product of the
+// rounded operands.
+void error_stats(const Operands& ops, const GemmArgs& g, GemmStats& s);
+
+}  // namespace lpsim::sim

@@ -1,0 +1,185 @@
+// An exact oracle for the MAC model: every sum is a Boost rational, every
+// rounding is derived from the definition (quantum, remainder, mode) without
+// the engine's round-to-odd step or arith's golden model.
+#pragma once
+
+#include <boost/multiprecision/cpp_int.hpp>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "sim/mac_config.hpp"
+
+namespace lpsim::simtest {
+
+using Z = boost::multiprecision::cpp_int;
+using Q = boost::multiprecision::cpp_rational;
+
+inline Q exact(double x) {
+  int e;
+  const double f = std::frexp(x, &e);
+  const auto m = static_cast<long long>(std::ldexp(f, 53));
+  Q q(m);
+  return e - 53 >= 0 ? q * Q(Z(1) << (e - 53)) : q / Q(Z(1) << (53 - e));
+}
+inline Q pow2q(int e) { return e >= 0 ? Q(Z(1) << e) : Q(1) / Q(Z(1) << -e); }
+inline double to_double(const Q& q) { return boost::multiprecision::numerator(q).convert_to<double>() /
+                                              boost::multiprecision::denominator(q).convert_to<double>(); }
+// floor(log2 a) for a > 0.
+inline int floor_log2(const Q& a) {
+  int e = int(std::floor(std::log2(to_double(a))));
+  while (pow2q(e) > a) --e;
+  while (pow2q(e + 1) <= a) ++e;
+  return e;
+}
+
+// Exact value of a finite result, or a special.
+struct Val {
+  bool special = false;  // inf or NaN: `d` holds it
+  double d = 0;
+  Q q;
+  static Val of(double x) { return std::isfinite(x) ? Val{false, x, exact(x)} : Val{true, x, Q(0)}; }
+};
+
+// Rounds the exact x into r (deterministic modes; M >= 1 for floats).
+inline Val round_exact(const Q& x, const sim::Rounded& r) {
+  using arith::Mode;
+  const auto& f = r.format;
+  const Mode m = r.rounding.mode;
+  if (x == 0) return Val::of(0.0);
+  const bool neg = x < 0;
+  const Q a = neg ? Q(-x) : x;
+  const int qe = f.kind == arith::Kind::Fixed ? -f.frac_bits
+                 : f.subnormals ? std::max(floor_log2(a), f.emin()) - f.man_bits
+                                : floor_log2(a) - f.man_bits;
+  const Q quantum = pow2q(qe);
+  const Q scaled = a / quantum;
+  Z n = Z(boost::multiprecision::numerator(scaled) / boost::multiprecision::denominator(scaled));
+  const Q rem = scaled - Q(n);
+  bool up = false;
+  if (rem != 0) {
+    switch (m) {
+      case Mode::RNE: up = rem > Q(1, 2) || (rem == Q(1, 2) && (n & 1) == 1); break;
+      case Mode::RNA: up = rem >= Q(1, 2); break;
+      case Mode::RZ: up = false; break;
+      case Mode::RU: up = !neg; break;
+      case Mode::RD: up = neg; break;
+      case Mode::RO: up = (n & 1) == 0; break;
+      case Mode::SR: throw std::logic_error("oracle: deterministic modes only");
+    }
+  }
+  if (up) n += 1;
+  Q mag = Q(n) * quantum;
+  if (f.kind == arith::Kind::Fixed) {
+    Z v = neg ? Z(-n) : n;
+    const Z mod = Z(1) << f.width;
+    const Z lo = f.is_signed ? Z(-(mod / 2)) : Z(0), hi = f.is_signed ? Z(mod / 2 - 1) : Z(mod - 1);
+    if (v < lo || v > hi) {
+      if (f.wrap) {
+        v = ((v % mod) + mod) % mod;
+        if (v > hi) v -= mod;
+      } else {
+        v = v < lo ? lo : hi;
+      }
+    }
+    Q q = Q(v) * quantum;
+    return Val{false, to_double(q), q};
+  }
+  if (!f.subnormals && mag < exact(f.min_normal())) return Val::of(neg ? -0.0 : 0.0);
+  if (mag > exact(f.max_finite())) {
+    const bool to_inf = m == Mode::RNE || m == Mode::RNA || (m == Mode::RU && !neg) || (m == Mode::RD && neg);
+    double v;
+    if (f.saturate || !to_inf) v = f.max_finite();
+    else if (f.has_inf()) v = std::numeric_limits<double>::infinity();
+    else if (f.has_nan()) return Val::of(std::numeric_limits<double>::quiet_NaN());
+    else v = f.max_finite();
+    return Val::of(neg ? -v : v);
+  }
+  const double d = to_double(mag);
+  return Val{false, neg ? -d : d, neg ? Q(-mag) : mag};
+}
+
+// An infinity or NaN stored into a format (DESIGN.md edge semantics).
+inline Val special_into(double v, const sim::Rounded& r) {
+  const auto& f = r.format;
+  if (std::isnan(v)) {
+    if (!f.has_nan()) throw std::domain_error("NaN into " + f.spelling);
+    return Val::of(v);
+  }
+  const bool neg = v < 0;
+  if (f.kind == arith::Kind::Fixed) return Val::of(neg ? f.lowest() : f.max_finite());
+  if (f.saturate || (!f.has_inf() && !f.has_nan())) return Val::of(neg ? -f.max_finite() : f.max_finite());
+  return f.has_inf() ? Val::of(v) : Val::of(std::numeric_limits<double>::quiet_NaN());
+}
+
+// x + y (exact when both finite) rounded into r.
+inline Val add(const Val& x, const Val& y, const sim::Rounded& r) {
+  if (x.special || y.special) return special_into(x.d + y.d, r);
+  return round_exact(x.q + y.q, r);
+}
+
+// The MAC model of DESIGN.md, literally, on exact rationals. a, b: operands
+// already in their formats.
+inline Val mac_oracle(const sim::MacConfig& c, const std::vector<double>& a, const std::vector<double>& b) {
+  const std::size_t k = a.size();
+  std::vector<Val> p(k);
+  for (std::size_t l = 0; l < k; ++l) {
+    const Val e = Val::of(a[l] * b[l]);  // products of <= 24-bit operands are doubles
+    p[l] = !c.product ? e : e.special ? special_into(e.d, *c.product) : round_exact(e.q, *c.product);
+  }
+  Val result = Val::of(0.0);
+  if (c.order == sim::Order::Pairwise) {
+    std::vector<Val> t = p;
+    if (k == 1) t[0] = t[0].special ? special_into(t[0].d, c.acc) : round_exact(t[0].q, c.acc);
+    while (t.size() > 1) {
+      std::vector<Val> u;
+      for (std::size_t i = 0; i + 1 < t.size(); i += 2) u.push_back(add(t[i], t[i + 1], c.acc));
+      if (t.size() % 2) u.push_back(t.back());
+      t = u;
+    }
+    if (k) result = t[0];
+  } else {
+    const std::size_t chunk = c.promote ? std::size_t(c.promote) : std::max<std::size_t>(k, 1);
+    Val outer = Val::of(0.0), acc = Val::of(0.0);
+    for (std::size_t c0 = 0; c0 < k; c0 += chunk) {
+      acc = Val::of(0.0);
+      const std::size_t c1 = std::min(k, c0 + chunk);
+      if (c.order == sim::Order::Fused) {
+        for (std::size_t g = c0; g < c1; g += std::size_t(c.fused_n)) {
+          const std::size_t g1 = std::min(c1, g + std::size_t(c.fused_n));
+          bool special = acc.special;
+          double dsum = acc.d;
+          for (std::size_t l = g; l < g1; ++l) special |= p[l].special, dsum += p[l].d;
+          if (special) { acc = special_into(dsum, c.acc); continue; }
+          // nominal exponents: operand exponents (not below their format's emin) added
+          auto ex = [](double v, int emin) { return std::max(floor_log2(exact(std::fabs(v))), emin); };
+          const int ea = c.a && c.a->format.kind == arith::Kind::Float ? c.a->format.emin() : -126;
+          const int eb = c.b && c.b->format.kind == arith::Kind::Float ? c.b->format.emin() : -126;
+          int emax = std::numeric_limits<int>::min();
+          for (std::size_t l = g; l < g1; ++l)
+            if (p[l].q != 0)
+              emax = std::max(emax, c.product ? ex(p[l].d, c.product->format.emin()) : ex(a[l], ea) + ex(b[l], eb));
+          if (acc.q != 0) emax = std::max(emax, ex(acc.d, c.acc.format.emin()));
+          if (emax == std::numeric_limits<int>::min()) { acc = Val::of(dsum); continue; }
+          const Q grid = pow2q(emax - c.align_bits);
+          auto trunc = [&](const Q& v) {
+            const Q t = v / grid;
+            const Z n = boost::multiprecision::numerator(t) / boost::multiprecision::denominator(t);  // toward zero
+            return Q(n) * grid;
+          };
+          Q s = trunc(acc.q);
+          for (std::size_t l = g; l < g1; ++l) s += trunc(p[l].q);
+          acc = round_exact(s, c.acc);
+        }
+      } else {
+        for (std::size_t l = c0; l < c1; ++l) acc = add(acc, p[l], c.acc);
+      }
+      if (c.promote) outer = add(outer, acc, *c.outer);
+    }
+    result = c.promote ? outer : acc;
+  }
+  if (c.out) result = result.special ? special_into(result.d, *c.out) : round_exact(result.q, *c.out);
+  return result;
+}
+
+}  // namespace lpsim::simtest

@@ -1,0 +1,246 @@
+// The engine against its exact oracle (golden model) and against its golden
+// model (fast paths), with event counts and thread-count invariance.
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "arith/golden.hpp"
+#include "arith/quantize.hpp"
+#include "mac_oracle.hpp"
+#include "sim/dot.hpp"
+#include "sim/gemm.hpp"
+
+using namespace lpsim;
+using sim::GemmArgs;
+using sim::MacConfig;
+
+namespace {
+
+// Deterministic configurations of every order, accumulator kind and edge.
+const char* kOracleConfigs[] = {
+    "acc=fp32",
+    "in=fp16,acc=fp16",
+    "in=bf16,acc=bf16,acc_round=rz",
+    "in=fp8e4m3,acc=e5m10,acc_round=ro",
+    "acc=e8m13,acc_round=rz,order=chunk16,outer=fp32",
+    "in=fp16,acc=e5m7,order=pairwise",
+    "in=fp16,acc=e5m7:nosub,acc_round=ru",
+    "in=fp16,acc=e5m10:sat,acc_round=rd",
+    "in=fp16,acc=e5m6,acc_round=rna,order=chunk5,outer=e5m10,outer_round=rz",
+    "in=int8,acc=int16",
+    "in=int8,acc=int16:wrap",
+    "in=fx8.4,acc=fx16.6",
+    "in=fx8.4,acc=fx12.3:wrap,acc_round=rna",
+    "acc=fx24.12,acc_round=rd",
+    "in=fp16,prod=bf16,acc=fp32",
+    "in=fp16,prod=e5m4,prod_round=rz,acc=e6m9,order=pairwise",
+    "volta.fp16",
+    "ampere.fp16",
+    "hopper.fp8",
+    "h800.fp8",
+    "in=fp16,acc=fp32,order=fused4,align=10,promote=8,outer=fp32",
+    "in=fp16,acc=e5m10,order=fused3,align=8,acc_round=rne",
+    "in=fp16,acc=fp32,out=fp8e4m3",
+    "in=fp8e5m2,acc=e4m3fn",
+    "in=e4m3fnuz,acc=e5m2fnuz:sat,acc_round=ru,out=int8",
+    "in=e4m3fnuz,acc=e5m2fnuz,acc_round=ru",
+};
+
+// Operand vectors that provoke each hazard of accumulation.
+std::vector<float> draw(std::mt19937_64& g, int kind, std::size_t k, bool left) {
+  std::normal_distribution<float> nd;
+  std::uniform_int_distribution<int> wide(-30, 30);
+  std::vector<float> v(k);
+  for (std::size_t l = 0; l < k; ++l) {
+    float x = nd(g);
+    switch (kind) {
+      case 0: x = std::ldexp(x, wide(g) / 8); break;                          // ordinary
+      case 1: x = std::ldexp(x, wide(g)); break;                              // wide range
+      case 2: x = (l % 2 && left) ? -v[l - 1] : x; break;                      // cancellation
+      case 3: x = l == 0 ? 4096.f : std::ldexp(x, -12); break;               // swamping
+      case 4: x = std::ldexp(x, 7) + (left ? 200.f : 150.f); break;          // overflow of narrow accumulators
+      case 5: x = std::ldexp(x, -12 - int(l % 4)); break;                    // subnormal sums
+      case 6: x = std::round(x * 40.f); break;                               // integers, fixed-point ranges
+      default: x = (l % 7 == 3) ? INFINITY : x;                              // specials
+    }
+    v[l] = x;
+  }
+  return v;
+}
+
+void in_format(std::vector<float>& v, const std::optional<sim::Rounded>& f) {
+  if (!f) return;
+  for (auto& x : v) {
+    double q;
+    if (!arith::golden_quantize(x, f->format, f->rounding, {}, 0, q)) q = 0;  // NaN into fixed point: use 0
+    x = float(q);
+  }
+}
+
+bool same(double x, double y) { return (std::isnan(x) && std::isnan(y)) || x == y; }
+
+std::string show(const std::vector<float>& v) {
+  std::string s;
+  for (float x : v) s += std::to_string(x) + " ";
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("golden model matches the exact rational oracle on random and adversarial dot products") {
+  std::mt19937_64 g(2024);
+  std::size_t checked = 0, mismatches = 0;
+  for (const char* spelling : kOracleConfigs) {
+    const MacConfig c = sim::parse_mac(spelling);
+    for (int kind = 0; kind < 8; ++kind) {
+      for (int trial = 0; trial < 40; ++trial) {
+        const std::size_t k = std::size_t(1 + (trial * 37 + kind * 11) % 70);
+        auto a = draw(g, kind, k, true), b = draw(g, kind, k, false);
+        in_format(a, c.a);
+        in_format(b, c.b);
+        std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end());
+        // A NaN that reaches a fixed-point format is an error in both models.
+        sim::MacCounts counts;
+        double got = 0, want = 0;
+        bool got_error = false, want_error = false;
+        try {
+          got = sim::dot_golden(c, ad.data(), bd.data(), 1, std::int64_t(k), {}, {}, counts);
+        } catch (const std::domain_error&) {
+          got_error = true;
+        }
+        try {
+          want = simtest::mac_oracle(c, ad, bd).d;
+        } catch (const std::domain_error&) {
+          want_error = true;
+        }
+        ++checked;
+        if (got_error != want_error || (!got_error && !same(got, want))) {
+          ++mismatches;
+          if (mismatches <= 5)
+            FAIL_CHECK(std::string(spelling) << " kind " << kind << " k " << k << ": golden " << got << " oracle " << want << " errors " << got_error << want_error
+                                << "\n a: " << show(a) << "\n b: " << show(b));
+        }
+      }
+    }
+  }
+  MESSAGE("golden vs oracle: " << checked << " dot products, " << mismatches << " mismatches");
+  CHECK(mismatches == 0);
+}
+
+namespace {
+
+const char* kFastConfigs[] = {
+    "fp32", "int8.int32", "fp16.fp32", "bf16.fp32", "fp16.fp16", "h800.fp8", "volta.fp16", "hopper.fp8",
+    "in=fp16,acc=e5m7,order=pairwise",
+    "in=fp16,acc=e5m10:sat,acc_round=rd,out=fp8e5m2",
+    "in=int8,acc=int16:wrap",
+    "in=fx8.4,acc=fx12.3:wrap,acc_round=rna",
+    "acc=fx24.12,acc_round=rd",
+    "in=fp16,prod=bf16,acc=fp32",
+    "in=bf16,in_round=sr,acc=bf16,acc_round=sr8",
+    "in=fp16,acc=e5m10,acc_round=sr4,order=chunk32,outer=fp32,outer_round=sr8,out=bf16,out_round=sr",
+    "in=fp16,prod=e5m4,prod_round=sr3,acc=e6m9,order=pairwise,acc_round=sr5",
+    "in=fp8e5m2,acc=e4m3fn",
+    "acc=fp32,out=fp16",
+};
+
+struct Shape {
+  std::int64_t m, n, k;
+  bool ta, tb;
+};
+
+std::vector<float> matrix(std::mt19937_64& g, std::int64_t rows, std::int64_t cols, double scale) {
+  std::normal_distribution<float> nd;
+  std::vector<float> v(std::size_t(rows * cols));
+  for (auto& x : v) x = float(nd(g) * scale);
+  return v;
+}
+
+struct Run {
+  std::vector<float> c;
+  sim::GemmStats stats;
+};
+
+Run run(bool golden, const MacConfig& cfg, const Shape& s, const std::vector<float>& a, const std::vector<float>& b,
+        int threads) {
+  Run r;
+  r.c.assign(std::size_t(s.m * s.n), -7.f);
+  GemmArgs g{s.m, s.n, s.k, a.data(), s.ta ? s.m : s.k, s.ta, b.data(), s.tb ? s.k : s.n, s.tb, r.c.data(), s.n};
+  omp_set_num_threads(threads);
+  (golden ? sim::gemm_golden : sim::gemm)(cfg, g, {99, 3}, &r.stats, {});
+  omp_set_num_threads(2);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("fast GEMM is bit-identical to the golden model, counts included, for any thread count") {
+  const Shape shapes[] = {{1, 1, 1, false, false}, {3, 5, 7, false, true},   {17, 70, 33, true, false},
+                          {9, 130, 129, true, true}, {4, 3, 0, false, false}, {2, 65, 300, false, false}};
+  std::mt19937_64 g(7);
+  std::size_t outputs = 0, mismatches = 0;
+  for (const char* spelling : kFastConfigs) {
+    const MacConfig cfg = sim::parse_mac(spelling);
+    for (const auto& s : shapes) {
+      const double scale = cfg.acc.format.kind == arith::Kind::Fixed ? 30.0 : 3.0;
+      const auto a = matrix(g, s.m, s.k, scale), b = matrix(g, s.k, s.n, scale);
+      const Run want = run(true, cfg, s, a, b, 1);
+      for (int threads : {1, 2}) {
+        const Run got = run(false, cfg, s, a, b, threads);
+        INFO(std::string(spelling) << " path " << sim::gemm_path(cfg) << " m=" << s.m << " n=" << s.n << " k=" << s.k
+                      << " threads=" << threads);
+        std::size_t bad = 0;
+        for (std::size_t q = 0; q < want.c.size(); ++q)
+          bad += std::memcmp(&want.c[q], &got.c[q], sizeof(float)) != 0;
+        outputs += want.c.size();
+        mismatches += bad;
+        CHECK(bad == 0);
+        CHECK(got.stats.counts == want.stats.counts);
+      }
+    }
+  }
+  MESSAGE("fast vs golden: " << outputs << " outputs compared, " << mismatches << " mismatches");
+}
+
+TEST_CASE("statistics report K, usage frequency, depth, events and error") {
+  std::mt19937_64 g(1);
+  const Shape s{8, 12, 4096, false, false};
+  const auto a = matrix(g, s.m, s.k, 1.0), b = matrix(g, s.k, s.n, 1.0);
+  std::vector<float> c(std::size_t(s.m * s.n));
+  GemmArgs args{s.m, s.n, s.k, a.data(), s.k, false, b.data(), s.n, false, c.data(), s.n};
+  sim::GemmStats wide, narrow;
+  sim::gemm(sim::parse_mac("fp16.fp32"), args, {}, &wide, {true, true, 5, "fc1/fwd"});
+  sim::gemm(sim::parse_mac("fp16.fp16"), args, {}, &narrow, {true, true, 5, "fc1/fwd"});
+  CHECK(wide.k == 4096);
+  CHECK(wide.usage_a == 12);
+  CHECK(wide.usage_b == 8);
+  CHECK(wide.depth == 5);
+  CHECK(wide.tag == "fc1/fwd");
+  CHECK(wide.counts.additions == std::uint64_t(8 * 12 * 4096));
+  // A 4096-term fp16 accumulation loses far more than an fp32 one, and swamps addends.
+  CHECK(narrow.mean_rel_error > 20 * wide.mean_rel_error);
+  CHECK(narrow.sqnr_db < wide.sqnr_db - 20);
+  CHECK(narrow.counts.swamped > wide.counts.swamped);
+  CHECK(wide.sqnr_db > 100);
+  // Overflow of an fp16 accumulator: large operands overflow to infinity.
+  std::vector<float> big(std::size_t(s.k * std::max(s.m, s.n)), 300.f);
+  sim::GemmStats ov;
+  sim::gemm(sim::parse_mac("fp16.fp16"), {s.m, s.n, s.k, big.data(), s.k, false, big.data(), s.n, false, c.data(), s.n}, {}, &ov, {});
+  CHECK(ov.counts.overflows > 0);
+}
+
+TEST_CASE("bad GEMM arguments name the problem") {
+  std::vector<float> a(6), b(6), c(4);
+  const MacConfig cfg = sim::parse_mac("fp32");
+  CHECK_THROWS_WITH_AS(sim::gemm(cfg, {2, 2, 3, a.data(), 2, false, b.data(), 2, false, c.data(), 2}),
+                       doctest::Contains("lda=2 < 3"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(sim::gemm(cfg, {2, 2, 3, nullptr, 3, false, b.data(), 2, false, c.data(), 2}),
+                       doctest::Contains("A is null"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(sim::gemm(cfg, {-1, 2, 3, a.data(), 3, false, b.data(), 2, false, c.data(), 2}),
+                       doctest::Contains("negative size"), std::invalid_argument);
+}
