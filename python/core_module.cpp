@@ -3,4 +3,5 @@
 PYBIND11_MODULE(_core, m) {
   m.doc() = "lpsim compiled core: bit-accurate low-precision arithmetic";
   lpsim::py::bind_arith(m);
+  lpsim::py::bind_sim(m);
 }

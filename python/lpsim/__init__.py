@@ -4,6 +4,8 @@ The compiled core lives in ``lpsim._core``; this package re-exports it and adds
 pure-Python conveniences. Format spellings follow DESIGN.md, e.g. ``"e4m3fn"``,
 ``"bf16"``, ``"fx8.4:wrap"``.
 """
-from ._core import Format, FormatError, aliases, decode, encode, quantize
+from ._core import (Format, FormatError, GemmStats, MacConfig, aliases, bitops, conv2d, decode, encode,
+                    mac_presets, matmul, quantize)
 
-__all__ = ["Format", "FormatError", "aliases", "decode", "encode", "quantize"]
+__all__ = ["Format", "FormatError", "GemmStats", "MacConfig", "aliases", "bitops", "conv2d", "decode", "encode",
+           "mac_presets", "matmul", "quantize"]

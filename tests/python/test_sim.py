@@ -1,0 +1,92 @@
+"""lpsim.matmul / conv2d against a pure-Python exact model on small inputs."""
+import math
+
+import numpy as np
+import pytest
+
+import lpsim
+from exact_model import dot_seq, round_fixed, round_float
+
+
+def _operands(rng, m, k, n, fmt, scale=1.0):
+    a = lpsim.quantize((rng.standard_normal((m, k)) * scale).astype(np.float32), fmt)
+    b = lpsim.quantize((rng.standard_normal((k, n)) * scale).astype(np.float32), fmt)
+    return a, b
+
+
+def _model(a, b, dot):
+    return np.array([[dot(a[i, :], b[:, j]) for j in range(b.shape[1])] for i in range(a.shape[0])])
+
+
+def test_fp16_accumulator_matches_exact_model():
+    rng = np.random.default_rng(0)
+    a, b = _operands(rng, 5, 300, 7, "fp16", 4.0)
+    c, stats = lpsim.matmul(a, b, "in=fp16,acc=fp16")
+    want = _model(a, b, lambda x, y: dot_seq(x, y, lambda v: round_float(v, 5, 10)))
+    assert c.dtype == np.float32 and c.shape == (5, 7)
+    assert np.array_equal(c, want)
+    assert stats.k == 300 and stats.usage_a == 7 and stats.usage_b == 5
+
+
+def test_chunked_truncating_accumulator_matches_exact_model():
+    rng = np.random.default_rng(1)
+    a, b = _operands(rng, 3, 257, 4, "fp8e4m3")
+    c, _ = lpsim.matmul(a, b, "h800.fp8")  # e8m13 RZ inside chunks of 128, fp32 RNE outside
+    want = _model(a, b, lambda x, y: dot_seq(x, y, lambda v: round_float(v, 8, 13, "rz"), 128,
+                                             lambda v: round_float(v, 8, 23)))
+    assert np.array_equal(c, want)
+
+
+def test_wrapping_fixed_point_accumulator_matches_exact_model():
+    rng = np.random.default_rng(2)
+    a, b = _operands(rng, 4, 64, 3, "fx8.4", 3.0)
+    c, stats = lpsim.matmul(a, b, "in=fx8.4,acc=fx9.3:wrap")
+    want = _model(a, b, lambda x, y: dot_seq(x, y, lambda v: round_fixed(v, 9, 3, wrap=True)))
+    assert np.array_equal(c, want)
+    assert stats.counts["overflows"] > 0  # the narrow accumulator did wrap
+
+
+def test_fp32_path_equals_golden_and_numpy_is_close():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((33, 65)).astype(np.float32)
+    b = rng.standard_normal((65, 17)).astype(np.float32)
+    fast, _ = lpsim.matmul(a, b)
+    golden, _ = lpsim.matmul(a, b, golden=True)
+    assert np.array_equal(fast, golden)
+    assert np.allclose(fast, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-4, atol=1e-4)
+
+
+def test_error_statistics_grow_as_the_accumulator_narrows():
+    rng = np.random.default_rng(4)
+    a, b = _operands(rng, 4, 2048, 4, "bf16")
+    errs = [lpsim.matmul(a, b, f"in=bf16,acc={acc}", error=True)[1].sqnr_db for acc in ("fp32", "e8m10", "bf16")]
+    assert errs[0] > errs[1] > errs[2]
+
+
+def test_conv2d_matches_matmul_of_the_lowered_input():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    y, st = lpsim.conv2d(x, w, "in=fp16,acc=fp16", padding=1)
+    assert y.shape == (2, 4, 6, 6) and st.k == 27
+    # Output (b=1, co=2, 3, 4) is the dot product of the kernel with its window.
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    window = xp[1, :, 3:6, 4:7].reshape(-1, 1)
+    ref, _ = lpsim.matmul(w[2].reshape(1, -1), window, "in=fp16,acc=fp16")
+    assert y[1, 2, 3, 4] == ref[0, 0]
+
+
+def test_presets_and_bitops():
+    names = {p["name"] for p in lpsim.mac_presets()}
+    assert {"int8.int32", "fp16.fp32", "h800.fp8", "volta.fp16"} <= names
+    assert lpsim.bitops("int8.int32", 2, 3, 4) == 2 * 3 * 4 * 8 * 8
+    assert str(lpsim.MacConfig("volta.fp16")) == lpsim.MacConfig(str(lpsim.MacConfig("volta.fp16"))).spelling
+
+
+def test_bad_input_names_what_was_wrong():
+    with pytest.raises(ValueError, match="do not align: 3 != 4"):
+        lpsim.matmul(np.ones((2, 3), np.float32), np.ones((4, 2), np.float32))
+    with pytest.raises(ValueError, match="unknown key \"acc_width\""):
+        lpsim.matmul(np.ones((2, 2)), np.ones((2, 2)), "acc=fp16,acc_width=3")
+    with pytest.raises(ValueError, match="groups=2 must divide cin=3"):
+        lpsim.conv2d(np.ones((1, 3, 4, 4), np.float32), np.ones((2, 1, 3, 3), np.float32), groups=2)
