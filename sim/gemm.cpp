@@ -51,36 +51,68 @@ bool integer_exact(const MacConfig& c) {
 constexpr std::int64_t kRow = 64;  // outputs per vector row segment
 
 // ---- fma-fp32 ---------------------------------------------------------------
+constexpr std::int64_t kFmaRows = 4;  // rows of C sharing each loaded row segment of B
+
+// C rows [0, rows) x cols [j0, j1): acc = fma(a, b, acc) in k order per output.
 template <bool COUNT>
-[[gnu::target_clones("avx2", "default")]] void fma_rows(const float* a, const float* b, float* c, std::int64_t n,
-                                                         std::int64_t k, std::int64_t j0, std::int64_t j1,
-                                                         MacCounts* counts) {
-  float acc[kRow] = {};
+[[gnu::always_inline]] inline void fma_rows_body(const float* a, std::int64_t rows, const float* b, float* c,
+                                                 std::int64_t n, std::int64_t k, std::int64_t j0, std::int64_t j1,
+                                                 MacCounts* counts) {
+  float acc[kFmaRows][kRow] = {};
   std::uint64_t swamped = 0, overflows = 0, saturations = 0;
   const std::int64_t w = j1 - j0;
   for (std::int64_t l = 0; l < k; ++l) {
-    const float x = a[l];
     const float* bl = b + l * n + j0;
-    for (std::int64_t j = 0; j < w; ++j) {
-      const float s = std::fma(x, bl[j], acc[j]);
-      if constexpr (COUNT) {
-        const double p = double(x) * double(bl[j]);
-        swamped += (acc[j] != 0) & (p != 0) & ((s == acc[j]) | (double(s) == p));
-        overflows += std::isinf(s) & std::isfinite(acc[j]) & std::isfinite(p);
-        // Just beyond the largest float but rounded down to it: counted as saturated, as round_into does.
-        saturations += (std::fabs(s) == std::numeric_limits<float>::max()) & std::isfinite(acc[j]) &
-                       std::isfinite(p) && std::fabs(sum_round_to_odd(acc[j], p)) > std::numeric_limits<float>::max();
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const float x = a[r * k + l];
+      float* ar = acc[r];
+      if (w == kRow && !COUNT) {
+        for (std::int64_t j = 0; j < kRow; ++j) ar[j] = std::fma(x, bl[j], ar[j]);  // fixed trip: unrolled, vectorised
+        continue;
       }
-      acc[j] = s;
+      for (std::int64_t j = 0; j < w; ++j) {
+        const float s = std::fma(x, bl[j], ar[j]);
+        if constexpr (COUNT) {
+          const double p = double(x) * double(bl[j]);
+          swamped += (ar[j] != 0) & (p != 0) & ((s == ar[j]) | (double(s) == p));
+          overflows += std::isinf(s) & std::isfinite(ar[j]) & std::isfinite(p);
+          // Just beyond the largest float but rounded down to it: counted as saturated, as round_into does.
+          saturations += (std::fabs(s) == std::numeric_limits<float>::max()) & std::isfinite(ar[j]) &
+                         std::isfinite(p) && std::fabs(sum_round_to_odd(ar[j], p)) > std::numeric_limits<float>::max();
+        }
+        ar[j] = s;
+      }
     }
   }
-  for (std::int64_t j = 0; j < w; ++j) c[j] = acc[j];
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t j = 0; j < w; ++j) c[r * kRow + j] = acc[r][j];
   if constexpr (COUNT) {
     counts->swamped += swamped;
     counts->overflows += overflows;
     counts->saturations += saturations;
-    counts->additions += std::uint64_t(w * k);
+    counts->additions += std::uint64_t(rows * w * k);
   }
+}
+
+// Compiled twice: with AVX2+FMA (picked at run time when the CPU has them;
+// target_clones' "arch=haswell" also demands features some x86-64-v3 CPUs
+// lack) and portable, where std::fma is a library call.
+template <bool COUNT>
+[[gnu::target("avx2,fma")]] void fma_rows_avx2(const float* a, std::int64_t rows, const float* b, float* c,
+                                               std::int64_t n, std::int64_t k, std::int64_t j0, std::int64_t j1,
+                                               MacCounts* counts) {
+  fma_rows_body<COUNT>(a, rows, b, c, n, k, j0, j1, counts);
+}
+template <bool COUNT>
+void fma_rows_portable(const float* a, std::int64_t rows, const float* b, float* c, std::int64_t n, std::int64_t k,
+                       std::int64_t j0, std::int64_t j1, MacCounts* counts) {
+  fma_rows_body<COUNT>(a, rows, b, c, n, k, j0, j1, counts);
+}
+template <bool COUNT>
+void fma_rows(const float* a, std::int64_t rows, const float* b, float* c, std::int64_t n, std::int64_t k,
+              std::int64_t j0, std::int64_t j1, MacCounts* counts) {
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  (avx2 ? fma_rows_avx2<COUNT> : fma_rows_portable<COUNT>)(a, rows, b, c, n, k, j0, j1, counts);
 }
 
 // ---- integer -------------------------------------------------------------------
@@ -218,7 +250,13 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
   std::vector<std::int64_t> ai, bi;
   if (path == "fma-fp32") {
     af.assign(ops.a.begin(), ops.a.end());
-    bf.assign(ops.b.begin(), ops.b.end());
+    // B in panels of kRow columns, each k x kRow contiguous: the kernel then
+    // streams memory in order (a row stride of a power of two would thrash the caches).
+    bf.assign(std::size_t(segs * g.k * kRow), 0.f);
+    for (std::int64_t sgi = 0; sgi < segs; ++sgi)
+      for (std::int64_t l = 0; l < g.k; ++l)
+        for (std::int64_t j = sgi * kRow; j < std::min(g.n, (sgi + 1) * kRow); ++j)
+          bf[std::size_t((sgi * g.k + l) * kRow + j - sgi * kRow)] = float(ops.b[std::size_t(l * g.n + j)]);
   } else if (path == "integer") {
     ai.resize(ops.a.size());
     bi.resize(ops.b.size());
@@ -235,10 +273,18 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
     for (std::int64_t t = 0; t < tasks; ++t) {
       const std::int64_t i = t / segs, j0 = (t % segs) * kRow, j1 = std::min(g.n, j0 + kRow), w = j1 - j0;
       if (path == "fma-fp32") {
-        float r[kRow];
-        if (count) fma_rows<true>(af.data() + i * g.k, bf.data(), r, g.n, g.k, j0, j1, &local);
-        else fma_rows<false>(af.data() + i * g.k, bf.data(), r, g.n, g.k, j0, j1, nullptr);
-        for (std::int64_t j = 0; j < w; ++j) row[j] = r[j];
+        if (i % kFmaRows) continue;  // the task of the block's first row computes the whole block
+        const std::int64_t rows = std::min(kFmaRows, g.m - i);
+        float r[kFmaRows * kRow];
+        const float* panel = bf.data() + (j0 / kRow) * g.k * kRow;
+        if (count) fma_rows<true>(af.data() + i * g.k, rows, panel, r, kRow, g.k, 0, w, &local);
+        else fma_rows<false>(af.data() + i * g.k, rows, panel, r, kRow, g.k, 0, w, nullptr);
+        for (std::int64_t q = 0; q < rows; ++q) {
+          for (std::int64_t j = 0; j < w; ++j) row[j] = r[q * kRow + j];
+          if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t((i + q) * g.n + j0), local);
+          for (std::int64_t j = 0; j < w; ++j) g.c[(i + q) * g.ldc + j0 + j] = float(row[j]);
+        }
+        continue;
       } else if (path == "integer") {
         integer_rows(cfg, ai.data() + i * g.k, bi.data(), row, g.n, g.k, j0, j1, local);
       } else if (path == "tiled") {
