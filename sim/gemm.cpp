@@ -22,6 +22,8 @@
 #include "arith/quantize.hpp"
 #include "sim/dot.hpp"
 #include "sim/exact_round.hpp"
+#include "sim/fma_gemm.hpp"
+#include "sim/int_gemm.hpp"
 #include "sim/operands.hpp"
 #include "sim/round_into.hpp"
 
@@ -46,6 +48,24 @@ bool integer_exact(const MacConfig& c) {
   return acc.kind == Kind::Fixed && c.a->format.frac_bits + c.b->format.frac_bits <= acc.frac_bits &&
          acc.frac_bits - c.a->format.frac_bits - c.b->format.frac_bits + c.a->format.width + c.b->format.width <= 60 &&
          acc.width <= 62;
+}
+
+// int16_gemm applies: 16-bit operands, and either no partial sum can leave
+// int32 nor the accumulator's range, or the accumulator wraps with W <= 32.
+bool int16_exact(const MacConfig& c, std::int64_t k) {
+  const auto& fa = c.a->format;
+  const auto& fb = c.b->format;
+  const auto& f = c.acc.format;
+  if (fa.width > 16 || fb.width > 16) return false;
+  if (f.wrap && f.width <= 32) return true;
+  const double max_a = std::ldexp(std::max(fa.max_finite(), -fa.lowest()), fa.frac_bits);
+  const double max_b = std::ldexp(std::max(fb.max_finite(), -fb.lowest()), fb.frac_bits);
+  const double bound = double(k) * max_a * max_b;  // largest |partial sum| in operand units
+  const int shift = f.frac_bits - fa.frac_bits - fb.frac_bits;
+  // |sum| <= max_finite keeps a signed sum in range too (|lowest| > max_finite); an
+  // unsigned accumulator also needs sums that cannot go negative.
+  const bool sign_ok = f.is_signed || (fa.lowest() >= 0 && fb.lowest() >= 0);
+  return bound < 0x1p31 && std::ldexp(bound, shift) <= std::ldexp(f.max_finite(), f.frac_bits) && sign_ok;
 }
 
 constexpr std::int64_t kRow = 64;  // outputs per vector row segment
@@ -146,7 +166,8 @@ void integer_rows(const MacConfig& cfg, const std::int64_t* a, const std::int64_
       acc[j] = s;
     }
   }
-  for (std::int64_t j = 0; j < w; ++j) out[j] = std::ldexp(double(acc[j]), -f.frac_bits);
+  const double unit = std::ldexp(1.0, -f.frac_bits);
+  for (std::int64_t j = 0; j < w; ++j) out[j] = double(acc[j]) * unit;
   counts.saturations += sat;
   counts.overflows += ovf;
   counts.swamped += sw;
@@ -158,7 +179,13 @@ void integer_rows(const MacConfig& cfg, const std::int64_t* a, const std::int64_
 void round_row(const double* x, double* out, std::int64_t w, const Rounded& r, arith::RandomKey key,
                std::uint64_t first_index, MacCounts& counts) {
   arith::quantize(x, out, std::size_t(w), r.format, r.rounding, key, first_index);
-  for (std::int64_t j = 0; j < w; ++j) count_range(x[j], out[j], r.format, counts);
+  // Out-of-range check with the bounds hoisted (count_range's test, inlined).
+  const double hi = r.format.max_finite(), lo = r.format.kind == Kind::Fixed ? r.format.lowest() : -hi;
+  const bool wraps = r.format.kind == Kind::Fixed && r.format.wrap;
+  for (std::int64_t j = 0; j < w; ++j) {
+    if (!(x[j] > hi || x[j] < lo) || !std::isfinite(x[j])) continue;
+    (std::isfinite(out[j]) && !wraps ? counts.saturations : counts.overflows) += 1;
+  }
 }
 
 // acc[j] <- round(acc[j] + y[j]) for a row segment, as dot.cpp's add().
@@ -248,7 +275,11 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
 
   std::vector<float> af, bf;
   std::vector<std::int64_t> ai, bi;
-  if (path == "fma-fp32") {
+  std::vector<float> bdense;
+  if (path == "fma-fp32" && !count) {
+    af.assign(ops.a.begin(), ops.a.end());
+    bdense.assign(ops.b.begin(), ops.b.end());
+  } else if (path == "fma-fp32") {
     af.assign(ops.a.begin(), ops.a.end());
     // B in panels of kRow columns, each k x kRow contiguous: the kernel then
     // streams memory in order (a row stride of a power of two would thrash the caches).
@@ -257,13 +288,70 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
       for (std::int64_t l = 0; l < g.k; ++l)
         for (std::int64_t j = sgi * kRow; j < std::min(g.n, (sgi + 1) * kRow); ++j)
           bf[std::size_t((sgi * g.k + l) * kRow + j - sgi * kRow)] = float(ops.b[std::size_t(l * g.n + j)]);
-  } else if (path == "integer") {
+  } else if (path == "integer" && !(!count && int16_exact(cfg, g.k))) {
     ai.resize(ops.a.size());
     bi.resize(ops.b.size());
-    for (std::size_t q = 0; q < ai.size(); ++q) ai[q] = std::int64_t(std::ldexp(ops.a[q], cfg.a->format.frac_bits));
-    for (std::size_t q = 0; q < bi.size(); ++q) bi[q] = std::int64_t(std::ldexp(ops.b[q], cfg.b->format.frac_bits));
+    const double sa = std::ldexp(1.0, cfg.a->format.frac_bits), sb = std::ldexp(1.0, cfg.b->format.frac_bits);
+    for (std::size_t q = 0; q < ai.size(); ++q) ai[q] = std::int64_t(ops.a[q] * sa);  // exact: powers of two
+    for (std::size_t q = 0; q < bi.size(); ++q) bi[q] = std::int64_t(ops.b[q] * sb);
   }
   const auto out_key = role_key(key, kRoleOut);
+  if (path == "integer" && !count && int16_exact(cfg, g.k)) {
+    // Products and sums exact in int32 lanes (or wrapping modulo 2^W, W <= 32): any order gives the model's result.
+    const auto& f = cfg.acc.format;
+    std::vector<std::int16_t> a16(ops.a.size()), b16(ops.b.size());
+    const double sa = std::ldexp(1.0, cfg.a->format.frac_bits), sb = std::ldexp(1.0, cfg.b->format.frac_bits);
+    for (std::size_t q = 0; q < a16.size(); ++q) a16[q] = std::int16_t(ops.a[q] * sa);  // exact: powers of two
+    for (std::size_t q = 0; q < b16.size(); ++q) b16[q] = std::int16_t(ops.b[q] * sb);
+    std::vector<std::int32_t> c32(std::size_t(g.m * g.n));
+    int16_gemm(g.m, g.n, g.k, a16.data(), b16.data(), c32.data());
+    const int shift = f.frac_bits - cfg.a->format.frac_bits - cfg.b->format.frac_bits;
+    const std::uint64_t mask = (f.width >= 64 ? ~0ull : (1ull << f.width) - 1);
+    const double unit = std::ldexp(1.0, -f.frac_bits);
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < g.m; ++i) {
+      MacCounts none;
+      double row[kRow];
+      for (std::int64_t j0 = 0; j0 < g.n; j0 += kRow) {
+        const std::int64_t w = std::min(kRow, g.n - j0);
+        for (std::int64_t j = 0; j < w; ++j) {
+          std::uint64_t u = std::uint64_t(std::int64_t(c32[std::size_t(i * g.n + j0 + j)])) << shift;
+          if (f.wrap) {
+            u &= mask;
+            if (f.is_signed && (u >> (f.width - 1)) & 1) u |= ~mask;
+          }
+          row[j] = double(std::int64_t(u)) * unit;
+        }
+        if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none);
+        for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
+      }
+    }
+    if (stats) {
+      *stats = shape_stats(g, req);
+      if (req.error) error_stats(ops, g, *stats);
+    }
+    return;
+  }
+  if (path == "fma-fp32" && !count) {
+    std::vector<float> cf(std::size_t(g.m * g.n));
+    fma_gemm_fp32(g.m, g.n, g.k, af.data(), g.k, bdense.data(), g.n, cf.data(), g.n);
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < g.m; ++i) {
+      MacCounts none;
+      double row[kRow];
+      for (std::int64_t j0 = 0; j0 < g.n; j0 += kRow) {
+        const std::int64_t w = std::min(kRow, g.n - j0);
+        for (std::int64_t j = 0; j < w; ++j) row[j] = cf[std::size_t(i * g.n + j0 + j)];
+        if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none);
+        for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
+      }
+    }
+    if (stats) {
+      *stats = shape_stats(g, req);
+      if (req.error) error_stats(ops, g, *stats);
+    }
+    return;
+  }
 
 #pragma omp parallel
   {

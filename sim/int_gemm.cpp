@@ -1,0 +1,95 @@
+#include "sim/int_gemm.hpp"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace lpsim::sim {
+
+namespace {
+
+constexpr std::int64_t MR = 6, NR = 16;
+
+// Wrapping int32 arithmetic through unsigned, so the portable path has no UB.
+inline std::int32_t wrap_add(std::int32_t x, std::int64_t y) {
+  return std::int32_t(std::uint32_t(x) + std::uint32_t(std::uint64_t(y)));
+}
+
+// a: kp x MR int32 (pairs of int16 along k), b: kp x NR int32 pairs; c: rows x cols (ld n).
+[[gnu::target("avx2")]] void tile_avx2(std::int64_t kp, const std::int32_t* a, const std::int32_t* b, std::int32_t* c,
+                                       std::int64_t n, std::int64_t rows, std::int64_t cols) {
+  __m256i acc[MR][2];
+  for (auto& r : acc) r[0] = r[1] = _mm256_setzero_si256();
+  for (std::int64_t l = 0; l < kp; ++l) {
+    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + l * NR));
+    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + l * NR + 8));
+    for (std::int64_t r = 0; r < MR; ++r) {
+      const __m256i x = _mm256_set1_epi32(a[l * MR + r]);
+      acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x, b0));
+      acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x, b1));
+    }
+  }
+  alignas(32) std::int32_t buf[MR * NR];
+  for (std::int64_t r = 0; r < MR; ++r) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buf + r * NR), acc[r][0]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buf + r * NR + 8), acc[r][1]);
+  }
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t j = 0; j < cols; ++j) c[r * n + j] = buf[r * NR + j];
+}
+
+void tile_portable(std::int64_t kp, const std::int32_t* a, const std::int32_t* b, std::int32_t* c, std::int64_t n,
+                   std::int64_t rows, std::int64_t cols) {
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t j = 0; j < cols; ++j) {
+      std::int32_t s = 0;
+      for (std::int64_t l = 0; l < kp; ++l) {
+        const std::int32_t x = a[l * MR + r], y = b[l * NR + j];
+        s = wrap_add(s, std::int64_t(std::int16_t(x)) * std::int16_t(y) +
+                            std::int64_t(std::int16_t(x >> 16)) * std::int16_t(y >> 16));
+      }
+      c[r * n + j] = s;
+    }
+}
+
+inline std::int32_t pair(std::int16_t lo, std::int16_t hi) {
+  return std::int32_t(std::uint32_t(std::uint16_t(lo)) | (std::uint32_t(std::uint16_t(hi)) << 16));
+}
+
+}  // namespace
+
+void int16_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const std::int16_t* a, const std::int16_t* b,
+                std::int32_t* c) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  const auto tile = avx2 ? tile_avx2 : tile_portable;
+  const std::int64_t kp = (k + 1) / 2, npanels = (n + NR - 1) / NR, mpanels = (m + MR - 1) / MR;
+  // B as panels of NR columns: kp x NR pairs (b[2l][j], b[2l+1][j]), zero-padded.
+  std::vector<std::int32_t> bp(std::size_t(npanels * kp * NR), 0);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t p = 0; p < npanels; ++p)
+    for (std::int64_t l = 0; l < kp; ++l)
+      for (std::int64_t j = p * NR; j < std::min(n, (p + 1) * NR); ++j) {
+        const std::int16_t lo = b[2 * l * n + j], hi = 2 * l + 1 < k ? b[(2 * l + 1) * n + j] : std::int16_t(0);
+        bp[std::size_t((p * kp + l) * NR + j - p * NR)] = pair(lo, hi);
+      }
+#pragma omp parallel
+  {
+    std::vector<std::int32_t> ap(std::size_t(kp * MR));
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t ip = 0; ip < mpanels; ++ip) {
+      const std::int64_t i0 = ip * MR, rows = std::min(MR, m - i0);
+      for (std::int64_t l = 0; l < kp; ++l)
+        for (std::int64_t r = 0; r < MR; ++r) {
+          const bool in = r < rows;
+          const std::int16_t lo = in ? a[(i0 + r) * k + 2 * l] : std::int16_t(0);
+          const std::int16_t hi = in && 2 * l + 1 < k ? a[(i0 + r) * k + 2 * l + 1] : std::int16_t(0);
+          ap[std::size_t(l * MR + r)] = pair(lo, hi);
+        }
+      for (std::int64_t jp = 0; jp < npanels; ++jp)
+        tile(kp, ap.data(), bp.data() + jp * kp * NR, c + i0 * n + jp * NR, n, rows, std::min(NR, n - jp * NR));
+    }
+  }
+}
+
+}  // namespace lpsim::sim
