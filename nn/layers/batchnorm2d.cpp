@@ -1,0 +1,102 @@
+#include "nn/layers/batchnorm2d.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace lpsim::nn {
+
+template <class T>
+BatchNorm2d<T>::BatchNorm2d(std::int64_t c, double momentum_, double eps_)
+    : channels(c), momentum(momentum_), eps(eps_), running_mean({c}, T(0)), running_var({c}, T(1)) {
+  if (c < 1 || !(eps_ > 0) || !(momentum_ >= 0 && momentum_ <= 1))
+    throw std::invalid_argument("BatchNorm2d(channels=" + std::to_string(c) + ", momentum=" + std::to_string(momentum_) +
+                                ", eps=" + std::to_string(eps_) + "): need channels >= 1, 0 <= momentum <= 1, eps > 0");
+  gamma.value = Tensor<T>({c}, T(1));
+  gamma.grad = Tensor<T>({c});
+  beta.value = Tensor<T>({c});
+  beta.grad = Tensor<T>({c});
+  gamma.decay = beta.decay = false;
+}
+
+template <class T>
+std::vector<Param<T>*> BatchNorm2d<T>::params() {
+  gamma.name = this->name + ".weight";
+  beta.name = this->name + ".bias";
+  return {&gamma, &beta};
+}
+
+template <class T>
+Tensor<T> BatchNorm2d<T>::forward(const Tensor<T>& x, bool training) {
+  check_shape(this->name, "input", x.shape, {-1, channels, -1, -1});
+  const std::int64_t n = x.dim(0), c = channels, plane = x.dim(2) * x.dim(3), count = n * plane;
+  if (training && count < 2)
+    throw std::invalid_argument(this->name + ": training needs more than one value per channel, input " +
+                                shape_str(x.shape));
+  training_ = training;
+  x_hat_ = Tensor<T>(x.shape);
+  inv_std_.assign(std::size_t(c), 0);
+  Tensor<T> y(x.shape);
+  for (std::int64_t ch = 0; ch < c; ++ch) {
+    double mean, var;
+    if (training) {
+      double sum = 0, sq = 0;
+      for (std::int64_t b = 0; b < n; ++b)
+        for (std::int64_t q = 0; q < plane; ++q) sum += x[(b * c + ch) * plane + q];
+      mean = sum / double(count);
+      for (std::int64_t b = 0; b < n; ++b)
+        for (std::int64_t q = 0; q < plane; ++q) {
+          const double d = x[(b * c + ch) * plane + q] - mean;
+          sq += d * d;
+        }
+      var = sq / double(count);
+      running_mean[ch] = T((1 - momentum) * running_mean[ch] + momentum * mean);
+      running_var[ch] = T((1 - momentum) * running_var[ch] + momentum * sq / double(count - 1));
+    } else {
+      mean = running_mean[ch];
+      var = running_var[ch];
+    }
+    const double inv = 1 / std::sqrt(var + eps);
+    inv_std_[std::size_t(ch)] = inv;
+    for (std::int64_t b = 0; b < n; ++b)
+      for (std::int64_t q = 0; q < plane; ++q) {
+        const std::int64_t i = (b * c + ch) * plane + q;
+        x_hat_[i] = T((x[i] - mean) * inv);
+        y[i] = gamma.value[ch] * x_hat_[i] + beta.value[ch];
+      }
+  }
+  return y;
+}
+
+template <class T>
+Tensor<T> BatchNorm2d<T>::backward(const Tensor<T>& dy) {
+  if (x_hat_.numel() == 0) throw std::logic_error(this->name + ": backward before forward");
+  check_shape(this->name, "output gradient", dy.shape, x_hat_.shape);
+  const std::int64_t n = dy.dim(0), c = channels, plane = dy.dim(2) * dy.dim(3);
+  const double count = double(n * plane);
+  Tensor<T> dx(dy.shape);
+  for (std::int64_t ch = 0; ch < c; ++ch) {
+    double sum_dy = 0, sum_dy_xhat = 0;
+    for (std::int64_t b = 0; b < n; ++b)
+      for (std::int64_t q = 0; q < plane; ++q) {
+        const std::int64_t i = (b * c + ch) * plane + q;
+        sum_dy += dy[i];
+        sum_dy_xhat += double(dy[i]) * x_hat_[i];
+      }
+    gamma.grad[ch] += T(sum_dy_xhat);
+    beta.grad[ch] += T(sum_dy);
+    const double g_inv = double(gamma.value[ch]) * inv_std_[std::size_t(ch)];
+    for (std::int64_t b = 0; b < n; ++b)
+      for (std::int64_t q = 0; q < plane; ++q) {
+        const std::int64_t i = (b * c + ch) * plane + q;
+        // Train: the batch statistics depend on x too, which removes the
+        // gradient's mean and its projection on x_hat. Eval: an affine map.
+        dx[i] = training_ ? T(g_inv * (dy[i] - sum_dy / count - x_hat_[i] * sum_dy_xhat / count)) : T(g_inv * dy[i]);
+      }
+  }
+  return dx;
+}
+
+template class BatchNorm2d<float>;
+template class BatchNorm2d<double>;
+
+}  // namespace lpsim::nn

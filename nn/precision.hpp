@@ -1,0 +1,29 @@
+// What one layer computes in: the four quantization points of low-precision
+// training (SBM, Banner et al. 2018; CPT, Fu et al. 2021) and the MAC
+// configuration of each of its three matrix products. Applies to the float
+// layers; the double layers are the exact fp64 reference and ignore it.
+#pragma once
+
+#include <optional>
+
+#include "arith/rounding.hpp"
+#include "nn/quantizer.hpp"
+#include "sim/mac_config.hpp"
+
+namespace lpsim::nn {
+
+struct LayerPrecision {
+  // Empty: that tensor is used as it is (fp32).
+  std::optional<QuantSpec> w;  // weights, before the forward product
+  std::optional<QuantSpec> a;  // the layer's input activation, before the forward product
+  std::optional<QuantSpec> e;  // the incoming error dY, before both backward products
+  std::optional<QuantSpec> g;  // the weight gradient, after its product
+  sim::MacConfig fwd = sim::parse_mac("fp32");         // Y = W . X
+  sim::MacConfig bwd_data = sim::parse_mac("fp32");    // dX = W^T . dY
+  sim::MacConfig bwd_weight = sim::parse_mac("fp32");  // dW = dY . X^T
+  // Base of every random draw of the layer (stochastic rounding in the
+  // quantizers and in the MACs); give each layer its own (e.g. stream = depth).
+  arith::RandomKey key;
+};
+
+}  // namespace lpsim::nn

@@ -1,0 +1,66 @@
+// The plumbing shared by the layers with matrix products (Conv2d, Linear):
+// one product through the engine (float) or the fp64 reference (double),
+// the quantization points, and the random keys of each step.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "nn/layer.hpp"
+#include "nn/quantizer.hpp"
+#include "nn/tensor.hpp"
+#include "sim/mac_config.hpp"
+#include "sim/stats.hpp"
+
+namespace lpsim::nn {
+
+// C = op(A) . op(B), laid out as sim::GemmArgs (row-major, trans flags).
+template <class T>
+struct MatMul {
+  std::int64_t m = 0, n = 0, k = 0;
+  const T* a = nullptr;
+  std::int64_t lda = 0;
+  bool trans_a = false;
+  const T* b = nullptr;
+  std::int64_t ldb = 0;
+  bool trans_b = false;
+  T* c = nullptr;
+  std::int64_t ldc = 0;
+};
+
+// float: sim::gemm with `cfg` (every bit as the emulated MAC gives it).
+// double: exact products summed in fp64 in k order, the reference of the
+// gradient checks; `cfg` and `key` are ignored and the stats carry only the
+// shape, usage, tag and depth.
+void matmul(const sim::MacConfig& cfg, const MatMul<float>& p, arith::RandomKey key, sim::GemmStats* stats,
+            const sim::StatsRequest& req);
+void matmul(const sim::MacConfig& cfg, const MatMul<double>& p, arith::RandomKey key, sim::GemmStats* stats,
+            const sim::StatsRequest& req);
+
+// Every random draw of a layer in one step: the quantizers and the three products.
+enum class Draw : std::uint32_t { W, A, E, G, Fwd, BwdData, BwdWeight };
+
+// A key of its own for (layer key, iteration, draw): the layer's seed and
+// stream are hashed together with the step, so that stochastic rounding
+// differs between steps and layers, and stream numbers stay free for the
+// groups of a convolution (group g uses stream g).
+arith::RandomKey draw_key(arith::RandomKey layer, std::uint64_t iteration, Draw d);
+
+// `t` quantized by `spec` viewed with shape `view` (same element count;
+// e.g. conv weights as cout x K so that blocks run along the reduction).
+// Empty spec, or T = double (the fp64 reference is never quantized): a copy.
+template <class T>
+Tensor<T> quantized(const std::optional<QuantSpec>& spec, const Tensor<T>& t, const Shape& view, int channel_axis,
+                    arith::RandomKey key);
+
+// The request of one product: the layer's counting/error choice, its name and depth.
+sim::StatsRequest product_request(const sim::StatsRequest& base, const std::string& name, int depth,
+                                  const char* kind);
+
+// Folds group g's product into the layer's record of that product: group 0
+// sets shape, usage, tag and depth; counts are summed and errors combined as
+// sim::conv2d does (worst maximum, mean of the means, worst SQNR).
+void add_group_stats(sim::GemmStats& total, const sim::GemmStats& group, std::int64_t g, std::int64_t groups);
+
+}  // namespace lpsim::nn

@@ -1,0 +1,73 @@
+// A plain owning tensor: contiguous row-major data (NCHW for images) and its
+// shape. Templated on the element type so that the same layers run in float
+// (through the emulated hardware) and in double (the exact reference).
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace lpsim::nn {
+
+using Shape = std::vector<std::int64_t>;
+
+inline std::int64_t numel(const Shape& s) {
+  std::int64_t n = 1;
+  for (auto d : s) n *= d;
+  return n;
+}
+
+// "[8, 3, 32, 32]"; a negative entry (a wildcard in expectations) prints as "*".
+inline std::string shape_str(const Shape& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ", ";
+    out += s[i] < 0 ? std::string("*") : std::to_string(s[i]);
+  }
+  return out + "]";
+}
+
+template <class T>
+struct Tensor {
+  Shape shape;
+  std::vector<T> data;
+
+  Tensor() = default;
+  explicit Tensor(Shape s, T fill = T(0)) : shape(std::move(s)) {
+    for (auto d : shape)
+      if (d < 0) throw std::invalid_argument("Tensor: negative dimension in shape " + shape_str(shape));
+    data.assign(std::size_t(nn::numel(shape)), fill);
+  }
+
+  std::int64_t numel() const { return std::int64_t(data.size()); }
+  int rank() const { return int(shape.size()); }
+  std::int64_t dim(int i) const { return shape.at(std::size_t(i)); }
+  T* ptr() { return data.data(); }
+  const T* ptr() const { return data.data(); }
+  T& operator[](std::int64_t i) { return data[std::size_t(i)]; }
+  const T& operator[](std::int64_t i) const { return data[std::size_t(i)]; }
+};
+
+// The same values in another element type (float <-> double, for tests and
+// for comparing a float layer with its fp64 reference).
+template <class U, class T>
+Tensor<U> cast(const Tensor<T>& t) {
+  Tensor<U> out;
+  out.shape = t.shape;
+  out.data.assign(t.data.begin(), t.data.end());
+  return out;
+}
+
+// Throws std::invalid_argument "<layer>: <what> has shape [..], expected [..]"
+// unless `actual` matches `expected`, where a negative expected entry matches any size.
+inline void check_shape(const std::string& layer, const char* what, const Shape& actual, const Shape& expected) {
+  bool ok = actual.size() == expected.size();
+  for (std::size_t i = 0; ok && i < actual.size(); ++i) ok = expected[i] < 0 || expected[i] == actual[i];
+  if (!ok)
+    throw std::invalid_argument(layer + ": " + what + " has shape " + shape_str(actual) + ", expected " +
+                                shape_str(expected));
+}
+
+}  // namespace lpsim::nn

@@ -1,0 +1,234 @@
+// Quantizers against hand-worked examples and grid properties.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "arith/quantize.hpp"
+#include "nn/quantizer.hpp"
+#include "nn/tensor.hpp"
+
+using namespace lpsim;
+using nn::parse_quant;
+
+namespace {
+
+std::vector<float> q(const char* format, std::vector<float> x, nn::Shape shape = {}, const char* rounding = "rne",
+                     int axis = 0, arith::RandomKey key = {}) {
+  if (shape.empty()) shape = {std::int64_t(x.size())};
+  std::vector<float> out(x.size());
+  nn::quantize_tensor(parse_quant(format, rounding), x.data(), out.data(), shape, axis, key);
+  return out;
+}
+
+std::vector<float> randn(std::size_t n, unsigned seed, float scale = 1) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> nd(0, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = nd(gen);
+  return v;
+}
+
+float amax_of(const std::vector<float>& v) {
+  float m = 0;
+  for (float x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("absmax: symmetric integer grid, scale = amax / (2^(b-1) - 1)") {
+  CHECK(q("int8/absmax/tensor", {127, -3.5f, 2.5f, 0.4f}) == std::vector<float>{127, -4, 2, 0});
+  CHECK(q("int8/absmax/tensor", {127, -3.5f, 2.5f, 0.4f}, {}, "rz") == std::vector<float>{127, -3, 2, 0});
+  // int2: levels {-amax, 0, amax}; -0.5 of a step ties to the even code 0.
+  CHECK(q("int2/absmax/tensor", {-0.4f, 0.6f, 2, -1}) == std::vector<float>{0, 0, 2, 0});
+  // Per channel (axis 0 of a 2 x 3 weight): each row has its own scale, its maximum exact.
+  const auto w = q("int8/absmax/channel", {1, -0.5f, 0.25f, 100, 30, -7}, {2, 3});
+  CHECK(w[0] == 1);
+  CHECK(w[1] == doctest::Approx(-64.0 / 127).epsilon(1e-7));
+  CHECK(w[3] == 100);
+  CHECK(w[4] == doctest::Approx(38 * 100.0 / 127).epsilon(1e-7));
+  // Float elements: amax maps to the element's largest value (448 for e4m3fn).
+  const auto f = q("e4m3fn/absmax/tensor", {0.7f, -0.35f, 0.001f});
+  CHECK(f[0] == 0.7f);
+  CHECK(f[1] == -0.35f);                                           // 224 on the e4m3 grid
+  CHECK(f[2] == doctest::Approx(0.625 * 0.7 / 448).epsilon(1e-6));  // 0.64 -> 0.625 (step 2^-4 in [0.5, 1))
+}
+
+TEST_CASE("minmax: asymmetric with an integer zero point, 0 exact") {
+  // scale = 3/3, zp = -1: codes 0..3 hold -1, 0, 1, 2; 0.5 is code 1.5 -> even 2.
+  CHECK(q("int2/minmax/tensor", {-1, 0, 0.5f, 2}) == std::vector<float>{-1, 0, 1, 2});
+  // scale = 1.1/15, min/scale = -1.36 -> zp = -1: the grid is (q - 1) * scale.
+  const double s = 1.1 / 15;
+  const auto v = q("int4/minmax/tensor", {-0.1f, 1.0f, 0.0f, 0.5f});
+  CHECK(v[0] == doctest::Approx(-s).epsilon(1e-6));
+  CHECK(v[1] == doctest::Approx(14 * s).epsilon(1e-6));  // 1.0 is code 15.6: clamped to 15
+  CHECK(v[2] == 0.0f);
+  CHECK(v[3] == doctest::Approx(std::nearbyint(0.5 / s) * s).epsilon(1e-6));
+  // The range always contains 0 (positive inputs: zp = 0, the maximum exact).
+  const auto p = q("int4/minmax/tensor", {0.5f, 3.0f, 1.66f});
+  CHECK(p[1] == 3.0f);
+  CHECK(p[0] == doctest::Approx(2 * 0.2).epsilon(1e-6));
+  CHECK(p[2] == doctest::Approx(8 * 0.2).epsilon(1e-6));
+}
+
+TEST_CASE("pow2: the smallest power-of-two scale that holds the largest magnitude") {
+  // amax 3: 3 <= 127 * 2^-5 but not 127 * 2^-6, so the step is 1/32.
+  CHECK(q("int8/pow2/tensor", {3, 1, 0.01f, -0.7f}) == std::vector<float>{3, 1, 0, -0.6875f});
+  CHECK(q("int8/pow2/tensor", {127, 1.6f})[1] == 2);      // step 1
+  CHECK(q("int8/pow2/tensor", {127.5f, 1.6f})[1] == 2);   // step 2
+  CHECK(q("int8/pow2/tensor", {127.5f, 3.2f})[1] == 4);
+  CHECK(q("int8/pow2/tensor", {127.5f, 3.2f})[0] == 128);
+  // Blocks of 2 along the last axis, each with its own exponent.
+  CHECK(q("int4/pow2/block2", {7, 0.6f, 0.7f, 0.05f}, {2, 2}) == std::vector<float>{7, 1, 0.75f, 0});
+}
+
+TEST_CASE("MX (OCP v1.0): E8M0 scale 2^(floor(log2 amax) - emax) per 32 elements, saturating elements") {
+  std::vector<float> x(3 * 32, 0.f);
+  x[0] = 1, x[1] = 0.3f;    // X = 2^(0-8): 0.3 -> 76.8 -> 80 (step 8) -> 0.3125
+  x[32] = 100, x[33] = 1;   // X = 2^(6-8): 100 -> 400, a tie between 384 and 416 -> even 384 -> 96
+  x[64] = 480, x[65] = -1;  // X = 2^(8-8): 480 -> saturates to 448
+  const auto y = q("mxfp8e4m3", x, {3, 32});
+  CHECK(y[0] == 1);
+  CHECK(y[1] == 0.3125f);
+  CHECK(y[32] == 96);
+  CHECK(y[33] == 1);
+  CHECK(y[64] == 448);
+  CHECK(y[65] == -1);
+  // A partial last block (40 = 32 + 8) scales on its own.
+  std::vector<float> r(40, 0.f);
+  r[0] = 1000, r[39] = 0.3f;
+  CHECK(q("mxfp8e4m3", r, {1, 40})[39] == 0.3125f);
+  // The E8M0 exponent is clamped at -127: amax 1e-38 gives X = 2^-127, 1.7 -> 1.75.
+  CHECK(q("mxfp8e4m3", {1e-38f}, {1, 1})[0] == std::ldexp(1.75f, -127));
+  // MXINT8: fx8.6 elements (emax 0): amax 3 gives X = 2, 0.3/2 -> 10/64.
+  const auto i8 = q("mxint8", {3, 0.3f}, {1, 2});
+  CHECK(i8[0] == 3);
+  CHECK(i8[1] == 0.3125f);
+  CHECK(q("mxfp4", {6, 2.4f, -0.2f}, {1, 3}) == std::vector<float>{6, 2, 0});
+}
+
+TEST_CASE("absolute formats go through arith::quantize unchanged") {
+  const auto x = randn(100, 1, 50);
+  std::vector<float> ref(x.size());
+  for (const char* f : {"e4m3fn", "bf16", "fx8.4"}) {
+    arith::quantize(x.data(), ref.data(), x.size(), arith::parse_format(f), arith::parse_rounding("sr"), {5, 2}, 0);
+    CHECK(q(f, x, {}, "sr", 0, {5, 2}) == ref);
+  }
+}
+
+TEST_CASE("degenerate ranges are exact, never NaN") {
+  for (const char* f : {"int8/minmax/tensor", "int4/absmax/channel", "int8/pow2/block4", "mxfp8e4m3", "e4m3fn/absmax/tensor"})
+    for (const char* r : {"rne", "rd", "ru", "sr"}) {
+      CAPTURE(f);
+      CAPTURE(r);
+      CHECK(q(f, {0, 0, 0, 0}, {1, 4}, r) == std::vector<float>{0, 0, 0, 0});
+    }
+  // Constant tensors: scale-based rules put the constant on the grid exactly.
+  for (const char* f : {"int8/minmax/tensor", "int3/minmax/tensor", "int4/absmax/tensor", "e2m1fn:nonan/absmax/tensor"})
+    for (const char* r : {"rne", "rd", "ru", "rz", "sr"})
+      for (float c : {0.7f, -0.7f, 1e-30f, 3e30f}) {
+        CAPTURE(f);
+        CAPTURE(r);
+        CAPTURE(c);
+        CHECK(q(f, {c, c, c}, {}, r) == std::vector<float>{c, c, c});
+      }
+  // Power-of-two rules keep a constant within half a step (0.3 is not on their grid).
+  CHECK(q("int8/pow2/tensor", {0.3f, 0.3f})[0] == doctest::Approx(77.0 / 256));
+}
+
+TEST_CASE("grid properties on random tensors") {
+  for (int b : {2, 3, 4, 8})
+    for (const char* r : {"rne", "sr", "rd"})
+      for (unsigned seed : {1u, 2u, 3u}) {
+        CAPTURE(b);
+        CAPTURE(r);
+        auto x = randn(257, seed, 3);
+        x[7] = 0;
+        const std::string bits = std::to_string(b);
+        const double levels = std::ldexp(1.0, b) - 1;
+
+        // minmax: (y / scale - zp) is an integer code in [0, 2^b - 1]; 0 stays 0.
+        const auto y = q(("int" + bits + "/minmax/tensor").c_str(), x, {}, r, 0, {seed, 0});
+        const double lo = std::min(0.0, double(*std::min_element(x.begin(), x.end())));
+        const double hi = std::max(0.0, double(*std::max_element(x.begin(), x.end())));
+        const double scale = (hi - lo) / levels, zp = std::nearbyint(lo / scale);
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          const double code = y[i] / scale - zp;
+          CHECK(std::fabs(code - std::nearbyint(code)) < 1e-4);
+          CHECK(code > -1e-4);
+          CHECK(code < levels + 1e-4);
+          // Within one step (half for nearest), plus up to half a step where
+          // the rounded zero point leaves x outside the grid and it is clamped.
+          const double clamp = std::max({0.0, zp * scale - x[i], x[i] - (zp + levels) * scale});
+          CHECK(std::fabs(y[i] - x[i]) <= (std::string(r) == "rne" ? 0.5 : 1.0) * scale * (1 + 1e-5) + clamp);
+        }
+        CHECK(y[7] == 0);
+
+        // absmax: y / scale an integer in [-(2^(b-1) - 1), 2^(b-1) - 1]; the largest magnitude exact.
+        const auto z = q(("int" + bits + "/absmax/tensor").c_str(), x, {}, r, 0, {seed, 1});
+        const double qmax = std::ldexp(1.0, b - 1) - 1, s = amax_of(x) / qmax;
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          const double code = z[i] / s;
+          CHECK(std::fabs(code - std::nearbyint(code)) < 1e-4);
+          CHECK(std::fabs(code) <= qmax + 1e-4);
+          if (std::fabs(x[i]) == amax_of(x)) CHECK(z[i] == x[i]);
+        }
+      }
+}
+
+TEST_CASE("quantizing twice changes nothing (round to nearest)") {
+  const auto x = randn(300, 9, 2);
+  for (const char* f : {"int4/absmax/tensor", "int8/absmax/channel", "int4/absmax/block16", "int6/pow2/tensor",
+                        "int8/pow2/block32", "mxfp8e4m3", "mxfp6e3m2", "mxfp4", "mxint8", "e4m3fn/absmax/tensor",
+                        "e5m2/pow2/channel", "e4m3fn", "fx8.3"}) {
+    CAPTURE(f);
+    const auto once = q(f, x, {10, 30}, "rne", 0);
+    CHECK(q(f, once, {10, 30}, "rne", 0) == once);
+  }
+  // minmax moves the extreme codes' values unless an end of the range is 0,
+  // as for the non-negative outputs of a ReLU.
+  auto relu = x;
+  for (auto& v : relu) v = std::max(v, 0.f);
+  const auto once = q("int4/minmax/tensor", relu);
+  CHECK(q("int4/minmax/tensor", once) == once);
+}
+
+TEST_CASE("stochastic rounding: unbiased, keyed, element-indexed") {
+  std::vector<float> x(20001, 0.3f);
+  x[0] = 1;  // int4 absmax: scale 1/7, 0.3 is code 2.1
+  const auto a = q("int4/absmax/tensor", x, {}, "sr", 0, {42, 3});
+  double mean = 0;
+  for (std::size_t i = 1; i < a.size(); ++i) {
+    CHECK((a[i] == float(2.0 / 7) || a[i] == float(3.0 / 7)));
+    mean += a[i];
+  }
+  CHECK(mean / 20000 == doctest::Approx(0.3).epsilon(0.01));
+  CHECK(q("int4/absmax/tensor", x, {}, "sr", 0, {42, 3}) == a);
+  CHECK(q("int4/absmax/tensor", x, {}, "sr", 0, {43, 3}) != a);
+}
+
+TEST_CASE("channel axis 1 of NCHW tensors") {
+  // 2 x 2 x 1 x 2: channel 0 holds {4, 1, 2, -1}, channel 1 {0.5, 0.25, 0.1, 0}.
+  const auto y = q("int3/absmax/channel", {4, 1, 0.5f, 0.25f, 2, -1, 0.1f, 0}, {2, 2, 1, 2}, "rne", 1);
+  // Channel 0: step 4/3; channel 1: step 0.5/3.
+  CHECK(y[0] == 4);
+  CHECK(y[1] == doctest::Approx(4.0 / 3));
+  CHECK(y[2] == 0.5f);
+  CHECK(y[3] == doctest::Approx(0.5 / 3 * 2));
+  CHECK(y[5] == doctest::Approx(-4.0 / 3));
+  CHECK(y[6] == doctest::Approx(0.5 / 3));
+}
+
+TEST_CASE("bad specs and inputs are named") {
+  CHECK_THROWS_WITH_AS(parse_quant("e4m3fn/minmax/tensor"), doctest::Contains("minmax"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(parse_quant("int8/median/tensor"), doctest::Contains("int8/median/tensor"), std::invalid_argument);
+  CHECK_THROWS_AS(parse_quant("int8/absmax/tensor", "nearest"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(parse_quant("int32/absmax/tensor"), doctest::Contains("24 bits"), std::invalid_argument);
+  std::vector<float> x{1, NAN, 2};
+  CHECK_THROWS_WITH_AS(q("int8/absmax/tensor", x), doctest::Contains("index 1"), std::domain_error);
+  CHECK_THROWS_WITH_AS(q("int8/absmax/channel", {1, 2}, {2}, "rne", 1), doctest::Contains("channel axis 1"),
+                       std::invalid_argument);
+}
