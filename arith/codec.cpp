@@ -50,6 +50,9 @@ double decode(std::uint64_t code, const Format& f) {
   double mag;
   if (ef == 0) mag = f.subnormals ? std::ldexp(double(mf), f.emin() - M) : 0.0;
   else mag = std::ldexp(double((std::uint64_t(1) << M) + mf), int(ef) - f.bias - M);
+  // Fix: a :nosub negative subnormal code of an fnuz format decoded to -0,
+  // which is no value of the format (fnuz has no -0; DESIGN.md: -0 -> +0).
+  if (mag == 0 && !f.has_negative_zero()) return 0.0;
   return neg ? -mag : mag;
 }
 
@@ -74,7 +77,11 @@ std::uint64_t encode(double v, const Format& f) {
       case Specials::FNUZ: return sign_bit;                                      // the -0 code
     }
   }
-  const std::uint64_t sign = (std::signbit(v) && f.has_negative_zero()) ? sign_bit : 0;
+  // Fix: the sign bit was dropped for every negative number of a format
+  // without -0 (fnuz). Only a zero loses its sign there (-0 encodes as +0,
+  // the -0 code being NaN); negative numbers keep the sign bit.
+  const bool negative = std::signbit(v) && (v != 0 || f.has_negative_zero());
+  const std::uint64_t sign = negative ? sign_bit : 0;
   const double a = std::fabs(v);
   if (std::isinf(a)) {
     if (!f.has_inf()) not_representable(v, f);

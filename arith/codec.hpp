@@ -13,7 +13,8 @@ namespace lpsim::arith {
 std::uint64_t encode(double v, const Format& fmt);
 
 // Value of a bit pattern. Throws std::invalid_argument when the code has bits
-// beyond bits(). Under :nosub, subnormal codes decode to zero of their sign.
+// beyond bits(). Under :nosub, subnormal codes decode to zero of their sign
+// (+0 for fnuz, which has no -0).
 double decode(std::uint64_t code, const Format& fmt);
 
 }  // namespace lpsim::arith

@@ -56,13 +56,13 @@ struct Params {
   bool man_zero = false, nosub = false, no_negzero = false;
   bool sub_input_golden = false;      // format reaches below T's normal range: subnormal inputs go golden
   T max_finite = 0, min_normal = 0;
-  T ovf[2] = {0, 0};                  // overflow value for + and - (depends on mode)
+  T ovf_pos = 0, ovf_neg = 0;         // overflow value for + and - (depends on mode)
   // fixed formats
   I qe_fixed = 0;
   T scale = 0;                        // 2^-F
   U limit_bits = 0;                   // |x| bits >= this: outside the range 2^(W-F)
-  U maxmag[2] = {0, 0};               // largest magnitude n for + and -
-  T clamp_val[2] = {0, 0};            // saturated values for + and -
+  U maxmag_pos = 0, maxmag_neg = 0;   // largest magnitude n for + and -
+  T clamp_pos = 0, clamp_neg = 0;     // saturated values for + and -
   bool wrap = false;
 };
 
@@ -94,8 +94,9 @@ inline T pow2(typename Bits<T>::I e) {
 }
 
 template <class T, Mode MODE, bool FIXED>
-[[gnu::always_inline]] inline void kernel(const Params<T>& p, const T* in, T* out, std::uint8_t* flag,
-                                          std::size_t n, std::uint64_t index0) {
+[[gnu::always_inline]] inline void kernel(const Params<T>& params, const T* __restrict in, T* __restrict out,
+                                          std::uint8_t* __restrict flag, std::size_t n, std::uint64_t index0) {
+  const Params<T> p = params;  // a local copy: stores to out/flag cannot alias it, so it stays in registers
   using B = Bits<T>;
   using U = typename B::U;
   using I = typename B::I;
@@ -130,15 +131,17 @@ template <class T, Mode MODE, bool FIXED>
 
     bool odd;
     if constexpr (FIXED) odd = nq & 1;
-    else odd = p.man_zero ? (nq != 0 && ((qe - p.emin + 1) & 1)) : bool(nq & 1);
+    else odd = p.man_zero ? ((nq != 0) & bool((qe - p.emin + 1) & 1)) : bool(nq & 1);
 
     bool up;
-    if constexpr (MODE == Mode::RNE) up = rem > half || (rem == half && rem != 0 && odd);
-    else if constexpr (MODE == Mode::RNA) up = rem >= half && rem != 0;
+    // Bitwise & and | (not && and ||) keep the loop free of branches.
+    const bool inexact = rem != 0;
+    if constexpr (MODE == Mode::RNE) up = (rem > half) | ((rem == half) & inexact & odd);
+    else if constexpr (MODE == Mode::RNA) up = (rem >= half) & inexact;
     else if constexpr (MODE == Mode::RZ) up = false;
-    else if constexpr (MODE == Mode::RU) up = rem != 0 && !neg;
-    else if constexpr (MODE == Mode::RD) up = rem != 0 && neg;
-    else if constexpr (MODE == Mode::RO) up = rem != 0 && !odd;
+    else if constexpr (MODE == Mode::RU) up = inexact & !neg;
+    else if constexpr (MODE == Mode::RD) up = inexact & bool(neg);
+    else if constexpr (MODE == Mode::RO) up = inexact & !odd;
     else {
       // floor(fraction * 2^64): exact for s <= 64; for s > 64 the bits below
       // are lost, so a tie on the first 64 random bits is settled by golden.
@@ -151,7 +154,7 @@ template <class T, Mode MODE, bool FIXED>
       f64 = s <= 0 ? 0 : f64;
       if (p.sr_bits == 0) {
         up = r64 < f64;
-        golden |= (r64 == f64) & (s > 64) & (rem != 0);
+        golden |= (r64 == f64) & (s > 64) & inexact;
       } else {
         const int d = 64 - p.sr_bits;
         up = (r64 >> d) < (f64 >> d);
@@ -162,18 +165,19 @@ template <class T, Mode MODE, bool FIXED>
     T val;
     if constexpr (FIXED) {
       const bool in_range = a < p.limit_bits;
-      const bool over = !in_range || nn > p.maxmag[neg];
+      const bool over = !in_range | (nn > (neg ? p.maxmag_neg : p.maxmag_pos));
       const T mag = exact_from_uint<T>(nn) * p.scale;
       const T signed_val = neg ? -mag : mag;
       golden |= over & p.wrap;
-      val = over ? p.clamp_val[neg] : signed_val;
+      val = over ? (neg ? p.clamp_neg : p.clamp_pos) : signed_val;
       val = val + T(0);  // fixed point has no -0
     } else {
       const T mag = exact_from_uint<T>(nn) * pow2<T>(qe);
-      const T flushed = (p.nosub && mag < p.min_normal) ? T(0) : mag;
+      const T flushed = (p.nosub & (mag < p.min_normal)) ? T(0) : mag;
       const T signed_val = neg ? -flushed : flushed;
-      val = mag > p.max_finite ? p.ovf[neg] : signed_val;
-      if (p.no_negzero) val = val + T(0);
+      val = mag > p.max_finite ? (neg ? p.ovf_neg : p.ovf_pos) : signed_val;
+      const T no_negzero = val + T(0);  // computed unconditionally: a conditional FP add would block vectorisation
+      val = p.no_negzero ? no_negzero : val;
     }
     out[i] = val;
     flag[i] = golden;
@@ -195,10 +199,10 @@ Params<T> make_params(const Format& f, Rounding r, RandomKey key) {
     p.limit_bits = limit > double(std::numeric_limits<T>::max()) ? (U(B::BIAS * 2 + 1) << B::MB)
                                                                   : std::bit_cast<U>(T(limit));
     const U top = U(1) << (f.is_signed ? f.width - 1 : f.width);
-    p.maxmag[0] = f.is_signed ? top - 1 : top - 1;
-    p.maxmag[1] = f.is_signed ? top : 0;
-    p.clamp_val[0] = T(f.max_finite());
-    p.clamp_val[1] = T(f.lowest()) + T(0);
+    p.maxmag_pos = top - 1;
+    p.maxmag_neg = f.is_signed ? top : 0;
+    p.clamp_pos = T(f.max_finite());
+    p.clamp_neg = T(f.lowest()) + T(0);
     p.wrap = f.wrap;
     return p;
   }
@@ -211,7 +215,8 @@ Params<T> make_params(const Format& f, Rounding r, RandomKey key) {
   p.sub_input_golden = p.emin_eff < 1 - B::BIAS;
   p.max_finite = T(f.max_finite());
   p.min_normal = T(f.min_normal());
-  for (int neg = 0; neg < 2; ++neg) p.ovf[neg] = T(overflow_value(f, r.mode, neg));
+  p.ovf_pos = T(overflow_value(f, r.mode, false));
+  p.ovf_neg = T(overflow_value(f, r.mode, true));
   return p;
 }
 
@@ -288,19 +293,31 @@ void quantize_array(const T* in, T* out, std::size_t n, const Format& f, Roundin
 #pragma omp parallel for schedule(static) reduction(min : first_bad) if (n >= kParallelFrom)
   for (std::size_t b = 0; b < blocks; ++b) {
     const std::size_t lo = b * kBlock, len = std::min(kBlock, n - lo);
+    // Fix: the kernel used to write straight into `out`, and the golden
+    // fallback below then read in[lo + i] -- with in == out (allowed) that was
+    // the kernel's output, not the input, so in-place quantization of wrapping
+    // fixed point, NaN/infinity or exact-SR ties went wrong (and the kernel's
+    // __restrict promise was broken). The block is now computed into `res`
+    // and copied out once the fallbacks, reading the untouched input, are done.
+    alignas(64) T res[kBlock];
     std::uint8_t flag[kBlock];
     if (covered) {
-      if constexpr (std::is_same_v<T, float>) block_f32(p, r.mode, in + lo, out + lo, flag, len, index0 + lo);
-      else block_f64(p, r.mode, in + lo, out + lo, flag, len, index0 + lo);
+      if constexpr (std::is_same_v<T, float>) block_f32(p, r.mode, in + lo, res, flag, len, index0 + lo);
+      else block_f64(p, r.mode, in + lo, res, flag, len, index0 + lo);
     } else {
       std::fill(flag, flag + len, std::uint8_t(1));
     }
     for (std::size_t i = 0; i < len; ++i) {
       if (!flag[i]) continue;
       double v;
-      if (golden_quantize(double(in[lo + i]), f, r, key, index0 + lo + i, v)) out[lo + i] = T(v);
-      else first_bad = std::min<std::uint64_t>(first_bad, lo + i);
+      if (golden_quantize(double(in[lo + i]), f, r, key, index0 + lo + i, v)) {
+        res[i] = T(v);
+      } else {
+        res[i] = in[lo + i];
+        first_bad = std::min<std::uint64_t>(first_bad, lo + i);
+      }
     }
+    std::copy(res, res + len, out + lo);
   }
   if (first_bad != std::numeric_limits<std::uint64_t>::max()) nan_error(f, first_bad);
 }
@@ -309,7 +326,9 @@ template <class T>
 T quantize_scalar(T x, const Format& f, Rounding r, RandomKey key, std::uint64_t index) {
   check_format<T>(f);
   double v;
-  if (!golden_quantize(double(x), f, r, key, index, v)) nan_error(f, 0);
+  // Fix: named index 0 whatever the element; the element's own index (the
+  // one its random bits are keyed by) is what identifies it to the caller.
+  if (!golden_quantize(double(x), f, r, key, index, v)) nan_error(f, index);
   return T(v);
 }
 

@@ -13,8 +13,8 @@ namespace lpsim::arith {
 // x rounded to `fmt` by `r`. Stochastic rounding draws the random bits of
 // element `index` of `key`. Throws std::invalid_argument when the format's
 // values are not all representable in the argument type (e.g. e11m10 in
-// float) or the format is a scaled one; std::domain_error when x is NaN and
-// the format has no NaN code.
+// float) or the format is a scaled one; std::domain_error naming `index`
+// when x is NaN and the format has no NaN code.
 float quantize(float x, const Format& fmt, Rounding r = {}, RandomKey key = {}, std::uint64_t index = 0);
 double quantize(double x, const Format& fmt, Rounding r = {}, RandomKey key = {}, std::uint64_t index = 0);
 
