@@ -10,6 +10,7 @@ namespace lpsim::cli {
 void add_info(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_demo(CLI::App& app);
+void add_train(CLI::App& app);
 
 // Global flag: suppress progress lines.
 inline bool quiet = false;

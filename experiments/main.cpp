@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   lpsim::cli::add_info(app);
   lpsim::cli::add_quantize(app);
   lpsim::cli::add_demo(app);
+  lpsim::cli::add_train(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
