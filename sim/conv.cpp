@@ -70,7 +70,10 @@ void conv2d(const MacConfig& cfg, const ConvShape& s, const float* x, const floa
   if (!x || !weights || !y) throw std::invalid_argument("conv2d: null input, weights or output");
   const std::int64_t cg = s.cin / s.groups, og = s.cout / s.groups;
   const std::int64_t k = cg * s.kh * s.kw, ncol = s.batch * s.out_h() * s.out_w(), plane = s.out_h() * s.out_w();
-  std::vector<float> cols(std::size_t(k * ncol)), out(std::size_t(og * ncol));
+  // Scratch kept between calls: fresh multi-megabyte buffers cost page faults every layer.
+  thread_local std::vector<float> cols, out;
+  if (cols.size() < std::size_t(k * ncol)) cols.resize(std::size_t(k * ncol));
+  if (out.size() < std::size_t(og * ncol)) out.resize(std::size_t(og * ncol));
   GemmStats total;
   for (std::int64_t g = 0; g < s.groups; ++g) {
     im2col(s, x, g, cols.data());

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <memory>
 #include <cmath>
 #include <vector>
 
@@ -11,7 +12,7 @@ namespace lpsim::sim {
 
 namespace {
 
-constexpr std::int64_t MR = 6, NR = 16, KC = 256, MC = 72;
+constexpr std::int64_t MR = 6, NR = 16, KC = 512, MC = 72;
 
 // One MR x NR tile: c (ldc) = (first ? 0 : c) + sum over kc of a-panel x b-panel, in k order.
 [[gnu::target("avx2,fma")]] void tile_avx2(std::int64_t kc, const float* a, const float* b, float* c,
@@ -24,23 +25,34 @@ constexpr std::int64_t MR = 6, NR = 16, KC = 256, MC = 72;
     for (std::int64_t r = 0; r < MR; ++r)
       for (std::int64_t j = 0; j < NR; ++j) buf[r * NR + j] = (!first && r < rows && j < cols) ? c[r * ldc + j] : 0.f;
   }
-  __m256 acc[MR][2];
-  for (std::int64_t r = 0; r < MR; ++r) {
-    acc[r][0] = first && full ? _mm256_setzero_ps() : _mm256_loadu_ps(dst + r * ld);
-    acc[r][1] = first && full ? _mm256_setzero_ps() : _mm256_loadu_ps(dst + r * ld + 8);
-  }
+  // Twelve named accumulators: an array here makes GCC store every update to the stack.
+  // (Macros, not lambdas: a lambda would not inherit the target attribute.)
+  const bool zero = first && full;
+#define LPSIM_LOAD(r, h) (zero ? _mm256_setzero_ps() : _mm256_loadu_ps(dst + (r) * ld + 8 * (h)))
+  __m256 c00 = LPSIM_LOAD(0, 0), c01 = LPSIM_LOAD(0, 1), c10 = LPSIM_LOAD(1, 0), c11 = LPSIM_LOAD(1, 1);
+  __m256 c20 = LPSIM_LOAD(2, 0), c21 = LPSIM_LOAD(2, 1), c30 = LPSIM_LOAD(3, 0), c31 = LPSIM_LOAD(3, 1);
+  __m256 c40 = LPSIM_LOAD(4, 0), c41 = LPSIM_LOAD(4, 1), c50 = LPSIM_LOAD(5, 0), c51 = LPSIM_LOAD(5, 1);
+#undef LPSIM_LOAD
   for (std::int64_t l = 0; l < kc; ++l) {
     const __m256 b0 = _mm256_load_ps(b + l * NR), b1 = _mm256_load_ps(b + l * NR + 8);
-    for (std::int64_t r = 0; r < MR; ++r) {
-      const __m256 x = _mm256_broadcast_ss(a + l * MR + r);
-      acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
-    }
+    const float* al = a + l * MR;
+    __m256 x = _mm256_broadcast_ss(al + 0);
+    c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
+    x = _mm256_broadcast_ss(al + 1);
+    c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);
+    x = _mm256_broadcast_ss(al + 2);
+    c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);
+    x = _mm256_broadcast_ss(al + 3);
+    c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);
+    x = _mm256_broadcast_ss(al + 4);
+    c40 = _mm256_fmadd_ps(x, b0, c40), c41 = _mm256_fmadd_ps(x, b1, c41);
+    x = _mm256_broadcast_ss(al + 5);
+    c50 = _mm256_fmadd_ps(x, b0, c50), c51 = _mm256_fmadd_ps(x, b1, c51);
   }
-  for (std::int64_t r = 0; r < MR; ++r) {
-    _mm256_storeu_ps(dst + r * ld, acc[r][0]);
-    _mm256_storeu_ps(dst + r * ld + 8, acc[r][1]);
-  }
+#define LPSIM_STORE(r, lo, hi) _mm256_storeu_ps(dst + (r) * ld, lo), _mm256_storeu_ps(dst + (r) * ld + 8, hi)
+  LPSIM_STORE(0, c00, c01), LPSIM_STORE(1, c10, c11), LPSIM_STORE(2, c20, c21);
+  LPSIM_STORE(3, c30, c31), LPSIM_STORE(4, c40, c41), LPSIM_STORE(5, c50, c51);
+#undef LPSIM_STORE
   if (!full)
     for (std::int64_t r = 0; r < rows; ++r)
       for (std::int64_t j = 0; j < cols; ++j) c[r * ldc + j] = buf[r * NR + j];
@@ -58,8 +70,8 @@ void tile_portable(std::int64_t kc, const float* a, const float* b, float* c, st
 
 }  // namespace
 
-void fma_gemm_fp32(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, const float* b,
-                   std::int64_t ldb, float* c, std::int64_t ldc) {
+void fma_gemm_fp32(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, bool trans_a,
+                   const float* b, std::int64_t ldb, bool trans_b, float* c, std::int64_t ldc) {
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   const auto tile = avx2 ? tile_avx2 : tile_portable;
   if (k == 0) {
@@ -67,32 +79,44 @@ void fma_gemm_fp32(std::int64_t m, std::int64_t n, std::int64_t k, const float* 
     return;
   }
   const std::int64_t npanels = (n + NR - 1) / NR, mblocks = (m + MC - 1) / MC;
-  std::vector<float, std::allocator<float>> bpack;
+  // Not value-initialised: every element is written by the packing below.
+  const std::unique_ptr<float[]> bpack(new float[std::size_t(npanels * std::min(KC, k) * NR + 8)]);
+  float* bp = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(bpack.get()) + 31) & ~std::uintptr_t(31));
   for (std::int64_t k0 = 0; k0 < k; k0 += KC) {
     const std::int64_t kc = std::min(KC, k - k0);
     // B block (kc x n) as panels of NR columns, each kc x NR contiguous, zero-padded.
-    bpack.assign(std::size_t(npanels * kc * NR + 8), 0.f);
-    float* bp = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(bpack.data()) + 31) & ~std::uintptr_t(31));
 #pragma omp parallel for schedule(static)
     for (std::int64_t p = 0; p < npanels; ++p)
       for (std::int64_t l = 0; l < kc; ++l)
-        for (std::int64_t j = p * NR; j < std::min(n, (p + 1) * NR); ++j)
-          bp[(p * kc + l) * NR + (j - p * NR)] = b[(k0 + l) * ldb + j];
+        for (std::int64_t jj = 0; jj < NR; ++jj) {
+          const std::int64_t j = p * NR + jj;
+          bp[(p * kc + l) * NR + jj] = j >= n ? 0.f : trans_b ? b[j * ldb + k0 + l] : b[(k0 + l) * ldb + j];
+        }
+    // Tasks: (block of MC rows) x (group of panels), so that short-and-wide
+    // products (convolutions: few output channels) still use every thread.
+    constexpr std::int64_t kPanelsPerTask = 8;
+    const std::int64_t ngroups = (npanels + kPanelsPerTask - 1) / kPanelsPerTask;
 #pragma omp parallel
     {
       std::vector<float> apack(std::size_t(MC * kc));
+      std::int64_t packed_mb = -1;
 #pragma omp for schedule(dynamic, 1)
-      for (std::int64_t mb = 0; mb < mblocks; ++mb) {
+      for (std::int64_t t = 0; t < mblocks * ngroups; ++t) {
+        const std::int64_t mb = t / ngroups, grp = t % ngroups;
         const std::int64_t i0 = mb * MC, i1 = std::min(m, i0 + MC);
-        // A block (rows i0..i1, kc) as panels of MR rows, each kc x MR, zero-padded.
         const std::int64_t apanels = (i1 - i0 + MR - 1) / MR;
-        for (std::int64_t p = 0; p < apanels; ++p)
-          for (std::int64_t l = 0; l < kc; ++l)
-            for (std::int64_t r = 0; r < MR; ++r) {
-              const std::int64_t i = i0 + p * MR + r;
-              apack[std::size_t((p * kc + l) * MR + r)] = i < i1 ? a[i * lda + k0 + l] : 0.f;
-            }
-        for (std::int64_t jp = 0; jp < npanels; ++jp)
+        if (mb != packed_mb) {
+          // A block (rows i0..i1, kc) as panels of MR rows, each kc x MR, zero-padded.
+          for (std::int64_t p = 0; p < apanels; ++p)
+            for (std::int64_t l = 0; l < kc; ++l)
+              for (std::int64_t r = 0; r < MR; ++r) {
+                const std::int64_t i = i0 + p * MR + r;
+                apack[std::size_t((p * kc + l) * MR + r)] =
+                    i >= i1 ? 0.f : trans_a ? a[(k0 + l) * lda + i] : a[i * lda + k0 + l];
+              }
+          packed_mb = mb;
+        }
+        for (std::int64_t jp = grp * kPanelsPerTask; jp < std::min(npanels, (grp + 1) * kPanelsPerTask); ++jp)
           for (std::int64_t p = 0; p < apanels; ++p) {
             const std::int64_t i = i0 + p * MR, j = jp * NR;
             tile(kc, apack.data() + p * kc * MR, bp + jp * kc * NR, c + i * ldc + j, ldc, std::min(MR, i1 - i),

@@ -9,8 +9,10 @@
 
 namespace lpsim::sim {
 
-// C (m x n, ldc) = A (m x k, row-major, lda) . B (k x n, row-major, ldb).
-void fma_gemm_fp32(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, const float* b,
-                   std::int64_t ldb, float* c, std::int64_t ldc);
+// C (m x n, ldc) = op(A) . op(B), with gemm.hpp's layout: op(A)(i, l) is
+// a[i*lda + l], or a[l*lda + i] when trans_a; op(B)(l, j) is b[l*ldb + j], or
+// b[j*ldb + l] when trans_b.
+void fma_gemm_fp32(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, bool trans_a,
+                   const float* b, std::int64_t ldb, bool trans_b, float* c, std::int64_t ldc);
 
 }  // namespace lpsim::sim

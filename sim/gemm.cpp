@@ -210,7 +210,13 @@ void products_row(const MacConfig& cfg, double x, const double* b, double* p, st
   if (cfg.product) round_row(p, p, w, *cfg.product, role_key(key, kRoleProd), first_index, counts);
 }
 
-void tiled_rows(const MacConfig& cfg, const Operands& ops, std::int64_t i, std::int64_t j0, std::int64_t j1,
+// Operands as doubles, for the paths that compute products in double.
+struct DoubleOperands {
+  std::int64_t m = 0, n = 0, k = 0;
+  std::vector<double> a, b;
+};
+
+void tiled_rows(const MacConfig& cfg, const DoubleOperands& ops, std::int64_t i, std::int64_t j0, std::int64_t j1,
                 arith::RandomKey key, double* out, MacCounts& counts) {
   const std::int64_t n = ops.n, k = ops.k, w = j1 - j0;
   const std::uint64_t outputs = std::uint64_t(ops.m * n), o0 = std::uint64_t(i * n + j0);
@@ -266,28 +272,33 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
     if (stats) *stats = shape_stats(g, req);
     return;
   }
-  const Operands ops = pack_operands(cfg, g, key, /*golden=*/false);
   const std::string path = gemm_path(cfg);
   const bool count = stats && req.counts;
+  if (path == "fma-fp32" && !count && !cfg.a && !cfg.b && !cfg.out && !(stats && req.error)) {
+    // Operands used as given: no copy, the blocked GEMM packs them itself.
+    fma_gemm_fp32(g.m, g.n, g.k, g.a, g.lda, g.trans_a, g.b, g.ldb, g.trans_b, g.c, g.ldc);
+    if (stats) *stats = shape_stats(g, req);
+    return;
+  }
+  const Operands ops = pack_operands(cfg, g, key, /*golden=*/false);
   const std::int64_t segs = (g.n + kRow - 1) / kRow;
   const std::int64_t tasks = g.m * segs;
   MacCounts total;
 
   std::vector<float> af, bf;
   std::vector<std::int64_t> ai, bi;
-  std::vector<float> bdense;
-  if (path == "fma-fp32" && !count) {
-    af.assign(ops.a.begin(), ops.a.end());
-    bdense.assign(ops.b.begin(), ops.b.end());
-  } else if (path == "fma-fp32") {
-    af.assign(ops.a.begin(), ops.a.end());
+  DoubleOperands dops;
+  if (path == "tiled" || path == "fused") {
+    dops = {g.m, g.n, g.k, std::vector<double>(ops.a.begin(), ops.a.end()), std::vector<double>(ops.b.begin(), ops.b.end())};
+  } else if (path == "fma-fp32" && count) {
+    af = ops.a;
     // B in panels of kRow columns, each k x kRow contiguous: the kernel then
     // streams memory in order (a row stride of a power of two would thrash the caches).
     bf.assign(std::size_t(segs * g.k * kRow), 0.f);
     for (std::int64_t sgi = 0; sgi < segs; ++sgi)
       for (std::int64_t l = 0; l < g.k; ++l)
         for (std::int64_t j = sgi * kRow; j < std::min(g.n, (sgi + 1) * kRow); ++j)
-          bf[std::size_t((sgi * g.k + l) * kRow + j - sgi * kRow)] = float(ops.b[std::size_t(l * g.n + j)]);
+          bf[std::size_t((sgi * g.k + l) * kRow + j - sgi * kRow)] = ops.b[std::size_t(l * g.n + j)];
   } else if (path == "integer" && !(!count && int16_exact(cfg, g.k))) {
     ai.resize(ops.a.size());
     bi.resize(ops.b.size());
@@ -333,20 +344,21 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
     return;
   }
   if (path == "fma-fp32" && !count) {
-    std::vector<float> cf(std::size_t(g.m * g.n));
-    fma_gemm_fp32(g.m, g.n, g.k, af.data(), g.k, bdense.data(), g.n, cf.data(), g.n);
+    fma_gemm_fp32(g.m, g.n, g.k, ops.a.data(), g.k, false, ops.b.data(), g.n, false, g.c, g.ldc);  // straight into C
+    if (cfg.out) {
 #pragma omp parallel for schedule(static)
-    for (std::int64_t i = 0; i < g.m; ++i) {
-      MacCounts none;
-      double row[kRow];
-      for (std::int64_t j0 = 0; j0 < g.n; j0 += kRow) {
-        const std::int64_t w = std::min(kRow, g.n - j0);
-        for (std::int64_t j = 0; j < w; ++j) row[j] = cf[std::size_t(i * g.n + j0 + j)];
-        if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none);
-        for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
+      for (std::int64_t i = 0; i < g.m; ++i) {
+        MacCounts none;
+        double row[kRow];
+        for (std::int64_t j0 = 0; j0 < g.n; j0 += kRow) {
+          const std::int64_t w = std::min(kRow, g.n - j0);
+          for (std::int64_t j = 0; j < w; ++j) row[j] = g.c[i * g.ldc + j0 + j];
+          round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none);
+          for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
+        }
       }
     }
-    if (stats) {
+  if (stats) {
       *stats = shape_stats(g, req);
       if (req.error) error_stats(ops, g, *stats);
     }
@@ -376,11 +388,11 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
       } else if (path == "integer") {
         integer_rows(cfg, ai.data() + i * g.k, bi.data(), row, g.n, g.k, j0, j1, local);
       } else if (path == "tiled") {
-        tiled_rows(cfg, ops, i, j0, j1, key, row, local);
+        tiled_rows(cfg, dops, i, j0, j1, key, row, local);
       } else {
         for (std::int64_t j = j0; j < j1; ++j) {
           const OutputSlot slot{std::uint64_t(i * g.n + j), std::uint64_t(g.m * g.n)};
-          row[j - j0] = dot_golden(cfg, ops.a.data() + i * g.k, ops.b.data() + j, g.n, g.k, key, slot, local);
+          row[j - j0] = dot_golden(cfg, dops.a.data() + i * g.k, dops.b.data() + j, g.n, g.k, key, slot, local);
         }
       }
       if (cfg.out && path != "fused") round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), local);

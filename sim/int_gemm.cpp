@@ -19,21 +19,28 @@ inline std::int32_t wrap_add(std::int32_t x, std::int64_t y) {
 // a: kp x MR int32 (pairs of int16 along k), b: kp x NR int32 pairs; c: rows x cols (ld n).
 [[gnu::target("avx2")]] void tile_avx2(std::int64_t kp, const std::int32_t* a, const std::int32_t* b, std::int32_t* c,
                                        std::int64_t n, std::int64_t rows, std::int64_t cols) {
-  __m256i acc[MR][2];
-  for (auto& r : acc) r[0] = r[1] = _mm256_setzero_si256();
+  // Named accumulators: an array makes GCC store every update to the stack.
+  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   for (std::int64_t l = 0; l < kp; ++l) {
     const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + l * NR));
     const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + l * NR + 8));
-    for (std::int64_t r = 0; r < MR; ++r) {
-      const __m256i x = _mm256_set1_epi32(a[l * MR + r]);
-      acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x, b0));
-      acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x, b1));
-    }
+    const std::int32_t* al = a + l * MR;
+#define LPSIM_ROW(r, lo, hi)                                   \
+  {                                                            \
+    const __m256i x = _mm256_set1_epi32(al[r]);                \
+    lo = _mm256_add_epi32(lo, _mm256_madd_epi16(x, b0));       \
+    hi = _mm256_add_epi32(hi, _mm256_madd_epi16(x, b1));       \
+  }
+    LPSIM_ROW(0, c00, c01) LPSIM_ROW(1, c10, c11) LPSIM_ROW(2, c20, c21)
+    LPSIM_ROW(3, c30, c31) LPSIM_ROW(4, c40, c41) LPSIM_ROW(5, c50, c51)
+#undef LPSIM_ROW
   }
   alignas(32) std::int32_t buf[MR * NR];
+  const __m256i all[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   for (std::int64_t r = 0; r < MR; ++r) {
-    _mm256_store_si256(reinterpret_cast<__m256i*>(buf + r * NR), acc[r][0]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(buf + r * NR + 8), acc[r][1]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buf + r * NR), all[r][0]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buf + r * NR + 8), all[r][1]);
   }
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t j = 0; j < cols; ++j) c[r * n + j] = buf[r * NR + j];

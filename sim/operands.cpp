@@ -46,15 +46,14 @@ void round_operand(std::vector<float>& v, const std::optional<Rounded>& fmt, ari
 Operands pack_operands(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, bool golden) {
   Operands o;
   o.m = g.m, o.n = g.n, o.k = g.k;
-  std::vector<float> a(std::size_t(g.m * g.k)), b(std::size_t(g.k * g.n));
+  o.a.resize(std::size_t(g.m * g.k));
+  o.b.resize(std::size_t(g.k * g.n));
   if (g.k > 0) {
-    gather(g.a, g.lda, g.trans_a, g.m, g.k, a.data());
-    gather(g.b, g.ldb, g.trans_b, g.k, g.n, b.data());
+    gather(g.a, g.lda, g.trans_a, g.m, g.k, o.a.data());
+    gather(g.b, g.ldb, g.trans_b, g.k, g.n, o.b.data());
   }
-  round_operand(a, cfg.a, role_key(key, kRoleA), golden);
-  round_operand(b, cfg.b, role_key(key, kRoleB), golden);
-  o.a.assign(a.begin(), a.end());
-  o.b.assign(b.begin(), b.end());
+  round_operand(o.a, cfg.a, role_key(key, kRoleA), golden);
+  round_operand(o.b, cfg.b, role_key(key, kRoleB), golden);
   return o;
 }
 
@@ -75,7 +74,8 @@ void error_stats(const Operands& ops, const GemmArgs& g, GemmStats& s) {
   for (std::int64_t i = 0; i < g.m; ++i) {
     for (std::int64_t j = 0; j < g.n; ++j) {
       double ref = 0;
-      for (std::int64_t l = 0; l < g.k; ++l) ref += ops.a[std::size_t(i * g.k + l)] * ops.b[std::size_t(l * g.n + j)];
+      for (std::int64_t l = 0; l < g.k; ++l)
+        ref += double(ops.a[std::size_t(i * g.k + l)]) * double(ops.b[std::size_t(l * g.n + j)]);
       const double got = g.c[i * g.ldc + j];
       const double err = got - ref;
       sig += ref * ref;

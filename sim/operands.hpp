@@ -14,7 +14,7 @@ inline arith::RandomKey role_key(arith::RandomKey key, Role r) { return {key.see
 
 struct Operands {
   std::int64_t m = 0, n = 0, k = 0;
-  std::vector<double> a, b;  // a[i*k + l], b[l*n + j]
+  std::vector<float> a, b;  // a[i*k + l], b[l*n + j]: values of the operand formats, exact in float
 };
 
 void check_args(const GemmArgs& g);
