@@ -1,0 +1,73 @@
+// End-to-end training on Fashion-MNIST (skipped when the data set is absent):
+// it learns, it is bit-identical for any thread count, and low precision is
+// accounted in BitOPs.
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include <filesystem>
+
+#include "nn/train.hpp"
+
+using namespace lpsim;
+
+namespace {
+
+bool have_data() { return std::filesystem::exists("/usr/share/datasets/fashion-mnist"); }
+
+nn::TrainConfig small(const std::string& arch) {
+  nn::TrainConfig c;
+  c.model.arch = arch;
+  c.epochs = 2;
+  c.batch = 64;
+  c.train_subset = 2000;
+  c.test_subset = 1000;
+  c.schedule.lr = 0.05;
+  c.seed = 3;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("LeNet-5 learns Fashion-MNIST and is bit-identical for 1 and 2 threads") {
+  if (!have_data()) {
+    MESSAGE("Fashion-MNIST not installed: skipped");
+    return;
+  }
+  nn::TrainConfig c = small("lenet5");
+  c.precision.w = "int8/minmax/channel";
+  c.precision.a = "int8/minmax/tensor";
+  c.precision.e = "int8/minmax/tensor";
+  omp_set_num_threads(1);
+  const auto one = nn::train(c);
+  omp_set_num_threads(2);
+  const auto two = nn::train(c);
+  REQUIRE(one.size() == 2);
+  CHECK(one.back().test_acc > 0.6);  // chance is 0.1
+  CHECK(one.back().train_loss < one.front().train_loss);
+  for (std::size_t e = 0; e < one.size(); ++e) {
+    CHECK(one[e].train_loss == two[e].train_loss);  // exact equality: same bits
+    CHECK(one[e].test_acc == two[e].test_acc);
+  }
+  // int8 in the middle layers: fewer BitOPs than the fp32 run of the same work.
+  CHECK(one.back().bitops < 0.5 * one.back().bitops_fp32);
+}
+
+TEST_CASE("a diverging run stops with an error naming the loss") {
+  if (!have_data()) return;
+  nn::TrainConfig c = small("mlp");
+  c.epochs = 1;
+  c.schedule.lr = 1e6;
+  c.optimizer.weight_decay = 0;
+  CHECK_THROWS_WITH_AS(nn::train(c), doctest::Contains("loss"), std::runtime_error);
+}
+
+TEST_CASE("bad model names and schedules are clear errors") {
+  nn::ModelSpec s;
+  s.arch = "resnet21";
+  CHECK_THROWS_WITH_AS(nn::make_model(s), doctest::Contains("6n+2"), std::invalid_argument);
+  s.arch = "vgg";
+  CHECK_THROWS_WITH_AS(nn::make_model(s), doctest::Contains("unknown model \"vgg\""), std::invalid_argument);
+  nn::ScheduleConfig sc;
+  sc.kind = "linear";
+  CHECK_THROWS_WITH_AS(nn::learning_rate(sc, 0, 10), doctest::Contains("\"linear\""), std::invalid_argument);
+}
