@@ -68,7 +68,7 @@ bool int16_exact(const MacConfig& c, std::int64_t k) {
   return bound < 0x1p31 && std::ldexp(bound, shift) <= std::ldexp(f.max_finite(), f.frac_bits) && sign_ok;
 }
 
-constexpr std::int64_t kRow = 64;  // outputs per vector row segment
+constexpr std::int64_t kRow = 256;  // outputs per row segment: amortises each arith::quantize call of the tiled path
 
 // ---- fma-fp32 ---------------------------------------------------------------
 constexpr std::int64_t kFmaRows = 4;  // rows of C sharing each loaded row segment of B
