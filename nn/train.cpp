@@ -114,6 +114,7 @@ std::vector<EpochRecord> train(const TrainConfig& c, const EpochCallback& on_epo
   spec.seed = c.seed;
   auto model = make_model(spec);
   apply_precision(*model, c.precision, c.seed);
+  const auto policy = make_policy(c.policy);
   auto params = model->params();
   const auto product_layers = model->product_layers();
 
@@ -121,6 +122,7 @@ std::vector<EpochRecord> train(const TrainConfig& c, const EpochCallback& on_epo
                          .crop_padding = c.augment ? (tr.h >= 32 ? 4 : 2) : 0, .flip = c.augment};
   data::Loader loader(tr, lo);
   const std::int64_t per_epoch = loader.batches_per_epoch(), total = per_epoch * c.epochs;
+  policy->begin(*model, {.iterations_per_epoch = per_epoch, .total_iterations = total, .epochs = c.epochs, .seed = c.seed});
   std::vector<EpochRecord> history;
   std::int64_t it = 0;
   data::Batch b;
@@ -132,10 +134,13 @@ std::vector<EpochRecord> train(const TrainConfig& c, const EpochCallback& on_epo
     std::int64_t correct = 0, seen = 0;
     for (loader.start_epoch(epoch); loader.next(b); ++it) {
       r.lr = learning_rate(c.schedule, it, total);
+      policy->before_step(*model, it);
       const Tensor<float> logits = model->forward(batch_tensor(b), true);
       const float loss = model->loss.forward(logits, batch_labels(b));  // throws on NaN/inf: a diverged run
       model->backward(model->loss.backward());
+      policy->after_backward(*model, it);
       optimizer_step(c.optimizer, params, r.lr, it);
+      policy->after_step(*model, it, loss, double(model->loss.correct) / b.size);
       for (const auto* l : product_layers) step_bitops(*l, r.bitops, r.bitops_fp32);
       loss_sum += double(loss) * b.size;
       correct += model->loss.correct;
@@ -146,6 +151,7 @@ std::vector<EpochRecord> train(const TrainConfig& c, const EpochCallback& on_epo
     r.train_loss = loss_sum / double(seen);
     r.train_acc = double(correct) / double(seen);
     evaluate(*model, te, c.batch, r.test_loss, r.test_acc);
+    policy->end_epoch(*model, r);
     history.push_back(r);
     if (on_epoch) on_epoch(r, *model);
   }

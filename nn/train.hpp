@@ -9,6 +9,7 @@
 
 #include "nn/models.hpp"
 #include "nn/optim.hpp"
+#include "nn/policy.hpp"
 
 namespace lpsim::nn {
 
@@ -31,7 +32,8 @@ struct TrainConfig {
   ModelSpec model;
   OptimizerConfig optimizer;
   ScheduleConfig schedule;
-  PrecisionConfig precision;
+  PrecisionConfig precision;  // the starting formats of every product layer
+  PolicyConfig policy;        // what changes them during training
   int epochs = 5, batch = 128;
   std::uint64_t seed = 0;
   std::string dataset = "fashion-mnist";  // fashion-mnist, cifar10, cifar100
