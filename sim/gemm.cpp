@@ -9,6 +9,9 @@
 //  - "tiled": any seq / chunk<N> / pairwise configuration. Runs the golden
 //    arithmetic (round-to-odd sum, then one rounding) on whole rows of
 //    outputs at a time so that the rounding is the vectorised array path.
+//  - "float-lanes": narrow float accumulators (seq / chunk<N>) in AVX2 float
+//    lanes; float_lanes.hpp says why that is exact. With event counts
+//    requested it gives way to "tiled".
 //  - "fused": fused<N> steps through the shared fused_step, in parallel.
 #include "sim/gemm.hpp"
 
@@ -22,6 +25,7 @@
 #include "arith/quantize.hpp"
 #include "sim/dot.hpp"
 #include "sim/exact_round.hpp"
+#include "sim/float_lanes.hpp"
 #include "sim/fma_gemm.hpp"
 #include "sim/int_gemm.hpp"
 #include "sim/operands.hpp"
@@ -257,12 +261,40 @@ void tiled_rows(const MacConfig& cfg, const DoubleOperands& ops, std::int64_t i,
   std::copy(cfg.promote > 0 ? outer : acc, (cfg.promote > 0 ? outer : acc) + w, out);
 }
 
+// B in panels of kLaneCols columns (k x kLaneCols each, zero-padded); tasks
+// walk the row blocks of one panel so that the panel stays in cache.
+void float_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, arith::RandomKey out_key) {
+  constexpr std::int64_t kRows = 4;
+  const std::int64_t panels = (g.n + kLaneCols - 1) / kLaneCols, blocks = (g.m + kRows - 1) / kRows;
+  std::vector<float> bp(std::size_t(panels * g.k * kLaneCols), 0.f);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t pn = 0; pn < panels; ++pn)
+    for (std::int64_t l = 0; l < g.k; ++l)
+      for (std::int64_t j = pn * kLaneCols; j < std::min(g.n, (pn + 1) * kLaneCols); ++j)
+        bp[std::size_t((pn * g.k + l) * kLaneCols + j - pn * kLaneCols)] = ops.b[std::size_t(l * g.n + j)];
+#pragma omp parallel for schedule(dynamic, 2)
+  for (std::int64_t t = 0; t < panels * blocks; ++t) {
+    const std::int64_t pn = t / blocks, i0 = (t % blocks) * kRows, rows = std::min(kRows, g.m - i0);
+    const std::int64_t j0 = pn * kLaneCols, w = std::min(kLaneCols, g.n - j0);
+    float o[kRows * kLaneCols];
+    float_lanes_block(cfg, ops.a.data() + i0 * g.k, g.k, int(rows), bp.data() + pn * g.k * kLaneCols, g.k, o);
+    MacCounts none;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double row[kLaneCols];
+      for (std::int64_t j = 0; j < w; ++j) row[j] = o[r * kLaneCols + j];
+      if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t((i0 + r) * g.n + j0), none);
+      for (std::int64_t j = 0; j < w; ++j) g.c[(i0 + r) * g.ldc + j0 + j] = float(row[j]);
+    }
+  }
+}
+
 }  // namespace
 
 const char* gemm_path(const MacConfig& cfg) {
   if (cfg.order == Order::Fused) return "fused";
   if (cfg.order == Order::Seq && !cfg.promote && !cfg.product && is_fp32_rne(cfg.acc)) return "fma-fp32";
   if (integer_exact(cfg)) return "integer";
+  if (float_lanes_apply(cfg)) return "float-lanes";
   return "tiled";
 }
 
@@ -272,8 +304,9 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
     if (stats) *stats = shape_stats(g, req);
     return;
   }
-  const std::string path = gemm_path(cfg);
   const bool count = stats && req.counts;
+  std::string path = gemm_path(cfg);
+  if (path == "float-lanes" && count) path = "tiled";  // the tiled path counts events
   if (path == "fma-fp32" && !count && !cfg.a && !cfg.b && !cfg.out && !(stats && req.error)) {
     // Operands used as given: no copy, the blocked GEMM packs them itself.
     fma_gemm_fp32(g.m, g.n, g.k, g.a, g.lda, g.trans_a, g.b, g.ldb, g.trans_b, g.c, g.ldc);
@@ -307,6 +340,14 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
     for (std::size_t q = 0; q < bi.size(); ++q) bi[q] = std::int64_t(ops.b[q] * sb);
   }
   const auto out_key = role_key(key, kRoleOut);
+  if (path == "float-lanes") {
+    float_lanes(cfg, ops, g, out_key);
+    if (stats) {
+      *stats = shape_stats(g, req);
+      if (req.error) error_stats(ops, g, *stats);
+    }
+    return;
+  }
   if (path == "integer" && !count && int16_exact(cfg, g.k)) {
     // Products and sums exact in int32 lanes (or wrapping modulo 2^W, W <= 32): any order gives the model's result.
     const auto& f = cfg.acc.format;

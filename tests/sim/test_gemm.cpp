@@ -147,6 +147,22 @@ const char* kFastConfigs[] = {
     "in=fp16,prod=e5m4,prod_round=sr3,acc=e6m9,order=pairwise,acc_round=sr5",
     "in=fp8e5m2,acc=e4m3fn",
     "acc=fp32,out=fp16",
+    // float-lanes, every rounding mode and special-value variant
+    "in=fp8e4m3,acc=e5m10,acc_round=ro",
+    "in=fp16,acc=e5m7:nosub,acc_round=ru",
+    "in=fp16,acc=e5m6,acc_round=rna,order=chunk5,outer=e5m10,outer_round=rz",
+    "in=e4m3fnuz,acc=e5m2fnuz:sat,acc_round=rd,order=chunk3,outer=e6m9,outer_round=ru,out=bf16",
+    "in=int8,acc=fp16,order=chunk7,outer=fp32",
+};
+
+// Configurations the float-lanes path takes (checked), on adversarial data.
+const char* kLaneConfigs[] = {
+    "fp16.fp16", "h800.fp8", "in=fp8e4m3,acc=e5m10,acc_round=ro", "in=fp16,acc=e5m7:nosub,acc_round=ru",
+    "in=fp16,acc=e5m10:sat,acc_round=rd,out=fp8e5m2", "in=fp8e5m2,acc=e4m3fn",
+    "in=fp16,acc=e5m6,acc_round=rna,order=chunk5,outer=e5m10,outer_round=rz",
+    "in=e4m3fnuz,acc=e5m2fnuz:sat,acc_round=rd,order=chunk3,outer=e6m9,outer_round=ru,out=bf16",
+    "in=e4m3fnuz,acc=e5m2fnuz,acc_round=ru", "in=int8,acc=fp16,order=chunk7,outer=fp32",
+    "in=fp16,acc=e5m10,acc_round=rz,out=e4m3fn",
 };
 
 struct Shape {
@@ -209,6 +225,40 @@ TEST_CASE("fast GEMM is bit-identical to the golden model, counts included, for 
     }
   }
   MESSAGE("fast vs golden: " << outputs << " outputs compared, " << mismatches << " mismatches");
+}
+
+TEST_CASE("float-lanes GEMM matches the golden model on adversarial data") {
+  // A's rows and B's columns drawn as the oracle test's hazards: swamping,
+  // cancellation, overflow, subnormal sums, infinities; m and n not multiples
+  // of the 4 x 16 block.
+  std::mt19937_64 g(11);
+  const std::int64_t m = 6, n = 21, k = 70;
+  std::size_t outputs = 0, mismatches = 0;
+  for (const char* spelling : kLaneConfigs) {
+    const MacConfig cfg = sim::parse_mac(spelling);
+    REQUIRE_MESSAGE(std::string(sim::gemm_path(cfg)) == "float-lanes", spelling);
+    for (int kind = 0; kind < 8; ++kind) {
+      std::vector<float> a(std::size_t(m * k)), b(std::size_t(k * n));
+      for (std::int64_t i = 0; i < m; ++i) {
+        const auto row = draw(g, kind, std::size_t(k), true);
+        std::copy(row.begin(), row.end(), a.begin() + i * k);
+      }
+      for (std::int64_t j = 0; j < n; ++j) {
+        const auto col = draw(g, kind, std::size_t(k), false);
+        for (std::int64_t l = 0; l < k; ++l) b[std::size_t(l * n + j)] = col[std::size_t(l)];
+      }
+      const Shape s{m, n, k, false, false};
+      const Run want = run(true, cfg, s, a, b, 1);
+      const Run got = run(false, cfg, s, a, b, 2, false);
+      std::size_t bad = 0;
+      for (std::size_t q = 0; q < want.c.size(); ++q) bad += std::memcmp(&want.c[q], &got.c[q], sizeof(float)) != 0;
+      INFO(std::string(spelling) << " kind " << kind);
+      CHECK(bad == 0);
+      outputs += want.c.size();
+      mismatches += bad;
+    }
+  }
+  MESSAGE("float-lanes vs golden on adversarial data: " << outputs << " outputs, " << mismatches << " mismatches");
 }
 
 TEST_CASE("statistics report K, usage frequency, depth, events and error") {

@@ -1,0 +1,193 @@
+#include "sim/float_lanes.hpp"
+
+#include <immintrin.h>
+
+#include <bit>
+#include <cmath>
+#include <limits>
+
+#include "arith/golden.hpp"
+#include "sim/exact_round.hpp"
+
+namespace lpsim::sim {
+
+namespace {
+
+using arith::Kind;
+using arith::Mode;
+
+int significant_bits(const arith::Format& f) { return f.kind == Kind::Fixed ? f.width : f.man_bits + 1; }
+double max_magnitude(const arith::Format& f) { return std::max(f.max_finite(), -f.lowest()); }
+
+// The accumulator conditions: a float format whose values are floats, p <= 22, deterministic rounding.
+bool narrow_float(const Rounded& r) {
+  const auto& f = r.format;
+  return f.kind == Kind::Float && f.fits_in_float() && f.man_bits <= 21 && r.rounding.mode != Mode::SR;
+}
+
+bool is_fp32_rne(const Rounded& r) {
+  const auto& f = r.format;
+  return f.kind == Kind::Float && f.exp_bits == 8 && f.man_bits == 23 && f.bias == 127 &&
+         f.specials == arith::Specials::IEEE && f.subnormals && !f.saturate && r.rounding.mode == Mode::RNE;
+}
+
+// Rounding a float (already rounded to odd at 24 bits) into a narrow float format.
+struct Lane {
+  const Rounded* r = nullptr;
+  __m256i keep, low, half, halfm1, lsb, min_normal, max_bits, negzero_bad;
+  int sh = 0;
+};
+
+[[gnu::target("avx2,fma")]] Lane make_lane(const Rounded& r) {
+  Lane q;
+  q.r = &r;
+  q.sh = 23 - r.format.man_bits;
+  const std::uint32_t low = (1u << q.sh) - 1;
+  q.keep = _mm256_set1_epi32(int(~low));
+  q.low = _mm256_set1_epi32(int(low));
+  q.half = _mm256_set1_epi32(int(1u << (q.sh - 1)));
+  q.halfm1 = _mm256_set1_epi32(int((1u << (q.sh - 1)) - 1));
+  q.lsb = _mm256_set1_epi32(int(1u << q.sh));
+  q.min_normal = _mm256_set1_epi32(int(std::bit_cast<std::uint32_t>(float(r.format.min_normal()))));
+  q.max_bits = _mm256_set1_epi32(int(std::bit_cast<std::uint32_t>(float(r.format.max_finite()))));
+  q.negzero_bad = _mm256_set1_epi32(r.format.has_negative_zero() ? 0 : -1);
+  return q;
+}
+
+// The golden addition for the lanes the vector code cannot take.
+[[gnu::target("avx2,fma"), gnu::noinline, gnu::cold]] __m256 redo_lanes(__m256 acc, __m256 p, __m256 fast, int bad, const Rounded& r) {
+  alignas(32) float x[8], y[8], o[8];
+  _mm256_store_ps(x, acc);
+  _mm256_store_ps(y, p);
+  _mm256_store_ps(o, fast);
+  for (int q = 0; q < 8; ++q) {
+    if (!(bad >> q & 1)) continue;
+    const double a = x[q], b = y[q];
+    const double exact = std::isfinite(a) && std::isfinite(b) ? sum_round_to_odd(a, b) : a + b;
+    double out;
+    arith::golden_quantize(exact, r.format, r.rounding, {}, 0, out);  // a float format: never false
+    o[q] = float(out);
+  }
+  return _mm256_load_ps(o);
+}
+
+// round(acc + p) into the lane's format, once.
+template <Mode M>
+[[gnu::target("avx2,fma"), gnu::always_inline]] inline __m256 add_round(__m256 acc, __m256 p, const Lane& q) {
+  const __m256i one = _mm256_set1_epi32(1), zero = _mm256_setzero_si256();
+  const __m256i signmask = _mm256_set1_epi32(std::numeric_limits<int>::min());
+  // TwoSum: s + e == acc + p exactly.
+  const __m256 s = _mm256_add_ps(acc, p);
+  const __m256 bb = _mm256_sub_ps(s, acc);
+  const __m256 e = _mm256_add_ps(_mm256_sub_ps(acc, _mm256_sub_ps(s, bb)), _mm256_sub_ps(p, bb));
+  // Round to odd: an inexact even s steps one code toward the exact sum.
+  __m256i u = _mm256_castps_si256(s);
+  const __m256i inexact = _mm256_castps_si256(_mm256_cmp_ps(e, _mm256_setzero_ps(), _CMP_NEQ_UQ));
+  const __m256i even = _mm256_cmpeq_epi32(_mm256_and_si256(u, one), zero);
+  const __m256i toward = _mm256_or_si256(_mm256_srai_epi32(_mm256_xor_si256(_mm256_castps_si256(e), u), 31), one);
+  u = _mm256_add_epi32(u, _mm256_and_si256(_mm256_and_si256(inexact, even), toward));
+  // Round the magnitude to p bits on the integer bits (a carry moves into the exponent, as it should).
+  const __m256i sign = _mm256_and_si256(u, signmask);
+  const __m256i a = _mm256_andnot_si256(signmask, u);
+  __m256i r;
+  if constexpr (M == Mode::RNE) {
+    const __m256i bias = _mm256_add_epi32(q.halfm1, _mm256_and_si256(_mm256_srli_epi32(a, q.sh), one));
+    r = _mm256_and_si256(_mm256_add_epi32(a, bias), q.keep);
+  } else if constexpr (M == Mode::RNA) {
+    r = _mm256_and_si256(_mm256_add_epi32(a, q.half), q.keep);
+  } else if constexpr (M == Mode::RZ) {
+    r = _mm256_and_si256(a, q.keep);
+  } else if constexpr (M == Mode::RU || M == Mode::RD) {
+    const __m256i away = _mm256_and_si256(_mm256_add_epi32(a, q.low), q.keep);
+    const __m256i in = _mm256_and_si256(a, q.keep);
+    const __m256i neg = _mm256_srai_epi32(u, 31);
+    r = M == Mode::RU ? _mm256_blendv_epi8(away, in, neg) : _mm256_blendv_epi8(in, away, neg);
+  } else {  // RO
+    const __m256i dropped = _mm256_cmpeq_epi32(_mm256_and_si256(a, q.low), zero);
+    r = _mm256_or_si256(_mm256_and_si256(a, q.keep), _mm256_andnot_si256(dropped, q.lsb));
+  }
+  // Fast result valid: a normal of the format (or zero it can hold) in, finite out.
+  const __m256i tiny = _mm256_and_si256(_mm256_cmpgt_epi32(q.min_normal, a), _mm256_cmpgt_epi32(a, zero));
+  const __m256i negzero = _mm256_and_si256(_mm256_cmpeq_epi32(u, signmask), q.negzero_bad);
+  const __m256i bad = _mm256_or_si256(_mm256_or_si256(tiny, negzero), _mm256_cmpgt_epi32(r, q.max_bits));
+  const __m256 fast = _mm256_castsi256_ps(_mm256_or_si256(r, sign));
+  const int m = _mm256_movemask_ps(_mm256_castsi256_ps(bad));
+  return m ? redo_lanes(acc, p, fast, m, *q.r) : fast;
+}
+
+[[gnu::target("avx2,fma")]] __m256 add_outer(__m256 outer, __m256 acc, const Lane* q) {
+  if (!q) return _mm256_add_ps(outer, acc);  // fp32 RNE: the IEEE addition is the single rounding
+  switch (q->r->rounding.mode) {
+    case Mode::RNE: return add_round<Mode::RNE>(outer, acc, *q);
+    case Mode::RNA: return add_round<Mode::RNA>(outer, acc, *q);
+    case Mode::RZ: return add_round<Mode::RZ>(outer, acc, *q);
+    case Mode::RU: return add_round<Mode::RU>(outer, acc, *q);
+    case Mode::RD: return add_round<Mode::RD>(outer, acc, *q);
+    default: return add_round<Mode::RO>(outer, acc, *q);
+  }
+}
+
+constexpr int kRows = 4;
+
+template <Mode M>
+[[gnu::target("avx2,fma")]] void block(const MacConfig& cfg, const float* a, std::int64_t lda, int rows,
+                                       const float* panel, std::int64_t k, float* out) {
+  const Lane acc_lane = make_lane(cfg.acc);
+  Lane outer_lane;
+  const Lane* outer = nullptr;
+  if (cfg.promote > 0 && !is_fp32_rne(*cfg.outer)) outer_lane = make_lane(*cfg.outer), outer = &outer_lane;
+  const float* ar[kRows];
+  for (int r = 0; r < kRows; ++r) ar[r] = a + std::min(r, rows - 1) * lda;  // extra rows repeat the last; dropped
+  const std::int64_t chunk = cfg.promote > 0 ? cfg.promote : std::max<std::int64_t>(k, 1);
+  __m256 res[2 * kRows], acc[2 * kRows];
+  for (int v = 0; v < 2 * kRows; ++v) res[v] = acc[v] = _mm256_setzero_ps();  // k = 0: zeros
+  for (std::int64_t c0 = 0; c0 < k; c0 += chunk) {
+    for (auto& v : acc) v = _mm256_setzero_ps();
+    const std::int64_t c1 = std::min(k, c0 + chunk);
+    for (std::int64_t l = c0; l < c1; ++l) {
+      const __m256 b0 = _mm256_loadu_ps(panel + l * kLaneCols), b1 = _mm256_loadu_ps(panel + l * kLaneCols + 8);
+      for (int r = 0; r < kRows; ++r) {
+        const __m256 x = _mm256_broadcast_ss(ar[r] + l);
+        acc[2 * r] = add_round<M>(acc[2 * r], _mm256_mul_ps(x, b0), acc_lane);
+        acc[2 * r + 1] = add_round<M>(acc[2 * r + 1], _mm256_mul_ps(x, b1), acc_lane);
+      }
+    }
+    if (cfg.promote > 0)
+      for (int v = 0; v < 2 * kRows; ++v) res[v] = add_outer(res[v], acc[v], outer);
+  }
+  for (int r = 0; r < rows; ++r) {
+    const __m256* src = cfg.promote > 0 ? res : acc;
+    _mm256_storeu_ps(out + r * kLaneCols, src[2 * r]);
+    _mm256_storeu_ps(out + r * kLaneCols + 8, src[2 * r + 1]);
+  }
+}
+
+}  // namespace
+
+bool float_lanes_apply(const MacConfig& cfg) {
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (!avx2 || cfg.order != Order::Seq || cfg.product || !cfg.a || !cfg.b) return false;
+  const auto& fa = cfg.a->format;
+  const auto& fb = cfg.b->format;
+  if (fa.kind == Kind::Scaled || fb.kind == Kind::Scaled || !fa.fits_in_float() || !fb.fits_in_float()) return false;
+  // Exact float products: few enough bits, on a grid and within a range float holds.
+  const bool exact_products = significant_bits(fa) + significant_bits(fb) <= 24 &&
+                              fa.min_subnormal() * fb.min_subnormal() >= 0x1p-149 &&
+                              max_magnitude(fa) * max_magnitude(fb) <= double(std::numeric_limits<float>::max());
+  if (!exact_products || !narrow_float(cfg.acc)) return false;
+  return cfg.promote == 0 || is_fp32_rne(*cfg.outer) || narrow_float(*cfg.outer);
+}
+
+void float_lanes_block(const MacConfig& cfg, const float* a, std::int64_t lda, int rows, const float* panel,
+                       std::int64_t k, float* out) {
+  switch (cfg.acc.rounding.mode) {
+    case Mode::RNE: return block<Mode::RNE>(cfg, a, lda, rows, panel, k, out);
+    case Mode::RNA: return block<Mode::RNA>(cfg, a, lda, rows, panel, k, out);
+    case Mode::RZ: return block<Mode::RZ>(cfg, a, lda, rows, panel, k, out);
+    case Mode::RU: return block<Mode::RU>(cfg, a, lda, rows, panel, k, out);
+    case Mode::RD: return block<Mode::RD>(cfg, a, lda, rows, panel, k, out);
+    default: return block<Mode::RO>(cfg, a, lda, rows, panel, k, out);
+  }
+}
+
+}  // namespace lpsim::sim
