@@ -65,6 +65,7 @@ struct Params {
   U maxmag_pos = 0, maxmag_neg = 0;   // largest magnitude n for + and -
   T clamp_pos = 0, clamp_neg = 0;     // saturated values for + and -
   bool wrap = false;
+  bool fixed_avx2 = false;            // float_fixed_avx2 takes it: W <= 24, F >= 0
 };
 
 template <class T>
@@ -205,6 +206,7 @@ Params<T> make_params(const Format& f, Rounding r, RandomKey key) {
     p.clamp_pos = T(f.max_finite());
     p.clamp_neg = T(f.lowest()) + T(0);
     p.wrap = f.wrap;
+    p.fixed_avx2 = std::is_same_v<T, float> && f.width <= 24 && f.frac_bits >= 0;
     return p;
   }
   p.man = f.man_bits;
@@ -315,6 +317,63 @@ template <class T, bool FIXED>
   if (i < n) dispatch_mode<float, false>(p, m, in + i, out + i, flag + i, n - i, 0);
 }
 
+// Float input, fixed-point output of at most 24 bits with F >= 0, deterministic
+// modes, in AVX2: y = x * 2^F is exact (a power-of-two scale that cannot
+// underflow; overflow to inf lands in the range check), the hardware rounds y
+// to an integer, and integers below 2^24 compare exactly as floats. Same
+// results as kernel(): out-of-range values saturate, or go golden when the
+// format wraps; NaN goes golden (the error path).
+[[gnu::target("avx2")]] void float_fixed_avx2(const Params<float>& p, Mode m, const float* in, float* out,
+                                              std::uint8_t* flag, std::size_t n) {
+  const __m256 up_scale = _mm256_set1_ps(std::ldexp(1.0f, -p.qe_fixed)), scale = _mm256_set1_ps(p.scale);
+  const __m256 max_pos = _mm256_set1_ps(float(p.maxmag_pos)), max_neg = _mm256_set1_ps(-float(p.maxmag_neg));
+  const __m256 clamp_pos = _mm256_set1_ps(p.clamp_pos), clamp_neg = _mm256_set1_ps(p.clamp_neg);
+  const __m256 zero = _mm256_setzero_ps(), half = _mm256_set1_ps(0.5f);
+  const __m256 signbit = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+  const __m256 wrap = _mm256_castsi256_ps(_mm256_set1_epi32(p.wrap ? -1 : 0));
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(in + i);
+    const __m256 y = _mm256_mul_ps(x, up_scale);
+    __m256 r;
+    switch (m) {
+      case Mode::RNE: r = _mm256_round_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); break;
+      case Mode::RZ: r = _mm256_round_ps(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC); break;
+      case Mode::RU: r = _mm256_round_ps(y, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC); break;
+      case Mode::RD: r = _mm256_round_ps(y, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); break;
+      case Mode::RNA: {
+        // Truncate, then step away from zero when the dropped fraction (exact) is >= 1/2;
+        // |y| + 0.5 would itself round for some y.
+        const __m256 sign = _mm256_and_ps(y, signbit), mag = _mm256_andnot_ps(signbit, y);
+        const __m256 t = _mm256_round_ps(mag, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __m256 up = _mm256_and_ps(_mm256_cmp_ps(_mm256_sub_ps(mag, t), half, _CMP_GE_OQ), one);
+        r = _mm256_or_ps(_mm256_add_ps(t, up), sign);
+        break;
+      }
+      default: {  // RO: truncate; an inexact even result steps away from zero
+        const __m256 t = _mm256_round_ps(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __m256 inexact = _mm256_cmp_ps(t, y, _CMP_NEQ_OQ);
+        const __m256 halfway = _mm256_mul_ps(t, half);
+        const __m256 even = _mm256_cmp_ps(_mm256_round_ps(halfway, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), halfway,
+                                          _CMP_EQ_OQ);
+        const __m256 step = _mm256_or_ps(one, _mm256_and_ps(y, signbit));
+        r = _mm256_add_ps(t, _mm256_and_ps(_mm256_and_ps(inexact, even), step));
+        break;
+      }
+    }
+    const __m256 over_pos = _mm256_cmp_ps(r, max_pos, _CMP_GT_OQ), over_neg = _mm256_cmp_ps(r, max_neg, _CMP_LT_OQ);
+    const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+    const __m256 over = _mm256_or_ps(over_pos, over_neg);
+    __m256 val = _mm256_add_ps(_mm256_mul_ps(r, scale), zero);  // exact; + 0 turns -0 into +0
+    val = _mm256_blendv_ps(val, clamp_pos, over_pos);
+    val = _mm256_blendv_ps(val, clamp_neg, over_neg);
+    _mm256_storeu_ps(out + i, val);
+    const int golden = _mm256_movemask_ps(_mm256_or_ps(nan, _mm256_and_ps(over, wrap)));
+    for (int q = 0; q < 8; ++q) flag[i + q] = std::uint8_t(golden >> q & 1);
+  }
+  if (i < n) dispatch_mode<float, true>(p, m, in + i, out + i, flag + i, n - i, 0);
+}
+
 // One block through the vector kernel; the clone matching the CPU is picked at load time.
 [[gnu::target_clones("avx512f", "avx2", "default")]] void block_f32(const Params<float>& p, Mode m,
                                                                      const float* in, float* out,
@@ -322,6 +381,7 @@ template <class T, bool FIXED>
                                                                      std::uint64_t idx) {
   static const bool avx2 = __builtin_cpu_supports("avx2");
   if (avx2 && !p.fixed && !p.man_zero && m != Mode::SR) return float_minifloat_avx2(p, m, in, out, flag, n);
+  if (avx2 && p.fixed && p.fixed_avx2 && m != Mode::SR) return float_fixed_avx2(p, m, in, out, flag, n);
   if (p.fixed) dispatch_mode<float, true>(p, m, in, out, flag, n, idx);
   else dispatch_mode<float, false>(p, m, in, out, flag, n, idx);
 }

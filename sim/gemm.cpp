@@ -182,7 +182,11 @@ void integer_rows(const MacConfig& cfg, const std::int64_t* a, const std::int64_
 // Rounds x[0..w) into r with indices step*outputs + o0 + j, counting events.
 void round_row(const double* x, double* out, std::int64_t w, const Rounded& r, arith::RandomKey key,
                std::uint64_t first_index, MacCounts& counts) {
-  arith::quantize(x, out, std::size_t(w), r.format, r.rounding, key, first_index);
+  if (is_fp32_rne(r)) {
+    for (std::int64_t j = 0; j < w; ++j) out[j] = double(float(x[j]));  // the IEEE conversion is that rounding
+  } else {
+    arith::quantize(x, out, std::size_t(w), r.format, r.rounding, key, first_index);
+  }
   // Out-of-range check with the bounds hoisted (count_range's test, inlined).
   const double hi = r.format.max_finite(), lo = r.format.kind == Kind::Fixed ? r.format.lowest() : -hi;
   const bool wraps = r.format.kind == Kind::Fixed && r.format.wrap;
