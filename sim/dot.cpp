@@ -41,10 +41,6 @@ double add(const Ctx& c, double x, double y, const Rounded& r, Role role, std::u
 // the tensor-core model of MMA-Sim.
 int align_exponent(double x, int emin) { return std::max(std::ilogb(x), emin); }
 
-int operand_emin(const std::optional<Rounded>& f) {
-  if (!f || f->format.kind != arith::Kind::Float) return std::numeric_limits<float>::min_exponent - 1;  // fp32: -126
-  return f->format.emin();
-}
 
 // An int64 as a double rounded to odd (exact when |v| < 2^53).
 double int_round_to_odd(std::int64_t v) {
@@ -53,7 +49,14 @@ double int_round_to_odd(std::int64_t v) {
   return sum_round_to_odd(hi, double(v - back));
 }
 
+int operand_emin(const std::optional<Rounded>& f) {
+  if (!f || f->format.kind != arith::Kind::Float) return std::numeric_limits<float>::min_exponent - 1;  // fp32: -126
+  return f->format.emin();
+}
+
 }  // namespace
+
+int fused_align_exponent(double x, const std::optional<Rounded>& f) { return align_exponent(x, operand_emin(f)); }
 
 double fused_step(const MacConfig& cfg, double c, const double* a, const double* b, std::int64_t sb, int terms,
                   arith::RandomKey key, OutputSlot slot, std::uint64_t acc_step, std::uint64_t prod_step,

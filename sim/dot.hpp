@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "arith/rounding.hpp"
 #include "sim/mac_config.hpp"
@@ -31,5 +32,10 @@ double dot_golden(const MacConfig& cfg, const double* a, const double* b, std::i
 double fused_step(const MacConfig& cfg, double c, const double* a, const double* b, std::int64_t sb, int terms,
                   arith::RandomKey key, OutputSlot slot, std::uint64_t acc_step, std::uint64_t prod_step,
                   MacCounts& counts);
+
+// The exponent a fused step aligns an operand value x of that operand's format
+// by: floor(log2 |x|), but not below the format's smallest normal exponent
+// (fp32 when the operand has no format). x != 0.
+int fused_align_exponent(double x, const std::optional<Rounded>& operand_format);
 
 }  // namespace lpsim::sim

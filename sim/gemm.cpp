@@ -12,6 +12,8 @@
 //  - "float-lanes": narrow float accumulators (seq / chunk<N>) in AVX2 float
 //    lanes; float_lanes.hpp says why that is exact. With event counts
 //    requested it gives way to "tiled".
+//  - "fused-lanes": fused<N> in AVX2 double lanes; fused_lanes.hpp says why
+//    that is exact. With event counts requested it gives way to "fused".
 //  - "fused": fused<N> steps through the shared fused_step, in parallel.
 #include "sim/gemm.hpp"
 
@@ -26,6 +28,7 @@
 #include "sim/dot.hpp"
 #include "sim/exact_round.hpp"
 #include "sim/float_lanes.hpp"
+#include "sim/fused_lanes.hpp"
 #include "sim/fma_gemm.hpp"
 #include "sim/int_gemm.hpp"
 #include "sim/operands.hpp"
@@ -292,10 +295,37 @@ void float_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, a
   }
 }
 
+// A and B in double with their alignment exponents; B in panels of
+// kFusedCols columns; tasks walk the rows of one panel.
+void fused_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, arith::RandomKey out_key) {
+  const std::int64_t panels = (g.n + kFusedCols - 1) / kFusedCols;
+  std::vector<double> a(ops.a.begin(), ops.a.end()), ea(a.size());
+  fused_nominal_exponents(cfg, true, a.data(), ea.data(), std::int64_t(a.size()));
+  std::vector<double> bp(std::size_t(panels * g.k * kFusedCols), 0.0), ebp(bp.size(), 0.0);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t pn = 0; pn < panels; ++pn) {
+    for (std::int64_t l = 0; l < g.k; ++l)
+      for (std::int64_t j = pn * kFusedCols; j < std::min(g.n, (pn + 1) * kFusedCols); ++j)
+        bp[std::size_t((pn * g.k + l) * kFusedCols + j - pn * kFusedCols)] = ops.b[std::size_t(l * g.n + j)];
+    const std::size_t at = std::size_t(pn * g.k * kFusedCols);
+    fused_nominal_exponents(cfg, false, bp.data() + at, ebp.data() + at, g.k * kFusedCols);
+  }
+#pragma omp parallel for schedule(dynamic, 4)
+  for (std::int64_t t = 0; t < panels * g.m; ++t) {
+    const std::int64_t pn = t / g.m, i = t % g.m, j0 = pn * kFusedCols, w = std::min(kFusedCols, g.n - j0);
+    double row[kFusedCols];
+    const std::size_t at = std::size_t(pn * g.k * kFusedCols);
+    fused_lanes_row(cfg, a.data() + i * g.k, ea.data() + i * g.k, bp.data() + at, ebp.data() + at, g.k, row);
+    MacCounts none;
+    if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none);
+    for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
+  }
+}
+
 }  // namespace
 
 const char* gemm_path(const MacConfig& cfg) {
-  if (cfg.order == Order::Fused) return "fused";
+  if (cfg.order == Order::Fused) return fused_lanes_apply(cfg) ? "fused-lanes" : "fused";
   if (cfg.order == Order::Seq && !cfg.promote && !cfg.product && is_fp32_rne(cfg.acc)) return "fma-fp32";
   if (integer_exact(cfg)) return "integer";
   if (float_lanes_apply(cfg)) return "float-lanes";
@@ -311,6 +341,7 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
   const bool count = stats && req.counts;
   std::string path = gemm_path(cfg);
   if (path == "float-lanes" && count) path = "tiled";  // the tiled path counts events
+  if (path == "fused-lanes" && count) path = "fused";
   if (path == "fma-fp32" && !count && !cfg.a && !cfg.b && !cfg.out && !(stats && req.error)) {
     // Operands used as given: no copy, the blocked GEMM packs them itself.
     fma_gemm_fp32(g.m, g.n, g.k, g.a, g.lda, g.trans_a, g.b, g.ldb, g.trans_b, g.c, g.ldc);
@@ -344,8 +375,8 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
     for (std::size_t q = 0; q < bi.size(); ++q) bi[q] = std::int64_t(ops.b[q] * sb);
   }
   const auto out_key = role_key(key, kRoleOut);
-  if (path == "float-lanes") {
-    float_lanes(cfg, ops, g, out_key);
+  if (path == "float-lanes" || path == "fused-lanes") {
+    (path == "float-lanes" ? float_lanes : fused_lanes)(cfg, ops, g, out_key);
     if (stats) {
       *stats = shape_stats(g, req);
       if (req.error) error_stats(ops, g, *stats);
