@@ -78,7 +78,7 @@ void bind_sim(::py::module_& m) {
   m.def(
       "matmul",
       [](F32 a, F32 b, ::py::object mac, std::uint64_t seed, std::uint32_t stream, bool error, int depth,
-         const std::string& tag, bool golden) {
+         const std::string& tag, bool golden, bool counts) {
         const MacConfig cfg = as_mac(mac);
         if (a.ndim() != 2 || b.ndim() != 2)
           throw std::invalid_argument("matmul: A and B must be 2-D, got " + std::to_string(a.ndim()) + "-D and " +
@@ -94,19 +94,22 @@ void bind_sim(::py::module_& m) {
         const GemmArgs g{M, N, K, a.data(), K, false, b.data(), N, false, c.mutable_data(), N};
         {
           ::py::gil_scoped_release nogil;
-          (golden ? gemm_golden : gemm)(cfg, g, {seed, stream}, &st, {true, error, depth, tag});
+          (golden ? gemm_golden : gemm)(cfg, g, {seed, stream}, &st, {counts, error, depth, tag});
         }
         return ::py::make_tuple(c, st);
       },
       ::py::arg("a"), ::py::arg("b"), ::py::arg("mac") = "fp32", ::py::arg("seed") = 0, ::py::arg("stream") = 0,
       ::py::arg("error") = false, ::py::arg("depth") = -1, ::py::arg("tag") = "", ::py::arg("golden") = false,
+      ::py::arg("counts") = true,
       "C = A @ B on the emulated MAC. Returns (C as float32, GemmStats). error=True also measures the error "
-      "against an fp64 product of the rounded operands; golden=True runs the slow reference model.");
+      "against an fp64 product of the rounded operands; golden=True runs the slow reference model; "
+      "counts=False skips the event counts (additions, swamped, overflows, saturations), which lets the "
+      "vectorised paths run (see lpsim.gemm_path).");
 
   m.def(
       "conv2d",
       [](F32 x, F32 w, ::py::object mac, std::int64_t stride, std::int64_t padding, std::int64_t groups,
-         std::uint64_t seed, bool error, int depth, const std::string& tag) {
+         std::uint64_t seed, bool error, int depth, const std::string& tag, bool counts) {
         const MacConfig cfg = as_mac(mac);
         if (x.ndim() != 4 || w.ndim() != 4)
           throw std::invalid_argument("conv2d: x must be NCHW and w (cout, cin/groups, kh, kw)");
@@ -121,13 +124,18 @@ void bind_sim(::py::module_& m) {
         GemmStats st;
         {
           ::py::gil_scoped_release nogil;
-          conv2d(cfg, s, x.data(), w.data(), y.mutable_data(), {seed, 0}, &st, {true, error, depth, tag});
+          conv2d(cfg, s, x.data(), w.data(), y.mutable_data(), {seed, 0}, &st, {counts, error, depth, tag});
         }
         return ::py::make_tuple(y, st);
       },
       ::py::arg("x"), ::py::arg("w"), ::py::arg("mac") = "fp32", ::py::arg("stride") = 1, ::py::arg("padding") = 0,
       ::py::arg("groups") = 1, ::py::arg("seed") = 0, ::py::arg("error") = false, ::py::arg("depth") = -1,
-      ::py::arg("tag") = "", "2-D convolution (im2col) on the emulated MAC. Returns (y, GemmStats).");
+      ::py::arg("tag") = "", ::py::arg("counts") = true,
+      "2-D convolution (im2col) on the emulated MAC. Returns (y, GemmStats); counts as for matmul.");
+
+  m.def("gemm_path", [](::py::object mac) { return std::string(gemm_path(as_mac(mac))); }, ::py::arg("mac"),
+        "The fast-path kernel gemm uses for this MAC configuration without event counts "
+        "(fma-fp32, integer, float-lanes, fused-lanes, tiled, fused).");
 
   m.def(
       "bitops", [](::py::object mac, std::int64_t m_, std::int64_t n, std::int64_t k) { return bitops(as_mac(mac), m_, n, k); },

@@ -5,7 +5,7 @@ pure-Python conveniences. Format spellings follow DESIGN.md, e.g. ``"e4m3fn"``,
 ``"bf16"``, ``"fx8.4:wrap"``.
 """
 from ._core import (Format, FormatError, GemmStats, MacConfig, aliases, bitops, conv2d, decode, encode,
-                    mac_presets, matmul, quantize)
+                    gemm_path, mac_presets, matmul, quantize)
 
 __all__ = ["Format", "FormatError", "GemmStats", "MacConfig", "aliases", "bitops", "conv2d", "decode", "encode",
-           "mac_presets", "matmul", "quantize"]
+           "gemm_path", "mac_presets", "matmul", "quantize"]

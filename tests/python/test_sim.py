@@ -90,3 +90,17 @@ def test_bad_input_names_what_was_wrong():
         lpsim.matmul(np.ones((2, 2)), np.ones((2, 2)), "acc=fp16,acc_width=3")
     with pytest.raises(ValueError, match="groups=2 must divide cin=3"):
         lpsim.conv2d(np.ones((1, 3, 4, 4), np.float32), np.ones((2, 1, 3, 3), np.float32), groups=2)
+
+
+def test_counts_off_takes_the_vector_paths_with_the_same_values():
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((9, 70)).astype(np.float32)
+    b = rng.standard_normal((70, 21)).astype(np.float32)
+    for mac, path in [("fp16.fp16", "float-lanes"), ("volta.fp16", "fused-lanes"), ("int8.int32", "integer")]:
+        assert lpsim.gemm_path(mac) == path
+        counted, st = lpsim.matmul(a, b, mac=mac)
+        fast, st_fast = lpsim.matmul(a, b, mac=mac, counts=False)
+        golden, _ = lpsim.matmul(a, b, mac=mac, golden=True)
+        assert st.counts["additions"] > 0 and st_fast.counts["additions"] == 0
+        np.testing.assert_array_equal(fast.view(np.uint32), golden.view(np.uint32))
+        np.testing.assert_array_equal(counted.view(np.uint32), golden.view(np.uint32))
