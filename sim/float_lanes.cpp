@@ -164,9 +164,47 @@ template <Mode M>
 
 }  // namespace
 
-bool float_lanes_apply(const MacConfig& cfg) {
+bool float_lanes_accumulation(const MacConfig& cfg) {
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (!avx2 || cfg.order != Order::Seq || cfg.product || !cfg.a || !cfg.b) return false;
+  if (!avx2 || cfg.order != Order::Seq || cfg.product || !narrow_float(cfg.acc)) return false;
+  return cfg.promote == 0 || is_fp32_rne(*cfg.outer) || narrow_float(*cfg.outer);
+}
+
+namespace {
+
+// Significant bits, lowest and highest set-bit exponents over the finite nonzero values.
+struct BitSpan {
+  int bits = 0, lsb = 1000, msb = -1000;
+};
+
+BitSpan bit_span(const float* x, std::size_t n) {
+  int bits = 0, lsb = 1000, msb = -1000;
+#pragma omp parallel for schedule(static) reduction(max : bits, msb) reduction(min : lsb) if (n > (1u << 16))
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t u = std::bit_cast<std::uint32_t>(x[i]) & 0x7fffffffu;
+    const std::uint32_t e = u >> 23;
+    if (u == 0 || e == 255) continue;
+    const std::uint32_t sig = e ? (u & 0x7fffffu) | 0x800000u : u;
+    const int ulp = (e ? int(e) : 1) - 150;  // exponent of the significand's last bit
+    const int lo = ulp + std::countr_zero(sig), hi = ulp + int(std::bit_width(sig)) - 1;
+    bits = std::max(bits, hi - lo + 1);
+    lsb = std::min(lsb, lo);
+    msb = std::max(msb, hi);
+  }
+  return {bits, lsb, msb};
+}
+
+}  // namespace
+
+bool float_products_exact(const float* a, std::size_t na, const float* b, std::size_t nb) {
+  const BitSpan x = bit_span(a, na), y = bit_span(b, nb);
+  if (x.bits == 0 || y.bits == 0) return true;  // every product zero or not finite
+  // A product's bits lie in [lsb_a + lsb_b, msb_a + msb_b + 1]: within float's grid (2^-149) and below 2^128.
+  return x.bits + y.bits <= 24 && x.lsb + y.lsb >= -149 && x.msb + y.msb + 1 <= 127;
+}
+
+bool float_lanes_apply(const MacConfig& cfg) {
+  if (!float_lanes_accumulation(cfg) || !cfg.a || !cfg.b) return false;
   const auto& fa = cfg.a->format;
   const auto& fb = cfg.b->format;
   if (fa.kind == Kind::Scaled || fb.kind == Kind::Scaled || !fa.fits_in_float() || !fb.fits_in_float()) return false;
@@ -174,8 +212,7 @@ bool float_lanes_apply(const MacConfig& cfg) {
   const bool exact_products = significant_bits(fa) + significant_bits(fb) <= 24 &&
                               fa.min_subnormal() * fb.min_subnormal() >= 0x1p-149 &&
                               max_magnitude(fa) * max_magnitude(fb) <= double(std::numeric_limits<float>::max());
-  if (!exact_products || !narrow_float(cfg.acc)) return false;
-  return cfg.promote == 0 || is_fp32_rne(*cfg.outer) || narrow_float(*cfg.outer);
+  return exact_products;
 }
 
 void float_lanes_block(const MacConfig& cfg, const float* a, std::int64_t lda, int rows, const float* panel,

@@ -15,15 +15,27 @@
 //    redone from its two addends by the scalar golden rounding.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "sim/mac_config.hpp"
 
 namespace lpsim::sim {
 
-// True when the configuration's arithmetic fits the conditions above
-// (order seq or chunk<N>, no product rounding, deterministic rounding).
+// The accumulation conditions: order seq or chunk<N>, no product rounding,
+// narrow float accumulator (and outer) with deterministic rounding.
+bool float_lanes_accumulation(const MacConfig& cfg);
+
+// True when the configuration fits all the conditions above, exact products
+// included, whatever the operand values (both operand formats given).
 bool float_lanes_apply(const MacConfig& cfg);
+
+// Whether these operand values (finite ones; the others are redone lane by
+// lane) multiply exactly in float: the significant bits of the widest element
+// of each side add up to at most 24 and every product lies on float's grid
+// and below its range. Lets operands without a format — e.g. values a
+// training quantizer produced, scale x int8 — take the path.
+bool float_products_exact(const float* a, std::size_t na, const float* b, std::size_t nb);
 
 // Columns per packed panel of B.
 inline constexpr std::int64_t kLaneCols = 16;

@@ -10,8 +10,9 @@
 //    arithmetic (round-to-odd sum, then one rounding) on whole rows of
 //    outputs at a time so that the rounding is the vectorised array path.
 //  - "float-lanes": narrow float accumulators (seq / chunk<N>) in AVX2 float
-//    lanes; float_lanes.hpp says why that is exact. With event counts
-//    requested it gives way to "tiled".
+//    lanes; float_lanes.hpp says why that is exact. Taken when the operand
+//    formats guarantee exact float products, or else when the operand values
+//    do (checked per call). With event counts requested it gives way to "tiled".
 //  - "fused-lanes": fused<N> in AVX2 double lanes; fused_lanes.hpp says why
 //    that is exact. With event counts requested it gives way to "fused".
 //  - "fused": fused<N> steps through the shared fused_step, in parallel.
@@ -349,6 +350,9 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
     return;
   }
   const Operands ops = pack_operands(cfg, g, key, /*golden=*/false);
+  if (path == "tiled" && !count && float_lanes_accumulation(cfg) &&
+      float_products_exact(ops.a.data(), ops.a.size(), ops.b.data(), ops.b.size()))
+    path = "float-lanes";  // operands without a format whose values allow it
   const std::int64_t segs = (g.n + kRow - 1) / kRow;
   const std::int64_t tasks = g.m * segs;
   MacCounts total;

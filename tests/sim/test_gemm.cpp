@@ -13,6 +13,7 @@
 #include "arith/quantize.hpp"
 #include "mac_oracle.hpp"
 #include "sim/dot.hpp"
+#include "sim/float_lanes.hpp"
 #include "sim/gemm.hpp"
 
 using namespace lpsim;
@@ -312,4 +313,29 @@ TEST_CASE("bad GEMM arguments name the problem") {
                        doctest::Contains("A is null"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(sim::gemm(cfg, {-1, 2, 3, a.data(), 3, false, b.data(), 2, false, c.data(), 2}),
                        doctest::Contains("negative size"), std::invalid_argument);
+}
+
+TEST_CASE("operands without a format take float lanes when their values multiply exactly in float") {
+  std::mt19937_64 g(3);
+  std::uniform_int_distribution<int> q(-128, 127);
+  const std::int64_t m = 7, n = 19, k = 150;
+  // Values a power-of-two-scaled int8 quantizer (pow2, MX) produces: 8 significant bits at most.
+  std::vector<float> a(std::size_t(m * k)), b(std::size_t(k * n));
+  for (auto& x : a) x = std::ldexp(float(q(g)), -6);
+  for (auto& x : b) x = std::ldexp(float(q(g)), -3);
+  CHECK(sim::float_products_exact(a.data(), a.size(), b.data(), b.size()));
+  for (const char* spelling : {"acc=e5m10,acc_round=rz", "acc=e8m13,order=chunk16,outer=fp32", "acc=e6m9:sat,acc_round=rna"}) {
+    const MacConfig cfg = sim::parse_mac(spelling);
+    REQUIRE(sim::float_lanes_accumulation(cfg));
+    const Shape s{m, n, k, false, false};
+    const Run want = run(true, cfg, s, a, b, 1), got = run(false, cfg, s, a, b, 2, false);
+    CHECK_MESSAGE(std::memcmp(want.c.data(), got.c.data(), want.c.size() * sizeof(float)) == 0, spelling);
+  }
+  // Too many bits, products below float's grid, or beyond its range: not exact.
+  std::vector<float> wide{1.0f + 0x1p-20f}, narrow{1.5f}, tiny{0x1p-100f}, huge{0x1p100f};
+  CHECK_FALSE(sim::float_products_exact(wide.data(), 1, wide.data(), 1));
+  CHECK(sim::float_products_exact(wide.data(), 1, narrow.data(), 1));
+  CHECK_FALSE(sim::float_products_exact(tiny.data(), 1, tiny.data(), 1));
+  CHECK_FALSE(sim::float_products_exact(huge.data(), 1, huge.data(), 1));
+  CHECK(sim::float_products_exact(tiny.data(), 1, huge.data(), 1));
 }
