@@ -7,14 +7,22 @@
 #include "arith/arith.hpp"
 #include "experiments/commands.hpp"
 #include "experiments/format_table.hpp"
+#include "sim/mac_config.hpp"
 
 namespace lpsim::cli {
 
 void add_info(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "list the named formats and rounding modes, or describe given formats");
   auto specs = std::make_shared<std::vector<std::string>>();
+  auto macs = std::make_shared<bool>(false);
   cmd->add_option("formats", *specs, "format spellings to describe (default: every alias)");
-  cmd->callback([specs] {
+  cmd->add_flag("--macs", *macs, "list the MAC presets (hardware behaviours) with their spelling and source");
+  cmd->callback([specs, macs] {
+    if (*macs) {
+      for (const auto& p : sim::mac_presets())
+        fmt::print("{:<20} {}\n{:<20} source: {}\n", p.name, sim::parse_mac(p.spelling).spelling(), "", p.source);
+      return;
+    }
     std::vector<std::string> names = *specs;
     if (names.empty()) {
       std::size_t n = 0;

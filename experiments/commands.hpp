@@ -11,6 +11,8 @@ void add_info(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_demo(CLI::App& app);
 void add_train(CLI::App& app);
+void add_matmul(CLI::App& app);
+void add_vectors(CLI::App& app);
 
 // Global flag: suppress progress lines.
 inline bool quiet = false;

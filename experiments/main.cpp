@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   lpsim::cli::add_quantize(app);
   lpsim::cli::add_demo(app);
   lpsim::cli::add_train(app);
+  lpsim::cli::add_matmul(app);
+  lpsim::cli::add_vectors(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

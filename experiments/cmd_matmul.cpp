@@ -1,0 +1,72 @@
+// `lpsim matmul A B --mac CONFIG [-o C]`: one product on the emulated MAC from
+// the shell, with its statistics. Matrices are .npy or text (experiments/npy.hpp).
+#include <fmt/core.h>
+
+#include <memory>
+#include <string>
+
+#include "experiments/commands.hpp"
+#include "experiments/npy.hpp"
+#include "sim/gemm.hpp"
+
+namespace lpsim::cli {
+
+namespace {
+
+struct MatmulArgs {
+  std::string a, b, out, mac = "fp32";
+  std::uint64_t seed = 0;
+  bool error = false, counts = false;
+};
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+void run(const MatmulArgs& x) {
+  const sim::MacConfig cfg = sim::parse_mac(x.mac);
+  const Matrix a = read_matrix(x.a), b = read_matrix(x.b);
+  if (a.cols != b.rows)
+    throw std::invalid_argument(fmt::format("shapes do not align: {} is {}x{}, {} is {}x{} ({} != {})", x.a, a.rows,
+                                            a.cols, x.b, b.rows, b.cols, a.cols, b.rows));
+  Matrix c{a.rows, b.cols, std::vector<float>(std::size_t(a.rows * b.cols))};
+  sim::GemmStats st;
+  sim::gemm(cfg, {a.rows, b.cols, a.cols, a.data.data(), a.cols, false, b.data.data(), b.cols, false, c.data.data(), b.cols},
+            {x.seed, 0}, &st, {x.counts, x.error, -1, "cli"});
+  if (x.out.empty()) {
+    for (std::int64_t i = 0; i < c.rows; ++i)
+      for (std::int64_t j = 0; j < c.cols; ++j)
+        fmt::print("{:.9g}{}", c.data[std::size_t(i * c.cols + j)], j + 1 < c.cols ? ' ' : '\n');
+  } else if (ends_with(x.out, ".npy")) {
+    write_npy(x.out, c);
+  } else {
+    write_text(x.out, c);
+  }
+  if (quiet && !x.out.empty()) return;
+  std::FILE* info = x.out.empty() ? stderr : stdout;  // keep stdout for C when it goes there
+  fmt::print(info, "C = A.B: {}x{}, K = {}, MAC {} (path {})\n", c.rows, c.cols, a.cols, cfg.spelling(),
+             sim::gemm_path(cfg));
+  if (x.counts)
+    fmt::print(info, "additions {}  swamped {}  overflows {}  saturations {}\n", st.counts.additions,
+               st.counts.swamped, st.counts.overflows, st.counts.saturations);
+  if (x.error)
+    fmt::print(info, "against fp64 of the rounded operands: max rel error {:.3e}  mean {:.3e}  SQNR {:.2f} dB\n",
+               st.max_rel_error, st.mean_rel_error, st.sqnr_db);
+}
+
+}  // namespace
+
+void add_matmul(CLI::App& app) {
+  auto x = std::make_shared<MatmulArgs>();
+  auto* cmd = app.add_subcommand("matmul", "C = A.B on the emulated MAC; A, B and C as .npy or text matrices");
+  cmd->add_option("a", x->a, "left matrix (.npy, or text: rows of numbers)")->required();
+  cmd->add_option("b", x->b, "right matrix")->required();
+  cmd->add_option("--mac", x->mac, "MAC configuration or preset (lpsim info --macs)")->capture_default_str();
+  cmd->add_option("-o,--out", x->out, "write C here (.npy, else text); default: print it");
+  cmd->add_option("--seed", x->seed, "seed of stochastic rounding")->capture_default_str();
+  cmd->add_flag("--error", x->error, "also report the error against fp64 of the rounded operands");
+  cmd->add_flag("--counts", x->counts, "count additions, swamped additions, overflows, saturations");
+  cmd->callback([x] { run(*x); });
+}
+
+}  // namespace lpsim::cli
