@@ -317,6 +317,84 @@ template <class T, bool FIXED>
   if (i < n) dispatch_mode<float, false>(p, m, in + i, out + i, flag + i, n - i, 0);
 }
 
+// The same steps as float_minifloat_avx2 for double input, four elements at a
+// time. AVX2 has no 64-bit min/max or int64 -> double conversion: compares
+// and blends stand in for the first, and n < 2^52 converts exactly as
+// (2^52 + n) - 2^52 (kernel_covers bounds n).
+[[gnu::target("avx2")]] inline __m256i max64(__m256i a, __m256i b) {
+  return _mm256_blendv_epi8(b, a, _mm256_cmpgt_epi64(a, b));
+}
+[[gnu::target("avx2")]] inline __m256i min64(__m256i a, __m256i b) {
+  return _mm256_blendv_epi8(a, b, _mm256_cmpgt_epi64(a, b));
+}
+
+[[gnu::target("avx2")]] void double_minifloat_avx2(const Params<double>& p, Mode m, const double* in, double* out,
+                                                   std::uint8_t* flag, std::size_t n) {
+  const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi64x(1);
+  const __m256i absmask = _mm256_set1_epi64x(0x7fffffffffffffff), mant = _mm256_set1_epi64x((1ll << 52) - 1);
+  const __m256i implicit = _mm256_set1_epi64x(1ll << 52), e2047 = _mm256_set1_epi64x(2047);
+  const __m256i emin_eff = _mm256_set1_epi64x(p.emin_eff), man = _mm256_set1_epi64x(p.man);
+  const __m256i qe_floor = _mm256_set1_epi64x(1 - 1023 - 52);  // qe below -1074 (below double): golden
+  const __m256i sub_golden = _mm256_set1_epi64x(p.sub_input_golden ? -1 : 0);
+  const __m256i magic = _mm256_set1_epi64x(0x4330000000000000);
+  const __m256d two52 = _mm256_set1_pd(0x1p52);
+  const __m256d maxf = _mm256_set1_pd(p.max_finite), min_normal = _mm256_set1_pd(p.min_normal);
+  const __m256d ovf_pos = _mm256_set1_pd(p.ovf_pos), ovf_neg = _mm256_set1_pd(p.ovf_neg);
+  const __m256d nosub = _mm256_castsi256_pd(_mm256_set1_epi64x(p.nosub ? -1 : 0));
+  const bool no_negzero = p.no_negzero;
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
+    const __m256i negm = _mm256_cmpgt_epi64(zero, u);  // all ones where negative
+    const __m256i a = _mm256_and_si256(u, absmask);
+    const __m256i E = _mm256_srli_epi64(a, 52);
+    const __m256i sub = _mm256_cmpeq_epi64(E, zero);
+    const __m256i sig = _mm256_or_si256(_mm256_and_si256(a, mant), _mm256_andnot_si256(sub, implicit));
+    const __m256i ulpexp = _mm256_sub_epi64(_mm256_blendv_epi8(E, one, sub), _mm256_set1_epi64x(1023 + 52));
+    const __m256i qe = _mm256_sub_epi64(max64(_mm256_sub_epi64(E, _mm256_set1_epi64x(1023)), emin_eff), man);
+    __m256i golden = _mm256_or_si256(_mm256_cmpeq_epi64(E, e2047), _mm256_and_si256(sub, sub_golden));
+    golden = _mm256_or_si256(golden, _mm256_cmpgt_epi64(qe_floor, qe));
+    const __m256i s = _mm256_sub_epi64(qe, ulpexp);
+    const __m256i sc = min64(max64(s, zero), _mm256_set1_epi64x(54));
+    const __m256i nq = _mm256_srlv_epi64(sig, sc);
+    const __m256i rem = _mm256_sub_epi64(sig, _mm256_sllv_epi64(nq, sc));
+    const __m256i half = _mm256_srli_epi64(_mm256_sllv_epi64(one, sc), 1);
+    const __m256i inexact = _mm256_xor_si256(_mm256_cmpeq_epi64(rem, zero), _mm256_set1_epi64x(-1));
+    const __m256i odd = _mm256_cmpeq_epi64(_mm256_and_si256(nq, one), one);
+    const __m256i gt = _mm256_cmpgt_epi64(rem, half), eq = _mm256_cmpeq_epi64(rem, half);  // both < 2^55
+    __m256i up;
+    switch (m) {
+      case Mode::RNE: up = _mm256_or_si256(gt, _mm256_and_si256(_mm256_and_si256(eq, inexact), odd)); break;
+      case Mode::RNA: up = _mm256_and_si256(_mm256_or_si256(gt, eq), inexact); break;
+      case Mode::RZ: up = zero; break;
+      case Mode::RU: up = _mm256_andnot_si256(negm, inexact); break;
+      case Mode::RD: up = _mm256_and_si256(negm, inexact); break;
+      case Mode::RO: up = _mm256_andnot_si256(odd, inexact); break;
+      default: up = zero; break;  // SR never comes here
+    }
+    const __m256i nn = _mm256_sub_epi64(nq, up);  // up is -1 where rounding up
+    const __m256d nd = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(nn, magic)), two52);
+    // 2^qe as a double: normal exponent field, or a subnormal bit (qe >= -1074 unless flagged).
+    const __m256i biased = _mm256_add_epi64(qe, _mm256_set1_epi64x(1023));
+    const __m256i normal = _mm256_slli_epi64(biased, 52);
+    const __m256i subsh = min64(max64(_mm256_add_epi64(biased, _mm256_set1_epi64x(51)), zero), _mm256_set1_epi64x(51));
+    const __m256i subp = _mm256_sllv_epi64(one, subsh);
+    const __m256d pw = _mm256_castsi256_pd(_mm256_blendv_epi8(subp, normal, _mm256_cmpgt_epi64(biased, zero)));
+    const __m256d mag = _mm256_mul_pd(nd, pw);
+    const __m256d flush = _mm256_and_pd(nosub, _mm256_cmp_pd(mag, min_normal, _CMP_LT_OQ));
+    const __m256d kept = _mm256_andnot_pd(flush, mag);
+    const __m256d signbit = _mm256_castsi256_pd(_mm256_slli_epi64(negm, 63));
+    const __m256d signed_val = _mm256_or_pd(kept, signbit);
+    const __m256d over = _mm256_cmp_pd(mag, maxf, _CMP_GT_OQ);
+    __m256d val = _mm256_blendv_pd(signed_val, _mm256_blendv_pd(ovf_pos, ovf_neg, _mm256_castsi256_pd(negm)), over);
+    if (no_negzero) val = _mm256_add_pd(val, _mm256_setzero_pd());
+    _mm256_storeu_pd(out + i, val);
+    const int g = _mm256_movemask_pd(_mm256_castsi256_pd(golden));
+    for (int q = 0; q < 4; ++q) flag[i + q] = std::uint8_t(g >> q & 1);
+  }
+  if (i < n) dispatch_mode<double, false>(p, m, in + i, out + i, flag + i, n - i, 0);
+}
+
 // Float input, fixed-point output of at most 24 bits with F >= 0, deterministic
 // modes, in AVX2: y = x * 2^F is exact (a power-of-two scale that cannot
 // underflow; overflow to inf lands in the range check), the hardware rounds y
@@ -390,6 +468,8 @@ template <class T, bool FIXED>
                                                                      const double* in, double* out,
                                                                      std::uint8_t* flag, std::size_t n,
                                                                      std::uint64_t idx) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2 && !p.fixed && !p.man_zero && m != Mode::SR) return double_minifloat_avx2(p, m, in, out, flag, n);
   if (p.fixed) dispatch_mode<double, true>(p, m, in, out, flag, n, idx);
   else dispatch_mode<double, false>(p, m, in, out, flag, n, idx);
 }
