@@ -245,13 +245,84 @@ template <class T, bool FIXED>
   }
 }
 
-// The float-input, minifloat-output, deterministic-mode case in AVX2
-// intrinsics, 8 elements at a time: the same integer steps as kernel() (GCC
-// does not vectorise that loop), so it is bit-identical to it and therefore
-// to the golden model; elements it does not cover are flagged for golden
-// exactly as kernel() flags them.
-[[gnu::target("avx2")]] void float_minifloat_avx2(const Params<float>& p, Mode m, const float* in, float* out,
-                                                  std::uint8_t* flag, std::size_t n) {
+// Philox4x32-10 (philox.hpp) on eight counters at once: counter word 0 is
+// the element index's low half (consecutive per lane, carrying into word 1),
+// word 2 the stream, word 3 zero (random word 0). Returns words 0 and 1 of
+// each output, the bits random_word(seed, stream, index, 0) combines.
+[[gnu::target("avx2")]] inline void philox8(std::uint64_t index, const RandomKey& key, __m256i& w0, __m256i& w1) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), flip = _mm256_set1_epi32(INT32_MIN);
+  const __m256i lo = _mm256_set1_epi32(std::int32_t(std::uint32_t(index)));
+  __m256i c0 = _mm256_add_epi32(lo, lane);
+  const __m256i wrapped = _mm256_cmpgt_epi32(_mm256_xor_si256(lo, flip), _mm256_xor_si256(c0, flip));  // unsigned lo > c0
+  __m256i c1 = _mm256_sub_epi32(_mm256_set1_epi32(std::int32_t(std::uint32_t(index >> 32))), wrapped);
+  __m256i c2 = _mm256_set1_epi32(std::int32_t(key.stream)), c3 = _mm256_setzero_si256();
+  const __m256i m0 = _mm256_set1_epi32(std::int32_t(0xD2511F53u)), m1 = _mm256_set1_epi32(std::int32_t(0xCD9E8D57u));
+  std::uint32_t k0 = std::uint32_t(key.seed), k1 = std::uint32_t(key.seed >> 32);
+  for (int r = 0; r < 10; ++r) {
+    // 32 x 32 -> 64-bit products of the even and of the odd lanes, split into high and low words.
+    const __m256i pe0 = _mm256_mul_epu32(c0, m0), po0 = _mm256_mul_epu32(_mm256_srli_epi64(c0, 32), m0);
+    const __m256i pe1 = _mm256_mul_epu32(c2, m1), po1 = _mm256_mul_epu32(_mm256_srli_epi64(c2, 32), m1);
+    const __m256i hi0 = _mm256_blend_epi32(_mm256_srli_epi64(pe0, 32), po0, 0xAA);
+    const __m256i lo0 = _mm256_blend_epi32(pe0, _mm256_slli_epi64(po0, 32), 0xAA);
+    const __m256i hi1 = _mm256_blend_epi32(_mm256_srli_epi64(pe1, 32), po1, 0xAA);
+    const __m256i lo1 = _mm256_blend_epi32(pe1, _mm256_slli_epi64(po1, 32), 0xAA);
+    c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(std::int32_t(k0)));
+    c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(std::int32_t(k1)));
+    c1 = lo1;
+    c3 = lo0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  w0 = c0;
+  w1 = c1;
+}
+
+[[gnu::target("avx2")]] inline __m128i half(__m256i v, int h) {
+  return h ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v);
+}
+// Bit q of `bits` as all-ones in 32-bit lane q.
+[[gnu::target("avx2")]] inline __m256i lane_mask(int bits) {
+  const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(bits), bit), bit);
+}
+
+// Stochastic rounding's decisions for eight elements, as kernel() makes
+// them: fraction f = rem / 2^s as 64 bits, up iff the random word is below it
+// (or its top sr_bits are below f's); a tie with s > 64 goes golden. 64-bit
+// lanes in two halves, since AVX2 compares only signed 64-bit numbers.
+[[gnu::target("avx2")]] inline void sr_decide(const Params<float>& p, std::uint64_t index, __m256i rem, __m256i s,
+                                              __m256i inexact, __m256i& up, __m256i& golden) {
+  __m256i w0, w1;
+  philox8(index, p.key, w0, w1);
+  const __m256i flip = _mm256_set1_epi64x(INT64_MIN), c64 = _mm256_set1_epi64x(64);
+  const int d = p.sr_bits ? 64 - p.sr_bits : 0;
+  int up_bits = 0, tie_bits = 0;
+  for (int h = 0; h < 2; ++h) {
+    const __m256i r64 = _mm256_or_si256(_mm256_cvtepu32_epi64(half(w0, h)), _mm256_slli_epi64(_mm256_cvtepu32_epi64(half(w1, h)), 32));
+    const __m256i rem64 = _mm256_cvtepu32_epi64(half(rem, h)), s64 = _mm256_cvtepi32_epi64(half(s, h));
+    // rem << (64 - s) for 0 < s <= 64, rem >> (s - 64) beyond; shift counts out of 0..63 give 0.
+    __m256i f = _mm256_or_si256(_mm256_sllv_epi64(rem64, _mm256_sub_epi64(c64, s64)),
+                                _mm256_srlv_epi64(rem64, _mm256_sub_epi64(s64, c64)));
+    __m256i r = r64;
+    if (d) f = _mm256_srli_epi64(f, d), r = _mm256_srli_epi64(r, d);
+    const __m256i below = _mm256_cmpgt_epi64(_mm256_xor_si256(f, flip), _mm256_xor_si256(r, flip));
+    up_bits |= _mm256_movemask_pd(_mm256_castsi256_pd(below)) << (4 * h);
+    const __m256i tie = _mm256_and_si256(_mm256_cmpeq_epi64(r64, f), _mm256_cmpgt_epi64(s64, c64));
+    tie_bits |= _mm256_movemask_pd(_mm256_castsi256_pd(tie)) << (4 * h);
+  }
+  up = _mm256_and_si256(lane_mask(up_bits), inexact);
+  if (!p.sr_bits) golden = _mm256_or_si256(golden, _mm256_and_si256(lane_mask(tie_bits), inexact));
+}
+
+// Float input in AVX2 intrinsics, 8 elements at a time: the same integer
+// steps as kernel() (GCC does not vectorise that loop), so it is
+// bit-identical to it and therefore to the golden model; elements it does not
+// cover are flagged for golden exactly as kernel() flags them. Minifloat
+// outputs in every mode but SR here, SR in every output (FIXED: W <= 24,
+// F >= 0, which keep magnitudes exact in float).
+template <bool SR, bool FIXED>
+[[gnu::target("avx2")]] void float_kernel_avx2(const Params<float>& p, Mode m, const float* in, float* out,
+                                               std::uint8_t* flag, std::size_t n, std::uint64_t index0) {
   const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
   const __m256i absmask = _mm256_set1_epi32(0x7fffffff), mant = _mm256_set1_epi32(0x7fffff);
   const __m256i implicit = _mm256_set1_epi32(0x800000), e255 = _mm256_set1_epi32(255);
@@ -262,6 +333,12 @@ template <class T, bool FIXED>
   const __m256 ovf_pos = _mm256_set1_ps(p.ovf_pos), ovf_neg = _mm256_set1_ps(p.ovf_neg);
   const __m256 nosub = _mm256_castsi256_ps(_mm256_set1_epi32(p.nosub ? -1 : 0));
   const bool no_negzero = p.no_negzero;
+  // Fixed point: the bounds of kernel() as floats (exact: below 2^25, times a power of two).
+  const __m256i limit = _mm256_set1_epi32(std::int32_t(p.limit_bits));
+  const __m256 fx_max_pos = _mm256_set1_ps(float(p.maxmag_pos) * p.scale);
+  const __m256 fx_max_neg = _mm256_set1_ps(float(p.maxmag_neg) * p.scale);
+  const __m256 clamp_pos = _mm256_set1_ps(p.clamp_pos), clamp_neg = _mm256_set1_ps(p.clamp_neg);
+  const __m256 wrap = _mm256_castsi256_ps(_mm256_set1_epi32(p.wrap ? -1 : 0));
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
@@ -271,26 +348,36 @@ template <class T, bool FIXED>
     const __m256i sub = _mm256_cmpeq_epi32(E, zero);
     const __m256i sig = _mm256_or_si256(_mm256_and_si256(a, mant), _mm256_andnot_si256(sub, implicit));
     const __m256i ulpexp = _mm256_sub_epi32(_mm256_blendv_epi8(E, one, sub), _mm256_set1_epi32(127 + 23));
-    const __m256i qe = _mm256_sub_epi32(_mm256_max_epi32(_mm256_sub_epi32(E, _mm256_set1_epi32(127)), emin_eff), man);
-    __m256i golden = _mm256_or_si256(_mm256_cmpeq_epi32(E, e255), _mm256_and_si256(sub, sub_golden));
-    golden = _mm256_or_si256(golden, _mm256_cmpgt_epi32(qe_floor, qe));
+    __m256i golden = _mm256_cmpeq_epi32(E, e255);
+    __m256i qe;
+    if constexpr (FIXED) {
+      qe = _mm256_set1_epi32(p.qe_fixed);
+    } else {
+      qe = _mm256_sub_epi32(_mm256_max_epi32(_mm256_sub_epi32(E, _mm256_set1_epi32(127)), emin_eff), man);
+      golden = _mm256_or_si256(golden, _mm256_and_si256(sub, sub_golden));
+      golden = _mm256_or_si256(golden, _mm256_cmpgt_epi32(qe_floor, qe));
+    }
     const __m256i s = _mm256_sub_epi32(qe, ulpexp);
     const __m256i sc = _mm256_min_epi32(_mm256_max_epi32(s, zero), _mm256_set1_epi32(25));
     const __m256i nq = _mm256_srlv_epi32(sig, sc);
     const __m256i rem = _mm256_sub_epi32(sig, _mm256_sllv_epi32(nq, sc));
-    const __m256i half = _mm256_srli_epi32(_mm256_sllv_epi32(one, sc), 1);
     const __m256i inexact = _mm256_xor_si256(_mm256_cmpeq_epi32(rem, zero), _mm256_set1_epi32(-1));
-    const __m256i odd = _mm256_cmpeq_epi32(_mm256_and_si256(nq, one), one);
-    const __m256i gt = _mm256_cmpgt_epi32(rem, half), eq = _mm256_cmpeq_epi32(rem, half);  // both < 2^26: signed is fine
     __m256i up;
-    switch (m) {
-      case Mode::RNE: up = _mm256_or_si256(gt, _mm256_and_si256(_mm256_and_si256(eq, inexact), odd)); break;
-      case Mode::RNA: up = _mm256_and_si256(_mm256_or_si256(gt, eq), inexact); break;
-      case Mode::RZ: up = zero; break;
-      case Mode::RU: up = _mm256_andnot_si256(negm, inexact); break;
-      case Mode::RD: up = _mm256_and_si256(negm, inexact); break;
-      case Mode::RO: up = _mm256_andnot_si256(odd, inexact); break;
-      default: up = zero; break;  // SR never comes here
+    if constexpr (SR) {
+      sr_decide(p, index0 + i, rem, s, inexact, up, golden);
+    } else {
+      const __m256i half = _mm256_srli_epi32(_mm256_sllv_epi32(one, sc), 1);
+      const __m256i odd = _mm256_cmpeq_epi32(_mm256_and_si256(nq, one), one);
+      const __m256i gt = _mm256_cmpgt_epi32(rem, half), eq = _mm256_cmpeq_epi32(rem, half);  // both < 2^26
+      switch (m) {
+        case Mode::RNE: up = _mm256_or_si256(gt, _mm256_and_si256(_mm256_and_si256(eq, inexact), odd)); break;
+        case Mode::RNA: up = _mm256_and_si256(_mm256_or_si256(gt, eq), inexact); break;
+        case Mode::RZ: up = zero; break;
+        case Mode::RU: up = _mm256_andnot_si256(negm, inexact); break;
+        case Mode::RD: up = _mm256_and_si256(negm, inexact); break;
+        case Mode::RO: up = _mm256_andnot_si256(odd, inexact); break;
+        default: up = zero; break;  // SR takes the other instantiation
+      }
     }
     const __m256i nn = _mm256_sub_epi32(nq, up);  // up is -1 where rounding up
     // 2^qe as a float: normal exponent field, or a subnormal bit (qe >= -149 unless flagged).
@@ -300,24 +387,33 @@ template <class T, bool FIXED>
                                            _mm256_set1_epi32(22));
     const __m256i subp = _mm256_sllv_epi32(one, subsh);
     const __m256 pw = _mm256_castsi256_ps(_mm256_blendv_epi8(subp, normal, _mm256_cmpgt_epi32(biased, zero)));
-    const __m256 mag = _mm256_mul_ps(_mm256_cvtepi32_ps(nn), pw);
-    const __m256 flush = _mm256_and_ps(nosub, _mm256_cmp_ps(mag, min_normal, _CMP_LT_OQ));
-    const __m256 kept = _mm256_andnot_ps(flush, mag);
+    __m256 mag = _mm256_mul_ps(_mm256_cvtepi32_ps(nn), pw);
     const __m256 signbit = _mm256_castsi256_ps(_mm256_slli_epi32(negm, 31));
-    const __m256 signed_val = _mm256_or_ps(kept, signbit);
-    const __m256 over = _mm256_cmp_ps(mag, maxf, _CMP_GT_OQ);
-    __m256 val = _mm256_blendv_ps(signed_val, _mm256_blendv_ps(ovf_pos, ovf_neg, _mm256_castsi256_ps(negm)), over);
-    if (no_negzero) val = _mm256_add_ps(val, _mm256_setzero_ps());
+    __m256 val;
+    if constexpr (FIXED) {
+      // s <= 0: already on the grid (nq would need a left shift): the input itself.
+      mag = _mm256_blendv_ps(mag, _mm256_castsi256_ps(a), _mm256_castsi256_ps(_mm256_cmpgt_epi32(one, s)));
+      const __m256 negf = _mm256_castsi256_ps(negm);
+      const __m256 over = _mm256_or_ps(_mm256_castsi256_ps(_mm256_xor_si256(_mm256_cmpgt_epi32(limit, a), _mm256_set1_epi32(-1))),
+                                       _mm256_cmp_ps(mag, _mm256_blendv_ps(fx_max_pos, fx_max_neg, negf), _CMP_GT_OQ));
+      val = _mm256_blendv_ps(_mm256_or_ps(mag, signbit), _mm256_blendv_ps(clamp_pos, clamp_neg, negf), over);
+      val = _mm256_add_ps(val, _mm256_setzero_ps());  // fixed point has no -0
+      golden = _mm256_or_si256(golden, _mm256_castps_si256(_mm256_and_ps(over, wrap)));
+    } else {
+      const __m256 flush = _mm256_and_ps(nosub, _mm256_cmp_ps(mag, min_normal, _CMP_LT_OQ));
+      const __m256 signed_val = _mm256_or_ps(_mm256_andnot_ps(flush, mag), signbit);
+      const __m256 over = _mm256_cmp_ps(mag, maxf, _CMP_GT_OQ);
+      val = _mm256_blendv_ps(signed_val, _mm256_blendv_ps(ovf_pos, ovf_neg, _mm256_castsi256_ps(negm)), over);
+      if (no_negzero) val = _mm256_add_ps(val, _mm256_setzero_ps());
+    }
     _mm256_storeu_ps(out + i, val);
-    // Flags as bytes: pack the 32-bit masks down to 8 bytes.
-    alignas(32) std::int32_t g[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(g), golden);
-    for (int q = 0; q < 8; ++q) flag[i + q] = std::uint8_t(g[q] & 1);
+    const int g = _mm256_movemask_ps(_mm256_castsi256_ps(golden));
+    for (int q = 0; q < 8; ++q) flag[i + q] = std::uint8_t(g >> q & 1);
   }
-  if (i < n) dispatch_mode<float, false>(p, m, in + i, out + i, flag + i, n - i, 0);
+  if (i < n) dispatch_mode<float, FIXED>(p, m, in + i, out + i, flag + i, n - i, index0 + i);
 }
 
-// The same steps as float_minifloat_avx2 for double input, four elements at a
+// The same steps as float_kernel_avx2<false, false> for double input, four elements at a
 // time. AVX2 has no 64-bit min/max or int64 -> double conversion: compares
 // and blends stand in for the first, and n < 2^52 converts exactly as
 // (2^52 + n) - 2^52 (kernel_covers bounds n).
@@ -458,8 +554,12 @@ template <class T, bool FIXED>
                                                                      std::uint8_t* flag, std::size_t n,
                                                                      std::uint64_t idx) {
   static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2 && !p.fixed && !p.man_zero && m != Mode::SR) return float_minifloat_avx2(p, m, in, out, flag, n);
-  if (avx2 && p.fixed && p.fixed_avx2 && m != Mode::SR) return float_fixed_avx2(p, m, in, out, flag, n);
+  if (avx2 && !p.fixed && !p.man_zero)
+    return m == Mode::SR ? float_kernel_avx2<true, false>(p, m, in, out, flag, n, idx)
+                         : float_kernel_avx2<false, false>(p, m, in, out, flag, n, idx);
+  if (avx2 && p.fixed && p.fixed_avx2)
+    return m == Mode::SR ? float_kernel_avx2<true, true>(p, m, in, out, flag, n, idx)
+                         : float_fixed_avx2(p, m, in, out, flag, n);
   if (p.fixed) dispatch_mode<float, true>(p, m, in, out, flag, n, idx);
   else dispatch_mode<float, false>(p, m, in, out, flag, n, idx);
 }
