@@ -58,6 +58,7 @@ class StaticPolicy : public PrecisionPolicy {
 // format, 32 for fp32 (no quantizer), as step_bitops counts them.
 struct LayerBits {
   int w = 32, a = 32, e = 32, g = 32;
+  int e_dw = 0;  // SBM's gradient bifurcation: the width of the error entering dW; 0 = none (e's)
   bool operator==(const LayerBits&) const = default;
 };
 

@@ -8,6 +8,8 @@
 #include <numbers>
 #include <random>
 
+#include "nn/layers/conv2d.hpp"
+#include "nn/layers/linear.hpp"
 #include "nn/policies/common.hpp"
 #include "nn/policies/policies.hpp"
 #include "nn/train.hpp"
@@ -76,6 +78,63 @@ double total_bitops(const std::vector<nn::EpochRecord>& h) {
 }
 
 }  // namespace
+
+TEST_CASE("SBM: 8-bit W, A, E from the start; bifurcation gives dW its own 16-bit error") {
+  PolicyConfig c;
+  c.kind = "sbm";
+  c.sbm_bifurcation = true;
+  auto m = tiny();
+  auto p = nn::make_policy(c);
+  p->begin(*m, context(10));
+  CHECK(nn::layer_bits(*m)[1] == LayerBits{8, 8, 8, 32, 16});  // the middle layer
+  CHECK(nn::layer_bits(*m)[0] == LayerBits{});                 // first and last: untouched (fp32)
+  CHECK(nn::layer_bits(*m)[2] == LayerBits{});
+  CHECK(m->product_layers().size() == 3);
+  const auto& lp = dynamic_cast<nn::Linear<float>*>(m->product_layers()[1])->precision;
+  CHECK(lp.w->format.spelling == "int8/minmax/tensor");  // the paper's per-layer scale
+  CHECK(lp.e->rounding == arith::parse_rounding("sr"));
+  CHECK(lp.a->rounding == arith::parse_rounding("rne"));
+
+  // The hook in Linear and Conv2d: with e = int4 and e_dw = int16 (round to
+  // nearest), dW and the bias gradient are those of e = int16 alone, and dX
+  // that of e = int4 alone.
+  auto check_hook = [](auto make, nn::Shape xs, nn::Shape dys) {
+    std::mt19937 gen(4);
+    std::normal_distribution<float> nd;
+    nn::Tensor<float> x(xs), dy(dys);
+    for (auto& v : x.data) v = nd(gen);
+    for (auto& v : dy.data) v = nd(gen);
+    auto bif = make("int4/minmax/tensor", "int16/minmax/tensor"), e4 = make("int4/minmax/tensor", nullptr),
+         e16 = make("int16/minmax/tensor", nullptr);
+    std::vector<nn::Tensor<float>> dx;
+    for (auto* l : {bif.get(), e4.get(), e16.get()}) {
+      l->forward(x, true);
+      dx.push_back(l->backward(dy));
+    }
+    CHECK(bif->weight.grad.data == e16->weight.grad.data);
+    CHECK(bif->bias.grad.data == e16->bias.grad.data);
+    CHECK(dx[0].data == dx[1].data);
+    CHECK(bif->weight.grad.data != e4->weight.grad.data);  // int4 and int16 errors do differ
+  };
+  auto set = [](auto& l, const char* e, const char* e_dw) {
+    l->reset_parameters(9);
+    l->precision.e = nn::parse_quant(e, "rne");
+    if (e_dw) l->precision.e_dw = nn::parse_quant(e_dw, "rne");
+    return std::move(l);
+  };
+  check_hook(
+      [&](const char* e, const char* e_dw) {
+        auto l = std::make_unique<nn::Linear<float>>(6, 5);
+        return set(l, e, e_dw);
+      },
+      {3, 6}, {3, 5});
+  check_hook(
+      [&](const char* e, const char* e_dw) {
+        auto l = std::make_unique<nn::Conv2d<float>>(2, 3, 3, 1, 1);
+        return set(l, e, e_dw);
+      },
+      {2, 2, 5, 5}, {2, 3, 5, 5});
+}
 
 TEST_CASE("CPT schedule follows the cosine formula, including cycle boundaries") {
   // b = bmin + (bmax - bmin) sin^2(pi x / 2), the same curve as CPT's
