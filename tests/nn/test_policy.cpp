@@ -233,6 +233,61 @@ TEST_CASE("DPC allocation matches the formula worked by hand") {
   CHECK(got[0].w > got[1].w);
 }
 
+TEST_CASE("adaptive DPC lowers the bits of steady gradients and raises those of noisy ones") {
+  auto m = tiny();  // fc1 25120, fc2 1056, fc3 330 parameters: B = 2, 5, 7 in [2, 8]
+  PolicyConfig c = cfg("dpc_adaptive");
+  c.cos_bounds = false;
+  c.bmin_fwd = 2;
+  auto p = nn::make_policy(c);
+  p->begin(*m, context(100));
+  p->before_step(*m, 0);
+  auto w_bits = [&] {
+    std::vector<int> b;
+    for (const auto& lb : nn::layer_bits(*m)) b.push_back(lb.w);
+    return b;
+  };
+  CHECK(w_bits() == std::vector<int>{2, 5, 7});
+  auto epoch = [&](auto grad_of_step) {
+    for (int t = 0; t < 6; ++t) {
+      for (auto* l : m->product_layers()) {
+        auto& g = nn::policies::weight_of(l)->grad.data;
+        std::fill(g.begin(), g.end(), float(grad_of_step(t)));
+      }
+      p->after_backward(*m, t);
+    }
+    p->end_epoch(*m, nn::EpochRecord{});
+    p->before_step(*m, 0);
+    return w_bits();
+  };
+  // Equal gradient norms every step: CV 0 < 0.15, one bit less (fc1 stays at Bmin).
+  CHECK(epoch([](int) { return 1.0; }) == std::vector<int>{2, 4, 6});
+  // Norms alternating 0.1 and 3: CV = 1.45 / 1.55 > 0.5, one bit more.
+  CHECK(epoch([](int t) { return t % 2 ? 3.0 : 0.1; }) == std::vector<int>{3, 5, 7});
+  // In between (CV 0.2): unchanged.
+  CHECK(epoch([](int t) { return t % 2 ? 1.2 : 0.8; }) == std::vector<int>{3, 5, 7});
+}
+
+TEST_CASE("DPC+CPT cycles each layer around its DPC bits") {
+  auto m = tiny();  // DPC bits 2, 5, 7 in [2, 8]
+  PolicyConfig c = cfg("dpc_cpt");
+  c.cos_bounds = false;
+  c.bmin_fwd = 2;
+  c.cpt_cycles = 1;
+  c.dpc_cpt_amplitude = 2;
+  auto p = nn::make_policy(c);
+  p->begin(*m, context(100));
+  auto w_bits = [&](std::int64_t t) {
+    p->before_step(*m, t);
+    std::vector<int> b;
+    for (const auto& lb : nn::layer_bits(*m)) b.push_back(lb.w);
+    return b;
+  };
+  // From B - 2 up to B + 2 over the period, clamped to [2, 8].
+  CHECK(w_bits(0) == std::vector<int>{2, 3, 5});
+  CHECK(w_bits(50) == std::vector<int>{2, 5, 7});
+  CHECK(w_bits(99) == std::vector<int>{4, 7, 8});
+}
+
 TEST_CASE("the cosine-similarity bound is the fewest bits that keep every layer's weights") {
   // Weights on the 2-bit grid of [0, 1] (0, 1/3, 2/3, 1): exact at 2 bits.
   // (A symmetric range such as {-1, 1} is not: the zero point that makes 0
