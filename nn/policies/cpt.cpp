@@ -92,8 +92,6 @@ class Cpt : public LayerwisePolicy {
     test_end_ = std::int64_t(r.next());
   }
 
-  int bmin_fwd() const { return bmin_fwd_; }
-
  private:
   void finish_test(int bmin, std::int64_t end) {
     bmin_fwd_ = bmin;

@@ -559,8 +559,6 @@ TEST_CASE("every policy trains a tiny model, and its BitOPs move as its bits do"
   CHECK(total_bitops(run(p)) < static8);  // 3-bit W, A and 6-bit E first
   // One middle layer (fc2) is set: DPC and factor give it the middle of
   // [4, 8] (R = 1), i.e. W and A at 6 bits, E at 8 — a static int6/int6/int8 run.
-  // (dpc_adaptive and dpc_cpt share dpc's code path here; their hooks are
-  // exercised by the round-trip test.)
   s.precision.w = "int6/minmax/channel";
   s.precision.a = "int6/minmax/tensor";
   const double static6 = total_bitops(nn::train(s));
@@ -574,6 +572,8 @@ TEST_CASE("every policy trains a tiny model, and its BitOPs move as its bits do"
     return total_bitops(run(q));
   };
   CHECK(layerwise("dpc") == static6);
+  CHECK(layerwise("dpc_adaptive") == static6);  // adapts at the epoch's end, after this one-epoch run
+  CHECK(layerwise("dpc_cpt") < static8);        // cycles over [4, 8] around 6
   const double factor = layerwise("factor");  // iteration 0 at 8 bits, then 6
   CHECK(factor > static6);
   CHECK(factor < static8);
