@@ -6,7 +6,11 @@
 //   end_epoch                      after the epoch's evaluation
 // A policy changes the LayerPrecision of the model's product layers
 // (Model::product_layers(), depth = index there). BitOPs are read from those
-// formats after each step, so whatever a policy sets is what gets counted.
+// formats after each step, so whatever a policy sets is what gets counted:
+// the policies of nn/policies therefore change formats only in begin and
+// before_step, never after the step they would be counted for.
+// The methods, their knobs and every choice made where the papers leave
+// room: docs/policies.md.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +41,9 @@ class PrecisionPolicy {
   virtual void after_step(Model&, std::int64_t /*iteration*/, double /*loss*/, double /*batch_accuracy*/) {}
   virtual void end_epoch(Model&, const EpochRecord&) {}
   // Everything a resumed run needs to continue bit for bit (checkpoints).
+  // A resumed run calls begin and then set_state (set_state overrides what
+  // begin derived from the model, e.g. DPC's bounds from the weights).
+  // set_state throws std::invalid_argument for a state of the wrong size or kind.
   virtual std::vector<double> state() const { return {}; }
   virtual void set_state(const std::vector<double>&) {}
 };
@@ -47,9 +54,68 @@ class StaticPolicy : public PrecisionPolicy {
   std::string name() const override { return "static"; }
 };
 
-// Every knob of every policy, by the name configs and Python use.
+// Bits of each quantization point of a layer: the element width of its
+// format, 32 for fp32 (no quantizer), as step_bitops counts them.
+struct LayerBits {
+  int w = 32, a = 32, e = 32, g = 32;
+  int e_dw = 0;  // SBM's gradient bifurcation: the width of the error entering dW; 0 = none (e's)
+  bool operator==(const LayerBits&) const = default;
+};
+
+// The current bits of every product layer, in depth order (for bit
+// histories in result files; read straight from each LayerPrecision).
+std::vector<LayerBits> layer_bits(Model&);
+
+// Every knob of every policy, by the name configs and Python use
+// (TOML key policy.<field>). Bits are element widths of min-max integer
+// quantizers "int<b>/<scale>"; the meaning of each knob: docs/policies.md.
 struct PolicyConfig {
+  // static, sbm, cpt, pfq, dpc, dpc_adaptive, dpc_cpt, ldp, factor
   std::string kind = "static";
+
+  // Shared by every policy but static.
+  bool keep_first_last = true;     // leave the first and last product layers as apply_precision set them
+  std::string w_scale;             // empty: the method's own ("minmax/channel"; SBM "minmax/tensor")
+  std::string a_scale = "minmax/tensor";
+  std::string e_scale = "minmax/tensor";
+  std::string w_rounding = "rne", a_rounding = "rne", e_rounding = "sr";
+
+  // Forward (W and A) and backward (E) precision bounds: CPT's cycle, and the
+  // bounds of the layer-wise methods (dpc*, ldp, factor), whose E is bmax_bwd.
+  int bmin_fwd = 3, bmax_fwd = 8, bmin_bwd = 8, bmax_bwd = 8;
+
+  // SBM (Banner et al. 2018).
+  int sbm_bits = 8;                 // W, A and E
+  bool sbm_bifurcation = false;     // a wider error for the weight-gradient product
+  int sbm_dw_bits = 16;             // that error's width
+
+  // CPT (Fu et al. 2021).
+  int cpt_cycles = 32;              // cycles over the whole run
+  bool cpt_range_test = false;      // choose bmin_fwd by the precision range test
+  int prt_start_bits = 2;           // the test's first precision
+  int prt_iters = 20;               // iterations at each precision of the test
+  double prt_threshold = 0.02;      // training-accuracy gain that ends the test
+
+  // PFQ (FracTrain, Fu et al. 2020).
+  std::vector<int> pfq_bits_fwd = {3, 4, 6, 8};
+  std::vector<int> pfq_bits_bwd = {6, 6, 8, 8};
+  int pfq_window = 5;               // evaluation intervals (epochs) compared
+  double pfq_threshold = 0.15;      // initial relative loss change of a plateau
+  double pfq_decay = 0.4;           // threshold *= decay after the 1st and 2nd turning points
+  int pfq_scale_epochs = 10;        // the loss scale is the mean training loss of these first epochs
+
+  // DPC (Shen, Lai et al. 2024) and factor-aware allocation.
+  double delta = 1.0;               // spread of the layer-wise bits
+  bool cos_bounds = true;           // bmin from the cosine similarity of W and Q(W); else bmin_fwd
+  double cos_threshold = 0.99;
+  double adpc_stable_cv = 0.15;     // dpc_adaptive: epoch CV of the layer's gradient norm below this: -1 bit
+  double adpc_noisy_cv = 0.5;       // above this: +1 bit
+  int dpc_cpt_amplitude = 2;        // dpc_cpt: each layer cycles over [B_k - A, B_k + A]
+
+  // LDP (Yu et al. 2022).
+  double ldp_lr = 0.05;             // step size of beta
+  double ldp_lambda = 1.0;          // weight of the cost loss against the task loss
+  double ldp_target = 0.5;          // threshold T as a fraction of the forward BitOPs at bmax_fwd
 };
 
 // Throws std::invalid_argument naming an unknown kind or a bad knob value.

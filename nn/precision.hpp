@@ -18,6 +18,10 @@ struct LayerPrecision {
   std::optional<QuantSpec> a;  // the layer's input activation, before the forward product
   std::optional<QuantSpec> e;  // the incoming error dY, before both backward products
   std::optional<QuantSpec> g;  // the weight gradient, after its product
+  // Gradient bifurcation (SBM, Banner et al. 2018): when set, the error that
+  // enters the weight-gradient product (and the bias gradient) is dY
+  // quantized by this (e.g. 16 bits) instead of by e, which then serves dX only.
+  std::optional<QuantSpec> e_dw;
   sim::MacConfig fwd = sim::parse_mac("fp32");         // Y = W . X
   sim::MacConfig bwd_data = sim::parse_mac("fp32");    // dX = W^T . dY
   sim::MacConfig bwd_weight = sim::parse_mac("fp32");  // dW = dY . X^T

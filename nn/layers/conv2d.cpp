@@ -164,28 +164,34 @@ Tensor<T> Conv2d<T>::backward(const Tensor<T>& dy) {
   const std::int64_t k = s.cin / s.groups * s.kh * s.kw, og = s.cout / s.groups;
   const std::int64_t plane = s.out_h() * s.out_w(), ncol = s.batch * plane;
   const Tensor<T> e = quantized(p.e, dy, dy.shape, 1, draw_key(p.key, iteration, Draw::E));
+  Tensor<T> e_dw;  // bifurcation: its own quantization of dY for dW (stream 1 of E's draw)
+  if (p.e_dw) e_dw = quantized(p.e_dw, dy, dy.shape, 1, {draw_key(p.key, iteration, Draw::E).seed, 1});
+  const Tensor<T>& ew = p.e_dw ? e_dw : e;
 
   if (bias.value.numel())
     for (std::int64_t o = 0; o < s.cout; ++o) {
       double sum = 0;  // a reduction outside the engine: kept in fp64
       for (std::int64_t b = 0; b < s.batch; ++b)
-        for (std::int64_t q = 0; q < plane; ++q) sum += e[(b * s.cout + o) * plane + q];
+        for (std::int64_t q = 0; q < plane; ++q) sum += ew[(b * s.cout + o) * plane + q];
       bias.grad[o] += T(sum);
     }
 
   Tensor<T> dw(weight.value.shape), dx;
   if (compute_input_grad) dx = Tensor<T>(x_.shape);
-  std::vector<T> d(std::size_t(og * ncol)), cols(std::size_t(k * ncol)), dcols;
+  std::vector<T> d(std::size_t(og * ncol)), d_dw, cols(std::size_t(k * ncol)), dcols;
+  if (p.e_dw) d_dw.resize(d.size());
   if (compute_input_grad) dcols.resize(cols.size());
   const auto req_w = product_request(stats_request, this->name, this->depth, "bwd_weight");
   const auto req_d = product_request(stats_request, this->name, this->depth, "bwd_data");
   const auto key_w = draw_key(p.key, iteration, Draw::BwdWeight), key_d = draw_key(p.key, iteration, Draw::BwdData);
   for (std::int64_t g = 0; g < s.groups; ++g) {
     gather_group(s, e.ptr(), g, d.data());
+    if (p.e_dw) gather_group(s, ew.ptr(), g, d_dw.data());
+    const T* dw_err = p.e_dw ? d_dw.data() : d.data();
     if constexpr (std::is_same_v<T, float>) sim::im2col(s, x_.ptr(), g, cols.data());  // parallel, same layout
     else im2col(s, x_.ptr(), g, cols.data());
     sim::GemmStats gs;
-    matmul(p.bwd_weight, MatMul<T>{og, k, ncol, d.data(), ncol, false, cols.data(), ncol, true, dw.ptr() + g * og * k, k},
+    matmul(p.bwd_weight, MatMul<T>{og, k, ncol, dw_err, ncol, false, cols.data(), ncol, true, dw.ptr() + g * og * k, k},
            group_key(key_w, g), &gs, req_w);
     add_group_stats(stats_.bwd_weight, gs, g, s.groups);
     if (!compute_input_grad) continue;

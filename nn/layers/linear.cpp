@@ -63,16 +63,19 @@ Tensor<T> Linear<T>::backward(const Tensor<T>& dy) {
   check_shape(this->name, "output gradient", dy.shape, {n, out});
   const auto& p = precision;
   const Tensor<T> e = quantized(p.e, dy, dy.shape, 1, draw_key(p.key, iteration, Draw::E));
+  Tensor<T> e_dw;  // bifurcation: its own quantization of dY for dW (stream 1 of E's draw)
+  if (p.e_dw) e_dw = quantized(p.e_dw, dy, dy.shape, 1, {draw_key(p.key, iteration, Draw::E).seed, 1});
+  const Tensor<T>& ew = p.e_dw ? e_dw : e;
 
   if (bias.value.numel())
     for (std::int64_t o = 0; o < out; ++o) {
       double sum = 0;  // a reduction outside the engine: kept in fp64
-      for (std::int64_t b = 0; b < n; ++b) sum += e[b * out + o];
+      for (std::int64_t b = 0; b < n; ++b) sum += ew[b * out + o];
       bias.grad[o] += T(sum);
     }
 
   Tensor<T> dw({out, in});
-  matmul(p.bwd_weight, MatMul<T>{out, in, n, e.ptr(), out, true, x_.ptr(), in, false, dw.ptr(), in},
+  matmul(p.bwd_weight, MatMul<T>{out, in, n, ew.ptr(), out, true, x_.ptr(), in, false, dw.ptr(), in},
          draw_key(p.key, iteration, Draw::BwdWeight), &stats_.bwd_weight,
          product_request(stats_request, this->name, this->depth, "bwd_weight"));
   ++stats_.bwd_weight_calls;

@@ -1,0 +1,110 @@
+// What the precision policies share: the layers they change, the min-max
+// integer quantizers they build from a bit width, the schedule and
+// allocation formulas (pure functions, so tests check them against the
+// papers' formulas), and a checked reader for their saved state.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "nn/layer.hpp"
+#include "nn/policy.hpp"
+#include "nn/precision.hpp"
+
+namespace lpsim::nn::policies {
+
+// Throws std::invalid_argument "policy <kind>: <what>" unless ok.
+void require(bool ok, const std::string& kind, const std::string& what);
+// Checks lo <= bits <= hi, naming the knob.
+void require_bits(int bits, const std::string& kind, const std::string& knob, int lo = 2, int hi = 24);
+
+LayerPrecision* precision_of(Layer<float>* l);
+Param<float>* weight_of(Layer<float>* l);
+int bits_of(const std::optional<QuantSpec>& q);  // element width, 32 when not quantized
+std::int64_t parameter_count(Layer<float>* l);   // weights and bias
+
+// A product layer a policy sets; `depth` is its index in product_layers().
+struct Target {
+  Layer<float>* layer = nullptr;
+  LayerPrecision* precision = nullptr;
+  int depth = -1;
+};
+// Every product layer, without the first and last when keep_first_last.
+std::vector<Target> targets_of(Model& m, bool keep_first_last);
+
+// Quantizers "int<b>/<scale>" of W, A and E, parsed once per width.
+class Formats {
+ public:
+  // Throws std::invalid_argument naming the knob of a bad scale or rounding.
+  Formats(const PolicyConfig& c, const std::string& default_w_scale);
+  const QuantSpec& w(int bits) const { return get(w_, w_scale_, w_round_, bits); }
+  const QuantSpec& a(int bits) const { return get(a_, a_scale_, a_round_, bits); }
+  const QuantSpec& e(int bits) const { return get(e_, e_scale_, e_round_, bits); }
+  void set(LayerPrecision& p, int w_bits, int a_bits, int e_bits) const;
+  const std::string& w_scale() const { return w_scale_; }
+
+ private:
+  const QuantSpec& get(std::map<int, QuantSpec>& cache, const std::string& scale, const std::string& rounding,
+                       int bits) const;
+  std::string w_scale_, a_scale_, e_scale_, w_round_, a_round_, e_round_;
+  mutable std::map<int, QuantSpec> w_, a_, e_;
+};
+
+// CPT (Fu et al. ICLR 2021, and the authors' cyclic_adjust_precision):
+// rint(bmin + (bmax - bmin)/2 * (1 - cos(pi * (t mod period) / period))),
+// rint rounding half to even as numpy's.
+int cyclic_bits(std::int64_t t, std::int64_t period, int bmin, int bmax);
+// The authors' period: int(total / cycles), at least 1.
+std::int64_t cyclic_period(std::int64_t total, int cycles);
+
+double median(std::vector<double> v);
+
+// DPC (Shen, Lai et al. 2024): B_k = ceil((bmax + bmin)/2 - delta/2 (bmax - bmin)
+// log_R(size_k / median)), R = max(size_max / median, median / size_min),
+// clamped to [bmin, bmax]. All sizes equal (R = 1): every layer gets the middle.
+// Sizes must be positive.
+std::vector<int> capacity_bits(const std::vector<double>& sizes, int bmin, int bmax, double delta);
+
+double cosine_similarity(std::span<const float> a, std::span<const float> b);
+
+// DPC's lower bound: the fewest bits b in [2, bmax] for which every weight
+// tensor keeps cos(W, Q_b(W)) >= threshold under quantizer formats.w(b);
+// bmax when none does.
+int cosine_bmin(const std::vector<const Tensor<float>*>& weights, const Formats& formats, int bmax,
+                double threshold);
+
+// Reads a saved state: a kind tag, then values, each checked.
+class StateReader {
+ public:
+  StateReader(const std::vector<double>& s, double tag, std::size_t expected, const std::string& kind);
+  double next() { return s_[i_++]; }
+  int next_int() { return int(s_[i_++]); }
+
+ private:
+  const std::vector<double>& s_;
+  std::size_t i_ = 1;
+};
+
+// The base of the policies below: the knobs, the quantizers, the layers set
+// (found in begin) and their current bits, applied in before_step.
+class LayerwisePolicy : public PrecisionPolicy {
+ public:
+  LayerwisePolicy(const PolicyConfig& c, const std::string& default_w_scale) : cfg_(c), formats_(c, default_w_scale) {}
+  std::string name() const override { return cfg_.kind; }
+  void begin(Model& m, const PolicyContext& ctx) override;
+  void before_step(Model&, std::int64_t) override { apply(); }
+
+ protected:
+  void apply() const;  // bits_ to the targets' formats
+  PolicyConfig cfg_;
+  Formats formats_;
+  PolicyContext ctx_;
+  std::vector<Target> targets_;
+  std::vector<LayerBits> bits_;  // of each target (g unused: the policies leave G as configured)
+};
+
+}  // namespace lpsim::nn::policies

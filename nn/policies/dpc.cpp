@@ -1,0 +1,139 @@
+// DPC, static layer-wise precision by capacity (Shen, Lai et al., Frontiers
+// of Computer Science 2024): each layer k set gets, for W and A,
+//   B_k = ceil((Bmax + Bmin)/2 - delta/2 (Bmax - Bmin) log_R(N_k / median N)),
+//   R = max(N_max / median, median / N_min), clamped to [Bmin, Bmax]
+// (capacity_bits), N_k its parameter count (weights and bias), the median
+// over the layers set (without the first and last when keep_first_last).
+// E stays at bmax_bwd. Bounds: Bmax = bmax_fwd; Bmin, with cos_bounds, the
+// fewest bits for which every layer's initial weights keep a cosine
+// similarity >= cos_threshold with their quantized copy (else bmin_fwd).
+//
+// dpc_adaptive: per layer, the L2 norm of the weight gradient is recorded at
+// every iteration; at each epoch end its coefficient of variation over the
+// epoch (std / mean) below adpc_stable_cv (steady gradients) lowers the
+// layer's bits by 1, above adpc_noisy_cv (noisy gradients) raises them by 1,
+// within [Bmin, Bmax]. The CV is scale free, so one pair of thresholds serves
+// every layer and learning rate; the defaults were chosen by us.
+//
+// dpc_cpt: CPT's cosine cycle (cpt_cycles over the run) around each layer's
+// B_k: b_k(t) = clamp(rint(B_k - A + A (1 - cos(pi (t mod T) / T))), Bmin, Bmax)
+// with A = dpc_cpt_amplitude, i.e. cyclic_bits(t, T, B_k - A, B_k + A)
+// clamped: each cycle sweeps from B_k - A up to B_k + A, averaging B_k.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include "nn/policies/common.hpp"
+#include "nn/policies/policies.hpp"
+#include "nn/train.hpp"
+
+namespace lpsim::nn::policies {
+
+namespace {
+
+constexpr double kTag = 4;
+
+class Dpc : public LayerwisePolicy {
+ public:
+  explicit Dpc(const PolicyConfig& c) : LayerwisePolicy(c, "minmax/channel") {
+    require_bits(c.bmax_fwd, c.kind, "bmax_fwd");
+    require_bits(c.bmax_bwd, c.kind, "bmax_bwd");
+    if (!c.cos_bounds) {
+      require_bits(c.bmin_fwd, c.kind, "bmin_fwd");
+      require(c.bmin_fwd <= c.bmax_fwd, c.kind, "bmin_fwd > bmax_fwd");
+    } else {
+      require(c.cos_threshold > 0 && c.cos_threshold < 1, c.kind, "cos_threshold must be in (0, 1)");
+    }
+    require(c.delta > 0 && std::isfinite(c.delta), c.kind, "delta must be positive");
+    adaptive_ = c.kind == "dpc_adaptive";
+    cyclic_ = c.kind == "dpc_cpt";
+    if (adaptive_)
+      require(c.adpc_stable_cv >= 0 && c.adpc_stable_cv < c.adpc_noisy_cv, c.kind,
+              "need 0 <= adpc_stable_cv < adpc_noisy_cv");
+    if (cyclic_) {
+      require(c.cpt_cycles >= 1, c.kind, "cpt_cycles must be at least 1");
+      require(c.dpc_cpt_amplitude >= 0, c.kind, "dpc_cpt_amplitude must not be negative");
+    }
+  }
+
+  void begin(Model& m, const PolicyContext& ctx) override {
+    LayerwisePolicy::begin(m, ctx);
+    std::vector<double> sizes;
+    std::vector<const Tensor<float>*> weights;
+    for (const Target& t : targets_) {
+      sizes.push_back(double(parameter_count(t.layer)));
+      weights.push_back(&weight_of(t.layer)->value);
+    }
+    bmin_ = cfg_.cos_bounds ? cosine_bmin(weights, formats_, cfg_.bmax_fwd, cfg_.cos_threshold) : cfg_.bmin_fwd;
+    base_ = capacity_bits(sizes, bmin_, cfg_.bmax_fwd, cfg_.delta);
+    norm_sum_.assign(targets_.size(), 0);
+    norm_sq_.assign(targets_.size(), 0);
+    norm_n_ = 0;
+  }
+
+  void before_step(Model&, std::int64_t t) override {
+    const std::int64_t period = cyclic_period(ctx_.total_iterations, cfg_.cpt_cycles);
+    for (std::size_t k = 0; k < bits_.size(); ++k) {
+      int b = base_[k];
+      if (cyclic_) {
+        const int a = cfg_.dpc_cpt_amplitude;
+        b = std::clamp(cyclic_bits(t, period, b - a, b + a), bmin_, cfg_.bmax_fwd);
+      }
+      bits_[k] = {b, b, cfg_.bmax_bwd, 32};
+    }
+    apply();
+  }
+
+  void after_backward(Model&, std::int64_t) override {
+    if (!adaptive_) return;
+    for (std::size_t k = 0; k < targets_.size(); ++k) {
+      double sq = 0;
+      for (float g : weight_of(targets_[k].layer)->grad.data) sq += double(g) * g;
+      norm_sum_[k] += std::sqrt(sq);
+      norm_sq_[k] += sq;
+    }
+    ++norm_n_;
+  }
+
+  void end_epoch(Model&, const EpochRecord&) override {
+    if (!adaptive_ || norm_n_ < 2) return;
+    for (std::size_t k = 0; k < base_.size(); ++k) {
+      const double mean = norm_sum_[k] / norm_n_;
+      const double var = std::max(0.0, norm_sq_[k] / norm_n_ - mean * mean);
+      const double cv = mean > 0 ? std::sqrt(var) / mean : 0;
+      if (cv < cfg_.adpc_stable_cv) base_[k] = std::max(bmin_, base_[k] - 1);
+      else if (cv > cfg_.adpc_noisy_cv) base_[k] = std::min(cfg_.bmax_fwd, base_[k] + 1);
+      norm_sum_[k] = norm_sq_[k] = 0;
+    }
+    norm_n_ = 0;
+  }
+
+  std::vector<double> state() const override {
+    std::vector<double> s = {kTag, double(bmin_), double(norm_n_)};
+    for (std::size_t k = 0; k < base_.size(); ++k) s.insert(s.end(), {double(base_[k]), norm_sum_[k], norm_sq_[k]});
+    return s;
+  }
+  void set_state(const std::vector<double>& s) override {
+    StateReader r(s, kTag, 3 + 3 * base_.size(), cfg_.kind);
+    bmin_ = r.next_int();
+    norm_n_ = r.next_int();
+    for (std::size_t k = 0; k < base_.size(); ++k) {
+      base_[k] = r.next_int();
+      norm_sum_[k] = r.next();
+      norm_sq_[k] = r.next();
+    }
+  }
+
+ private:
+  bool adaptive_ = false, cyclic_ = false;
+  int bmin_ = 2;
+  std::vector<int> base_;  // B_k (adapted by dpc_adaptive)
+  std::vector<double> norm_sum_, norm_sq_;
+  int norm_n_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<PrecisionPolicy> make_dpc(const PolicyConfig& c) { return std::make_unique<Dpc>(c); }
+
+}  // namespace lpsim::nn::policies

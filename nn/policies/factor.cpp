@@ -1,0 +1,98 @@
+// Factor-aware allocation (new; compare with DPC): each layer's W and A
+// bits come from its accumulation length K and weight reuse U,
+//   F_k = K_k / U_k, B_k = capacity_bits over F (DPC's formula and knobs),
+// so that more accumulation and less reuse both mean fewer bits (the
+// hypothesis this policy exists to test against DPC's capacity rule).
+// K: Conv2d Cin/groups x kh x kw, Linear in_features; U: outputs reading
+// each weight, batch x Hout x Wout for a convolution, batch for a linear
+// layer. Both come from the layer's forward product statistics (GemmStats k
+// and usage_a), which exist after the first forward: iteration 0 runs at
+// bmax_fwd and the allocation applies from
+// iteration 1. The batch size scales every U alike, so it cancels in
+// F_k / median F. Bounds as DPC (cos_bounds / bmin_fwd, bmax_fwd); E at bmax_bwd.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include "nn/policies/common.hpp"
+#include "nn/policies/policies.hpp"
+
+namespace lpsim::nn::policies {
+
+std::vector<int> factor_bits(const std::vector<double>& accumulation, const std::vector<double>& usage, int bmin,
+                             int bmax, double delta) {
+  if (accumulation.size() != usage.size()) throw std::invalid_argument("factor_bits: one usage per layer");
+  std::vector<double> f(accumulation.size());
+  for (std::size_t k = 0; k < f.size(); ++k) {
+    if (!(accumulation[k] > 0 && usage[k] > 0))
+      throw std::invalid_argument("factor_bits: accumulation lengths and usages must be positive");
+    f[k] = accumulation[k] / usage[k];
+  }
+  return capacity_bits(f, bmin, bmax, delta);
+}
+
+namespace {
+
+constexpr double kTag = 6;
+
+class Factor : public LayerwisePolicy {
+ public:
+  explicit Factor(const PolicyConfig& c) : LayerwisePolicy(c, "minmax/channel") {
+    require_bits(c.bmax_fwd, c.kind, "bmax_fwd");
+    require_bits(c.bmax_bwd, c.kind, "bmax_bwd");
+    if (!c.cos_bounds) {
+      require_bits(c.bmin_fwd, c.kind, "bmin_fwd");
+      require(c.bmin_fwd <= c.bmax_fwd, c.kind, "bmin_fwd > bmax_fwd");
+    } else {
+      require(c.cos_threshold > 0 && c.cos_threshold < 1, c.kind, "cos_threshold must be in (0, 1)");
+    }
+    require(c.delta > 0 && std::isfinite(c.delta), c.kind, "delta must be positive");
+  }
+
+  void begin(Model& m, const PolicyContext& ctx) override {
+    LayerwisePolicy::begin(m, ctx);
+    std::vector<const Tensor<float>*> weights;
+    for (const Target& t : targets_) weights.push_back(&weight_of(t.layer)->value);
+    bmin_ = cfg_.cos_bounds ? cosine_bmin(weights, formats_, cfg_.bmax_fwd, cfg_.cos_threshold) : cfg_.bmin_fwd;
+    allocated_ = false;
+  }
+
+  void after_backward(Model&, std::int64_t) override {
+    if (allocated_ || targets_.empty()) return;
+    std::vector<double> k, u;
+    for (const Target& t : targets_) {
+      const LayerStats* s = t.layer->stats();
+      k.push_back(double(s->fwd.k));
+      u.push_back(s->fwd.usage_a);
+    }
+    const auto b = factor_bits(k, u, bmin_, cfg_.bmax_fwd, cfg_.delta);
+    for (std::size_t i = 0; i < b.size(); ++i) bits_[i] = {b[i], b[i], cfg_.bmax_bwd, 32};
+    allocated_ = true;  // applied by the next before_step
+  }
+
+  std::vector<double> state() const override {
+    std::vector<double> s = {kTag, double(bmin_), double(allocated_)};
+    for (const auto& b : bits_) s.insert(s.end(), {double(b.w), double(b.a), double(b.e)});
+    return s;
+  }
+  void set_state(const std::vector<double>& s) override {
+    StateReader r(s, kTag, 3 + 3 * bits_.size(), cfg_.kind);
+    bmin_ = r.next_int();
+    allocated_ = r.next() != 0;
+    for (auto& b : bits_) {
+      b.w = r.next_int();
+      b.a = r.next_int();
+      b.e = r.next_int();
+    }
+  }
+
+ private:
+  int bmin_ = 2;
+  bool allocated_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<PrecisionPolicy> make_factor(const PolicyConfig& c) { return std::make_unique<Factor>(c); }
+
+}  // namespace lpsim::nn::policies
