@@ -56,8 +56,7 @@ void run_sweep(const ConfigArgs& cargs, const SweepArgs& s) {
   ResultsFile results(base.output);
   int trained = 0, skipped = 0;
   for (const RunRequest& r : mine) (run_training(r, &results) == RunOutcome::Trained ? trained : skipped)++;
-  if (!quiet)
-    fmt::print("sweep: {} points in the grid, {} in shard {}/{}: {} trained, {} already finished -> {}\n", points.size(),
+  fmt::print("sweep: {} points in the grid, {} in shard {}/{}: {} trained, {} already finished -> {}\n", points.size(),
                mine.size(), shard, shards, trained, skipped, base.output);
 }
 

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <fstream>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -209,6 +210,8 @@ void walk(RunConfig& c, const toml::table& t, const std::string& prefix) {
 }  // namespace
 
 void load_config_file(const std::string& path, RunConfig& cfg) {
+  if (!std::ifstream(path))
+    throw std::invalid_argument("config file \"" + path + "\" cannot be read (overrides are key=value)");
   toml::table t;
   try {
     t = toml::parse_file(path);

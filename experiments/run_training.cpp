@@ -93,7 +93,7 @@ RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
   if (results) {
     const std::string ck = results->checkpoint_path(req.group);
     hooks.on_checkpoint = [ck](const nn::TrainState& s) { nn::save_checkpoint(ck, s); };
-    hooks.on_end = [&](nn::Model& m) {
+    hooks.on_end = [&, ck](nn::Model& m) {
       results->finish_run(req.group, nn::model_arrays(m, false));
       std::error_code ec;
       std::filesystem::remove(ck, ec);
@@ -114,6 +114,7 @@ RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
   };
   const auto all = nn::train(cfg.train, hooks);
   {
+    if (quiet && !req.label.empty()) fmt::print("{}\n", req.label);
     double bitops = 0, bitops32 = 0, seconds = 0;
     for (const auto& r : all) bitops += r.bitops, bitops32 += r.bitops_fp32, seconds += r.seconds;
     const auto& last = all.back();
