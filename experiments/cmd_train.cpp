@@ -17,9 +17,17 @@ void add_train(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "train a model with every matrix product on the emulated MAC");
   auto args = add_config_args(cmd);
   auto resume = std::make_shared<bool>(false), print = std::make_shared<bool>(false);
+  auto list = std::make_shared<bool>(false);
+  cmd->add_flag("--list-keys", *list, "list every config key with its default and exit");
   cmd->add_flag("--resume", *resume, "continue the run in the output file from its last checkpoint (skip it if finished)");
   cmd->add_flag("--print-config", *print, "print the resolved config as TOML and exit");
-  cmd->callback([args, resume, print] {
+  cmd->callback([args, resume, print, list] {
+    if (*list) {
+      RunConfig defaults;
+      for (const Key& k : keys()) fmt::print("{:<28} {:<22} {}\n", k.path, "'" + key_text(defaults, k.path) + "'", k.help);
+      for (const KeyAlias& a : key_aliases()) fmt::print("{:<28} {:<22} {} (sets {} keys)\n", a.path, "", a.help, a.targets.size());
+      return;
+    }
     RunRequest req;
     req.config = resolve_config(*args);
     if (*print) {

@@ -2,6 +2,10 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -278,34 +282,45 @@ void apply_override(const std::string& assignment, RunConfig& cfg) {
 
 namespace {
 
-toml::table& section(toml::table& root, const std::string& path, std::string& leaf) {
-  toml::table* t = &root;
-  std::string rest = path;
-  for (auto dot = rest.find('.'); dot != std::string::npos; dot = rest.find('.')) {
-    const std::string part = rest.substr(0, dot);
-    if (!t->contains(part)) t->insert(part, toml::table{});
-    t = t->get(part)->as_table();
-    rest = rest.substr(dot + 1);
+// Printing is ours rather than toml++'s formatter: keys in the table's order,
+// and numbers in their shortest exact form (0.1, not 0.10000000000000001).
+std::string quoted(const std::string& v) {
+  std::string out = "\"";
+  for (unsigned char ch : v) {
+    if (ch == '"' || ch == '\\') out += '\\', out += char(ch);
+    else if (ch == '\n') out += "\\n";
+    else if (ch == '\t') out += "\\t";
+    else if (ch < 0x20 || ch == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+      out += buf;
+    } else out += char(ch);
   }
-  leaf = rest;
-  return *t;
+  return out + "\"";
 }
 
-void insert_value(toml::table& root, const std::string& path, ValueRef ref) {
-  std::string leaf;
-  toml::table& t = section(root, path, leaf);
-  std::visit(
-      [&](auto* p) {
+std::string number(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  std::string s(buf, r.ptr);
+  if (s.find_first_of(".en") == std::string::npos) s += ".0";  // stays a TOML float
+  return s;
+}
+
+std::string value_text(ValueRef ref) {
+  return std::visit(
+      [](auto* p) -> std::string {
         using T = std::remove_pointer_t<decltype(p)>;
-        if constexpr (std::is_same_v<T, std::vector<double>>) {
-          toml::array a;
-          for (double v : *p) a.push_back(v);
-          t.insert(leaf, a);
-        } else if constexpr (std::is_same_v<T, std::uint64_t> || std::is_same_v<T, int>) {
-          t.insert(leaf, std::int64_t(*p));
-        } else {
-          t.insert(leaf, *p);
-        }
+        if constexpr (std::is_same_v<T, std::string>) return quoted(*p);
+        else if constexpr (std::is_same_v<T, bool>) return *p ? "true" : "false";
+        else if constexpr (std::is_same_v<T, double>) return number(*p);
+        else if constexpr (std::is_same_v<T, std::vector<double>>) {
+          std::string out = "[";
+          for (std::size_t i = 0; i < p->size(); ++i) out += (i ? ", " : "") + number((*p)[i]);
+          return out + "]";
+        } else return std::to_string(*p);
       },
       ref);
 }
@@ -315,37 +330,38 @@ void insert_value(toml::table& root, const std::string& path, ValueRef ref) {
 std::string key_text(RunConfig& cfg, const std::string& key) {
   const Key* k = find_key(key);
   if (!k) throw std::invalid_argument("unknown key \"" + key + "\"");
-  toml::table t;
-  insert_value(t, "v", k->ref(cfg));
-  if (const auto* s = t.get("v")->as_string()) return s->get();
-  std::ostringstream os;
-  os << toml::toml_formatter{t};
-  std::string s = os.str();
-  s = s.substr(s.find('=') + 2);
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
+  const ValueRef ref = k->ref(cfg);
+  if (auto* const* s = std::get_if<std::string*>(&ref)) return **s;
+  return value_text(ref);
 }
 
 std::string to_toml(const RunConfig& cfg_in) {
   RunConfig cfg = cfg_in;
-  toml::table root;
-  for (const Key& k : keys()) insert_value(root, k.path, k.ref(cfg));
-  if (!cfg.train.layers.empty()) {
-    toml::array layers;
-    for (const nn::LayerOverride& o : cfg.train.layers) {
-      toml::table t;
-      t.insert("match", o.match);
-      for (const LayerKey& lk : layer_keys()) {
-        if (lk.members.size() != 1) continue;  // `mac` is an alias of the three
-        if (const auto& v = o.*lk.members.front()) t.insert(lk.name, *v);
-      }
-      layers.push_back(t);
-    }
-    root.insert("layers", layers);
+  // Top-level keys first (TOML puts them before any [section]), then each
+  // section in the order its first key appears in the table.
+  std::string top, sections;
+  std::vector<std::string> order;
+  for (const Key& k : keys()) {
+    const std::string p = k.path;
+    const auto dot = p.find('.');
+    if (dot == std::string::npos) top += p + " = " + value_text(k.ref(cfg)) + "\n";
+    else if (std::find(order.begin(), order.end(), p.substr(0, dot)) == order.end()) order.push_back(p.substr(0, dot));
   }
-  std::ostringstream os;
-  os << toml::toml_formatter{root};
-  return os.str() + "\n";
+  for (const std::string& sec : order) {
+    sections += "\n[" + sec + "]\n";
+    for (const Key& k : keys()) {
+      const std::string p = k.path;
+      if (p.rfind(sec + ".", 0) == 0) sections += p.substr(sec.size() + 1) + " = " + value_text(k.ref(cfg)) + "\n";
+    }
+  }
+  for (const nn::LayerOverride& o : cfg.train.layers) {
+    sections += "\n[[layers]]\nmatch = " + quoted(o.match) + "\n";
+    for (const LayerKey& lk : layer_keys()) {
+      if (lk.members.size() != 1) continue;  // `mac` is an alias of the three
+      if (const auto& v = o.*lk.members.front()) sections += std::string(lk.name) + " = " + quoted(*v) + "\n";
+    }
+  }
+  return top + sections;
 }
 
 }  // namespace lpsim::cli

@@ -39,6 +39,14 @@ def test_resolved_config_reads_back_to_itself(tmp_path):
         assert lpsim("train", again, "--print-config").stdout == text, name
 
 
+def test_numbers_print_exactly(tmp_path):
+    text = lpsim("train", "schedule.lr=0.30000000000000004", "optimizer.eps=1e-300", "schedule.milestones=0.5,0.75",
+                 "--print-config").stdout
+    r = tomllib.loads(text)
+    assert r["schedule"]["lr"] == 0.1 + 0.2 and r["optimizer"]["eps"] == 1e-300
+    assert r["schedule"]["milestones"] == [0.5, 0.75] and "\nlr = 0.30000000000000004\n" in text
+
+
 def test_example_configs_say_what_they_claim():
     fp8 = resolved(f"{pytest.configs}/fp8_h800.toml")["precision"]
     assert (fp8["w"], fp8["a"], fp8["e"], fp8["mac_fwd"]) == ("e4m3fn", "e4m3fn", "e5m2", "h800.fp8")

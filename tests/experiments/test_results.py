@@ -50,7 +50,7 @@ def test_schema(tmp_path):
         for a in ("config", "code_version", "seed", "start_time", "end_time"):
             assert a in g.attrs, a
         assert g.attrs["status"] == "finished"
-        assert "epochs = 2" in g.attrs["config"] and "w = 'int8/minmax/channel'" in g.attrs["config"]
+        assert "epochs = 2" in g.attrs["config"] and 'w = "int8/minmax/channel"' in g.attrs["config"]
         assert list(g["epochs/epoch"]) == [1, 2]
         for name in ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_second", "bitops",
                      "bitops_fp32"):
