@@ -135,3 +135,13 @@ def test_checkpoint_from_another_model_is_refused(tmp_path):
         f.truncate(100)
     r = lpsim("-q", "train", "--model", "mlp", "--epochs", "50", *TINY, "-o", out, "--resume", check=False)
     assert r.returncode == 1 and f"checkpoint {ck} is truncated or corrupt" in r.stderr
+
+
+def test_docs_snippet_reads_a_results_file(tmp_path, capsys):
+    out = tmp_path / "r.h5"
+    lpsim("-q", "train", "--model", "mlp", "--epochs", "1", *TINY, "-o", out)
+    doc = open(os.path.join(os.path.dirname(__file__), "../../docs/results-format.md")).read()
+    snippet = doc.split("```python\n")[1].split("```")[0]
+    exec(snippet, {"path": str(out)})
+    printed = capsys.readouterr().out
+    assert "run finished" in printed and "fc2" in printed and "K 256" in printed
