@@ -54,3 +54,41 @@ def test_bad_grids_are_named(tmp_path, args, message):
     r = lpsim("sweep", *BASE, *args, "-o", tmp_path / "x.h5", check=False)
     assert r.returncode == 1 and message in r.stderr, r.stderr
     assert not (tmp_path / "x.h5").exists()  # nothing trained
+
+
+def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    from lpsim_cli import LPSIM
+
+    args = ["--model", "mlp", "--epochs", "3", *TINY, "--w", "int8/minmax/channel", "--e", "int8/minmax/tensor",
+            "--grid", "seed=1,2,3"]
+    whole, killed = tmp_path / "whole.h5", tmp_path / "killed.h5"
+    lpsim("-q", "sweep", *args, "-o", whole)
+
+    def progress():
+        try:
+            with h5py.File(killed, "r") as f:
+                done = [n for n in f if f[n].attrs["status"] == "finished"]
+                partial = [n for n in f if f[n].attrs["status"] == "running" and "epochs" in f[n]]
+                return len(done), len(partial)
+        except (OSError, KeyError):
+            return 0, 0
+
+    p = subprocess.Popen([LPSIM, "-q", "sweep", *args, "-o", str(killed)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while progress() < (1, 1):  # one point finished, the next one partway
+        assert p.poll() is None, p.communicate()
+        assert time.time() < deadline
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    r = lpsim("sweep", *args, "-o", killed)
+    assert "already finished" in r.stdout and "resuming run" in r.stdout
+    with h5py.File(whole, "r") as a, h5py.File(killed, "r") as b:
+        assert sorted(a) == sorted(b) == ["seed=1", "seed=2", "seed=3"]
+        for name in a:
+            assert_same_run(a, name, b, name)
