@@ -11,14 +11,14 @@ namespace lpsim::cli {
 const std::vector<Key>& keys() {
   static const std::vector<Key> table = {
       KEY("model.arch", train.model.arch, Check::None, "mlp, lenet5, resnet<6n+2> (resnet20, resnet56, ...)"),
-      KEY("model.hidden", train.model.hidden, Check::None, "hidden units of mlp"),
+      KEY("model.hidden", train.model.hidden, Check::Positive, "hidden units of mlp"),
       KEY("dataset", train.dataset, Check::None, "fashion-mnist, cifar10, cifar100"),
       KEY("data_dir", train.data_dir, Check::None, "dataset directory (empty: Debian's for fashion-mnist)"),
       KEY("train_subset", train.train_subset, Check::None, "> 0: train on a seeded random subset of this size"),
       KEY("test_subset", train.test_subset, Check::None, "> 0: test on a seeded random subset of this size"),
       KEY("augment", train.augment, Check::None, "random crop and horizontal flip"),
-      KEY("epochs", train.epochs, Check::None, "training epochs"),
-      KEY("batch", train.batch, Check::None, "mini-batch size"),
+      KEY("epochs", train.epochs, Check::Positive, "training epochs"),
+      KEY("batch", train.batch, Check::Positive, "mini-batch size"),
       KEY("seed", train.seed, Check::None, "seed of initialisation, shuffling, subsets and stochastic rounding"),
       KEY("threads", threads, Check::None, "OpenMP threads (0: default); results do not depend on it"),
       KEY("output", output, Check::None, "HDF5 results file (empty: print only)"),

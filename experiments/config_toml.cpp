@@ -116,6 +116,7 @@ void set_from_node(RunConfig& c, const Key& k, const toml::node& n, const std::s
         } else {  // integers
           const std::int64_t v = integer_of(n, key, where);
           if (v < 0) fail(where, key + " must be >= 0, got " + std::to_string(v));
+          if (v == 0 && k.check == Check::Positive) fail(where, key + " must be >= 1, got 0");
           if constexpr (std::is_same_v<T, int>)
             if (v > std::numeric_limits<int>::max()) fail(where, key + " is too large: " + std::to_string(v));
           *p = T(v);

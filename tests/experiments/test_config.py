@@ -83,6 +83,7 @@ def test_bad_config_names_key_and_line(tmp_path, text, message):
     ("augment=yes", "augment must be true or false"),
     ("precision.w=int8/nope/tensor", "precision.w:"),
     ("=3", "is not key=value"),
+    ("epochs=0", "epochs must be >= 1, got 0"),
     ("nokey", 'config file "nokey" cannot be read (overrides are key=value)'),
 ])
 def test_bad_override_names_key(override, message):

@@ -15,7 +15,7 @@ pytestmark = needs_data
 
 # A model with every kind of state: BatchNorm running statistics, momentum
 # slots, stochastic rounding keyed by each layer's step counter.
-RESNET = ["--model", "resnet8", "--train-subset", "96", "--test-subset", "32", "--batch", "32", "threads=1",
+RESNET = ["--model", "resnet8", "--train-subset", "64", "--test-subset", "32", "--batch", "32", "threads=1",
           "--optimizer", "nesterov", "--w", "int8/minmax/channel", "--a", "int8/minmax/tensor",
           "--e", "int8/minmax/tensor", "--e-round", "sr", "--seed", "5"]
 
