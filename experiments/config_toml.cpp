@@ -39,6 +39,7 @@ const std::vector<LayerKey>& layer_keys() {
       {"a_round", {&L::a_round}, Check::Rounding},
       {"e_round", {&L::e_round}, Check::Rounding},
       {"g_round", {&L::g_round}, Check::Rounding},
+      {"round", {&L::w_round, &L::a_round, &L::e_round, &L::g_round}, Check::Rounding},
       {"mac", {&L::mac_fwd, &L::mac_bwd_data, &L::mac_bwd_weight}, Check::Mac},
       {"mac_fwd", {&L::mac_fwd}, Check::Mac},
       {"mac_bwd_data", {&L::mac_bwd_data}, Check::Mac},
@@ -358,7 +359,7 @@ std::string to_toml(const RunConfig& cfg_in) {
   for (const nn::LayerOverride& o : cfg.train.layers) {
     sections += "\n[[layers]]\nmatch = " + quoted(o.match) + "\n";
     for (const LayerKey& lk : layer_keys()) {
-      if (lk.members.size() != 1) continue;  // `mac` is an alias of the three
+      if (lk.members.size() != 1) continue;  // `round` and `mac` are aliases of several
       if (const auto& v = o.*lk.members.front()) sections += std::string(lk.name) + " = " + quoted(*v) + "\n";
     }
   }

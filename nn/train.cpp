@@ -38,15 +38,18 @@ sim::StatsRequest* request_of(Layer<float>* l) {
 }
 
 void apply_override(LayerPrecision& lp, const LayerOverride& o, const PrecisionConfig& p) {
-  // A format without its rounding takes the global rounding of that tensor.
+  // A format without its rounding takes the global rounding of that tensor;
+  // a rounding alone changes the rounding of the layer's current format (and
+  // leaves an unquantized tensor unquantized).
   auto set = [](std::optional<QuantSpec>& q, const std::optional<std::string>& f, const std::optional<std::string>& r,
-                const std::string& global_f, const std::string& global_r) {
-    if (f || r) q = quant(f ? *f : global_f, r ? *r : global_r);
+                const std::string& global_r) {
+    if (f) q = quant(*f, r ? *r : global_r);
+    else if (r && q) q->rounding = arith::parse_rounding(*r);
   };
-  set(lp.w, o.w, o.w_round, p.w, p.w_round);
-  set(lp.a, o.a, o.a_round, p.a, p.a_round);
-  set(lp.e, o.e, o.e_round, p.e, p.e_round);
-  set(lp.g, o.g, o.g_round, p.g, p.g_round);
+  set(lp.w, o.w, o.w_round, p.w_round);
+  set(lp.a, o.a, o.a_round, p.a_round);
+  set(lp.e, o.e, o.e_round, p.e_round);
+  set(lp.g, o.g, o.g_round, p.g_round);
   if (o.mac_fwd) lp.fwd = sim::parse_mac(*o.mac_fwd);
   if (o.mac_bwd_data) lp.bwd_data = sim::parse_mac(*o.mac_bwd_data);
   if (o.mac_bwd_weight) lp.bwd_weight = sim::parse_mac(*o.mac_bwd_weight);

@@ -30,7 +30,9 @@ struct PrecisionConfig {
 // Formats of the product layers whose names match a glob (fnmatch: `*`, `?`,
 // `[...]`), applied on top of the global precision in the order given, to the
 // first and last layers too (an explicit choice beats keep_first_last).
-// Empty optionals keep what the layer had.
+// Empty optionals keep what the layer had; a format without a rounding takes
+// the global rounding of its tensor, a rounding alone re-rounds the layer's
+// current format (an unquantized tensor stays unquantized).
 struct LayerOverride {
   std::string match;
   std::optional<std::string> w, a, e, g, w_round, a_round, e_round, g_round;

@@ -67,6 +67,7 @@ def test_example_configs_say_what_they_claim():
     ('colour = "blue"\n', ":1:1: unknown key \"colour\""),
     ('[[layers]]\nw = "int8/minmax/tensor"\n', ":1:1: layers[0] needs a match"),
     ('[[layers]]\nmatch = "fc1"\nwidth = 3\n', ":3:1: unknown key \"width\" in layers[0]"),
+    ('[[layers]]\nmatch = "fc1"\nround = "up"\n', ":3:1: layers[0].round:"),
     ('epochs = = 2\n', ":1:"),
 ])
 def test_bad_config_names_key_and_line(tmp_path, text, message):
@@ -102,13 +103,15 @@ def test_per_layer_overrides_by_name_and_glob(tmp_path):
     cfg = tmp_path / "layers.toml"
     cfg.write_text('model.arch = "mlp"\nepochs = 1\n[precision]\nw = "int8/minmax/channel"\n'
                    '[[layers]]\nmatch = "fc2"\nw = "int4/minmax/tensor"\n'
-                   '[[layers]]\nmatch = "fc[13]"\na = "int8/minmax/tensor"\n')
+                   '[[layers]]\nmatch = "fc[13]"\na = "int8/minmax/tensor"\n'
+                   '[[layers]]\nmatch = "fc*"\nround = "sr"\n')
     out = tmp_path / "r.h5"
     lpsim("-q", "train", cfg, *TINY, "-o", out)
     with h5py.File(out, "r") as f:
         names = list(f["run/layers/name"].asstr()[()])
         bits = dict(zip(names, zip(f["run/layers/bits_w"][0], f["run/layers/bits_a"][0])))
-    # fc1 and fc3 are first/last (fp32 weights), but the explicit glob gives them int8 activations.
+    # fc1 and fc3 are first/last (fp32 weights), but the explicit glob gives them int8 activations;
+    # a rounding alone changes roundings, never whether a tensor is quantized.
     assert bits == {"fc1": (32, 8), "fc2": (4, 32), "fc3": (32, 8)}
 
 
