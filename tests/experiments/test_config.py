@@ -126,3 +126,13 @@ def test_glob_matching_no_layer_is_an_error(tmp_path):
 def test_help_documents_exit_codes():
     r = lpsim("--help")
     assert "Exit codes: 0 success; 1 bad input" in r.stdout and "3 results file busy" in r.stdout
+
+
+def test_main_config_is_the_main_job_of_run_sh():
+    import os
+    import shlex
+
+    run_sh = open(os.path.join(os.path.dirname(__file__), "../../run.sh")).read().replace("\\\n", " ")
+    line = next(l for l in run_sh.splitlines() if "lpsim train" in l)
+    flags = [a for a in shlex.split(line.split("lpsim train", 1)[1]) if a != "$@"]
+    assert resolved(*flags) == resolved(f"{pytest.configs}/main.toml")
