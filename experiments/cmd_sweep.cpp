@@ -4,6 +4,7 @@
 // `lpsim merge OUT.h5 IN.h5 ...`: combine shard files into one.
 #include <fmt/core.h>
 
+#include <filesystem>
 #include <memory>
 
 #include "experiments/commands.hpp"
@@ -54,6 +55,7 @@ void run_sweep(const ConfigArgs& cargs, const SweepArgs& s) {
     mine.push_back(std::move(r));
   }
   ResultsFile results(base.output);
+  results.create_if_absent();  // every shard leaves a file to merge, even one with no points
   int trained = 0, skipped = 0;
   for (const RunRequest& r : mine) (run_training(r, &results) == RunOutcome::Trained ? trained : skipped)++;
   fmt::print("sweep: {} points in the grid, {} in shard {}/{}: {} trained, {} already finished -> {}\n", points.size(),
@@ -83,6 +85,7 @@ void add_merge(CLI::App& app) {
     ResultsFile dst(*out);
     for (const std::string& f : *in) {
       if (f == *out) throw std::invalid_argument("merge: " + f + " is both output and input");
+      if (!std::filesystem::exists(f)) throw std::invalid_argument("merge: " + f + " does not exist");
       ResultsFile src(f);  // locked: a shard still being written is refused
       dst.merge_from(f);
     }

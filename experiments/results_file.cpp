@@ -314,6 +314,10 @@ std::vector<std::string> ResultsFile::runs() const {
   return out;
 }
 
+void ResultsFile::create_if_absent() {
+  if (!fs::exists(path_)) update([](hid_t) {});
+}
+
 void ResultsFile::begin_run(const std::string& run, const RunMeta& m) {
   update([&](hid_t file) {
     if (exists(file, run)) check(H5Ldelete(file, run.c_str(), H5P_DEFAULT), "replace run " + run);
@@ -351,6 +355,7 @@ void ResultsFile::finish_run(const std::string& run, const std::vector<nn::Named
 }
 
 void ResultsFile::merge_from(const std::string& other) {
+  if (!fs::exists(other)) throw std::runtime_error("merge: " + other + " does not exist");
   H src = open_results(other, H5F_ACC_RDONLY);
   std::vector<std::string> names;
   H5G_info_t info;

@@ -47,6 +47,8 @@ class ResultsFile {
   std::string attribute(const std::string& run, const std::string& name) const;
   std::vector<std::string> runs() const;
 
+  // Creates the file with no runs if it does not exist (an empty sweep shard).
+  void create_if_absent();
   // Creates the run's group (status "running") with its attributes.
   void begin_run(const std::string& run, const RunMeta& meta);
   // Rewrites the run's metrics and per-layer tables with the whole history.

@@ -37,6 +37,17 @@ def test_shards_merged_equal_the_whole_sweep_and_reruns_skip(tmp_path):
     assert "0 trained, 4 already finished" in r.stdout
     assert h5py.File(whole, "r")[NAMES[0]]["epochs/seconds"][0] == before  # untouched
 
+    # a shard with no points still leaves a file to merge
+    empty = tmp_path / "s7.h5"
+    r = lpsim("sweep", *BASE, *GRID, "--shard", "7/9", "-o", empty)
+    assert "4 points in the grid, 0 in shard 7/9" in r.stdout
+    lpsim("-q", "merge", merged, empty)
+    with h5py.File(empty, "r") as e, h5py.File(merged, "r") as m:
+        assert len(e) == 0 and sorted(m) == sorted(NAMES)
+    r = lpsim("merge", merged, tmp_path / "nope.h5", check=False)
+    assert r.returncode == 1 and f"merge: {tmp_path / 'nope.h5'} does not exist" in r.stderr
+    assert not (tmp_path / "nope.h5.lock").exists()
+
     # a run in two inputs is an error naming it
     r = lpsim("merge", tmp_path / "twice.h5", s0, s0, check=False)
     assert r.returncode == 1 and f"is already in {tmp_path / 'twice.h5'}" in r.stderr
