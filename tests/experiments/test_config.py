@@ -136,3 +136,11 @@ def test_main_config_is_the_main_job_of_run_sh():
     line = next(l for l in run_sh.splitlines() if "lpsim train" in l)
     flags = [a for a in shlex.split(line.split("lpsim train", 1)[1]) if a != "$@"]
     assert resolved(*flags) == resolved(f"{pytest.configs}/main.toml")
+
+
+def test_docs_list_every_key():
+    import os
+
+    doc = open(os.path.join(os.path.dirname(__file__), "../../docs/config.md")).read()
+    keys = lpsim("train", "--list-keys").stdout.rstrip("\n")
+    assert keys in doc, "docs/config.md: paste the output of `lpsim train --list-keys` into its Keys section"
