@@ -144,3 +144,15 @@ def test_docs_list_every_key():
     doc = open(os.path.join(os.path.dirname(__file__), "../../docs/config.md")).read()
     keys = lpsim("train", "--list-keys").stdout.rstrip("\n")
     assert keys in doc, "docs/config.md: paste the output of `lpsim train --list-keys` into its Keys section"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--resume"], "--resume: needs a results file"),
+    (["sweep", "--grid", "seed=1,2"], "a sweep needs a results file"),
+    (["sweep", "-o", "x.h5"], "a sweep needs at least one --grid"),
+    (["train", "--bogus"], "--bogus"),
+])
+def test_usage_errors_exit_2(tmp_path, args, message):
+    r = lpsim(*args, check=False, cwd=tmp_path)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert not (tmp_path / "x.h5").exists()
