@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 LPSIM = os.environ.get("LPSIM", os.path.join(os.path.dirname(__file__), "../../build/experiments/lpsim"))
+CONFIGS = os.path.join(os.path.dirname(__file__), "../../experiments/configs")
 HAVE_DATA = os.path.exists("/usr/share/datasets/fashion-mnist")
 needs_data = pytest.mark.skipif(not HAVE_DATA, reason="Fashion-MNIST (dataset-fashion-mnist) not installed")
 

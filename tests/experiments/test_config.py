@@ -4,7 +4,7 @@ import tomllib
 import h5py
 import pytest
 
-from lpsim_cli import TINY, lpsim, needs_data
+from lpsim_cli import CONFIGS, TINY, lpsim, needs_data
 
 
 def resolved(*args):
@@ -33,7 +33,7 @@ def test_flags_are_shorthand_for_keys():
 
 def test_resolved_config_reads_back_to_itself(tmp_path):
     for name in ("main", "resnet20_fp32", "resnet20_int8", "fp8_h800"):
-        text = lpsim("train", f"{pytest.configs}/{name}.toml", "--print-config").stdout
+        text = lpsim("train", f"{CONFIGS}/{name}.toml", "--print-config").stdout
         again = tmp_path / f"{name}.toml"
         again.write_text(text)
         assert lpsim("train", again, "--print-config").stdout == text, name
@@ -48,9 +48,9 @@ def test_numbers_print_exactly(tmp_path):
 
 
 def test_example_configs_say_what_they_claim():
-    fp8 = resolved(f"{pytest.configs}/fp8_h800.toml")["precision"]
+    fp8 = resolved(f"{CONFIGS}/fp8_h800.toml")["precision"]
     assert (fp8["w"], fp8["a"], fp8["e"], fp8["mac_fwd"]) == ("e4m3fn", "e4m3fn", "e5m2", "h800.fp8")
-    int8 = resolved(f"{pytest.configs}/resnet20_int8.toml")
+    int8 = resolved(f"{CONFIGS}/resnet20_int8.toml")
     assert int8["model"]["arch"] == "resnet20" and int8["precision"]["e_round"] == "sr"
     assert {int8["precision"][t] for t in "wae"} == {"int8/minmax/channel", "int8/minmax/tensor"}
     assert int8["layers"][0]["match"] == "stage*.block1.shortcut.conv"
@@ -135,7 +135,7 @@ def test_main_config_is_the_main_job_of_run_sh():
     run_sh = open(os.path.join(os.path.dirname(__file__), "../../run.sh")).read().replace("\\\n", " ")
     line = next(l for l in run_sh.splitlines() if "lpsim train" in l)
     flags = [a for a in shlex.split(line.split("lpsim train", 1)[1]) if a != "$@"]
-    assert resolved(*flags) == resolved(f"{pytest.configs}/main.toml")
+    assert resolved(*flags) == resolved(f"{CONFIGS}/main.toml")
 
 
 def test_docs_list_every_key():
