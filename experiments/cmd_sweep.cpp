@@ -12,6 +12,7 @@
 #include "experiments/config_toml.hpp"
 #include "experiments/run_training.hpp"
 #include "experiments/sweep_grid.hpp"
+#include "nn/train.hpp"
 
 namespace lpsim::cli {
 
@@ -47,6 +48,11 @@ void run_sweep(const ConfigArgs& cargs, const SweepArgs& s) {
       text += k + " = " + v + "\n";
     }
     if (int(p % std::size_t(shards)) != shard) continue;
+    try {
+      nn::check_config(r.config.train);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument("grid point " + point_name(points[p]) + ": " + e.what());
+    }
     r.group = point_name(points[p]);
     r.point = text;
     r.point_index = std::int64_t(p);

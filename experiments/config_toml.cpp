@@ -204,6 +204,7 @@ void walk(RunConfig& c, const toml::table& t, const std::string& prefix) {
         const auto* lt = e.as_table();
         if (!lt) fail(where_of(e.source()), "each [[layers]] entry must be a table, got " + type_name(e));
         c.train.layers.push_back(read_layer(*lt, c.train.layers.size(), where_of(e.source())));
+        c.train.layers.back().origin = where_of(e.source());
       }
     } else if (v.is_table() && is_section(path)) {
       walk(c, *v.as_table(), path + ".");

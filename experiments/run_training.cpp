@@ -56,6 +56,7 @@ std::string identity_toml(const RunConfig& c) {
 
 RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
   const RunConfig& cfg = req.config;
+  nn::check_config(cfg.train);  // before anything is written
   std::optional<nn::TrainState> resume;
   if (results) {
     const RunStatus st = results->status(req.group);

@@ -148,7 +148,8 @@ void apply_precision(Model& m, const PrecisionConfig& p, std::uint64_t seed, con
     if (!matched) {
       std::string names;
       for (Layer<float>* l : layers) names += (names.empty() ? "" : ", ") + l->name;
-      throw std::invalid_argument("layers[" + std::to_string(o) + "]: match \"" + overrides[o].match +
+      const std::string where = overrides[o].origin.empty() ? "" : overrides[o].origin + ": ";
+      throw std::invalid_argument(where + "layers[" + std::to_string(o) + "]: match \"" + overrides[o].match +
                                   "\" matches no layer with matrix products of " + m.name + " (" + names + ")");
     }
   }
@@ -166,6 +167,20 @@ void step_bitops(const Layer<float>& layer, double& bitops, double& bitops_fp32)
     bitops += macs(s->bwd_data) * w * e;
     bitops_fp32 += macs(s->bwd_data) * 1024.0;
   }
+}
+
+void check_config(const TrainConfig& c) {
+  ModelSpec spec = c.model;
+  if (c.dataset == "fashion-mnist") spec.channels = 1, spec.height = spec.width = 28, spec.classes = 10;
+  else if (c.dataset == "cifar10" || c.dataset == "cifar100")
+    spec.channels = 3, spec.height = spec.width = 32, spec.classes = c.dataset == "cifar10" ? 10 : 100;
+  else throw std::invalid_argument("unknown dataset \"" + c.dataset + "\" (fashion-mnist, cifar10, cifar100)");
+  auto model = make_model(spec);
+  apply_precision(*model, c.precision, c.seed, c.layers);
+  make_policy(c.policy);
+  learning_rate(c.schedule, c.schedule.warmup_iters, c.schedule.warmup_iters + 1);  // past warm-up: checks the kind
+  std::vector<Param<float>*> none;
+  optimizer_step(c.optimizer, none, 0.0, 0);  // checks the kind
 }
 
 std::vector<EpochRecord> train(const TrainConfig& c, const EpochCallback& on_epoch) {

@@ -35,6 +35,7 @@ struct PrecisionConfig {
 // current format (an unquantized tensor stays unquantized).
 struct LayerOverride {
   std::string match;
+  std::string origin;  // where it was written ("run.toml:12:1"), prefixed to errors; not a setting
   std::optional<std::string> w, a, e, g, w_round, a_round, e_round, g_round;
   std::optional<std::string> mac_fwd, mac_bwd_data, mac_bwd_weight;
 };
@@ -97,6 +98,11 @@ struct TrainHooks {
   std::function<void(Model&)> on_end;
   const TrainState* resume = nullptr;
 };
+
+// Checks a config without data: dataset name, model, formats, MAC configs,
+// per-layer globs, policy, optimizer and schedule kinds. Throws
+// std::invalid_argument naming the bad value (what train() would throw later).
+void check_config(const TrainConfig& cfg);
 
 // Called after each epoch (for progress lines and result files).
 using EpochCallback = std::function<void(const EpochRecord&, const Model&)>;

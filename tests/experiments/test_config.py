@@ -115,12 +115,18 @@ def test_per_layer_overrides_by_name_and_glob(tmp_path):
     assert bits == {"fc1": (32, 8), "fc2": (4, 32), "fc3": (32, 8)}
 
 
-@needs_data
-def test_glob_matching_no_layer_is_an_error(tmp_path):
+def test_glob_matching_no_layer_is_an_error_before_anything_runs(tmp_path):
     cfg = tmp_path / "layers.toml"
-    cfg.write_text('model.arch = "mlp"\n[[layers]]\nmatch = "stage2.*"\nw = "int4/minmax/tensor"\n')
-    r = lpsim("train", cfg, *TINY, check=False)
-    assert r.returncode == 1 and 'match "stage2.*" matches no layer' in r.stderr and "fc1, fc2, fc3" in r.stderr
+    cfg.write_text('model.arch = "mlp"\n\n[[layers]]\nmatch = "stage2.*"\nw = "int4/minmax/tensor"\n')
+    r = lpsim("train", cfg, *TINY, "-o", tmp_path / "r.h5", check=False)
+    assert r.returncode == 1, r.stderr
+    assert f'{cfg}:3:1: layers[0]: match "stage2.*" matches no layer' in r.stderr and "(fc1, fc2, fc3)" in r.stderr
+    assert not (tmp_path / "r.h5").exists()
+    # in a sweep, every point is checked before the first one trains
+    r = lpsim("sweep", "--model", "mlp", "--grid", "model.arch=mlp,resnet8,lenet5", "--grid", "schedule.kind=cosine,linear",
+              "-o", tmp_path / "s.h5", check=False)
+    assert r.returncode == 1 and 'grid point model.arch=mlp,schedule.kind=linear: learning-rate schedule "linear"' in r.stderr
+    assert not (tmp_path / "s.h5").exists()
 
 
 def test_help_documents_exit_codes():
