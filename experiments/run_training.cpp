@@ -87,6 +87,9 @@ RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
   if (!quiet) print_header(req);
 
   std::vector<nn::EpochRecord> history = resume ? resume->history : std::vector<nn::EpochRecord>{};
+  // The checkpoint is written before the results, so a kill in between left
+  // the file an epoch behind it: bring the file up to the checkpoint first.
+  if (resume && results) results->write_epochs(req.group, history);
   double elapsed = 0;
   int epochs_here = 0;
   nn::TrainHooks hooks;
