@@ -1,10 +1,8 @@
 // `lpsim sweep [CONFIG.toml] [key=value ...] --grid key=v1,v2 ... [--shard i/n] -o out.h5`:
 // every point of the grid, one run group each; a rerun skips finished points
 // and continues interrupted ones from their checkpoints.
-// `lpsim merge OUT.h5 IN.h5 ...`: combine shard files into one.
 #include <fmt/core.h>
 
-#include <filesystem>
 #include <memory>
 
 #include "experiments/commands.hpp"
@@ -79,24 +77,6 @@ void add_sweep(CLI::App& app) {
   cmd->add_option("--shard", s->shard, "i/n: run only points p with p % n == i (merge the shard files with lpsim merge)")
       ->capture_default_str();
   cmd->callback([cargs, s] { run_sweep(*cargs, *s); });
-}
-
-void add_merge(CLI::App& app) {
-  auto* cmd = app.add_subcommand("merge", "combine results files (sweep shards) into one");
-  auto out = std::make_shared<std::string>();
-  auto in = std::make_shared<std::vector<std::string>>();
-  cmd->add_option("output", *out, "results file to create or add to")->required();
-  cmd->add_option("inputs", *in, "results files to copy every run group from")->required();
-  cmd->callback([out, in] {
-    ResultsFile dst(*out);
-    for (const std::string& f : *in) {
-      if (f == *out) throw std::invalid_argument("merge: " + f + " is both output and input");
-      if (!std::filesystem::exists(f)) throw std::invalid_argument("merge: " + f + " does not exist");
-      ResultsFile src(f);  // locked: a shard still being written is refused
-      dst.merge_from(f);
-    }
-    if (!quiet) fmt::print("merged {} files into {} ({} runs)\n", in->size(), *out, dst.runs().size());
-  });
 }
 
 }  // namespace lpsim::cli
