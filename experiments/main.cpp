@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "experiments/commands.hpp"
+#include "experiments/results_file.hpp"
 
 int main(int argc, char** argv) {
   // Training allocates and frees multi-megabyte tensors every step; glibc
@@ -16,13 +17,20 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   // A repeated option takes its last value, so callers can override defaults (run.sh "$@").
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  app.add_flag("-q,--quiet", lpsim::cli::quiet, "no progress lines");
+  app.add_flag("-q,--quiet", lpsim::cli::quiet, "no progress lines (summaries and errors still print)");
+  app.fallthrough();  // -q also after the subcommand
   lpsim::cli::add_info(app);
   lpsim::cli::add_quantize(app);
   lpsim::cli::add_demo(app);
   lpsim::cli::add_train(app);
   lpsim::cli::add_matmul(app);
   lpsim::cli::add_vectors(app);
+  lpsim::cli::add_sweep(app);
+  lpsim::cli::add_merge(app);
+  app.footer(
+      "Exit codes: 0 success; 1 bad input or failed run (the message names the value, key, file or line); "
+      "2 usage error; 3 results file busy (another process is writing it).\n"
+      "Configs: docs/config.md; results files: docs/results-format.md.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -32,6 +40,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return 2;
+  } catch (const lpsim::cli::ResultsBusy& e) {
+    std::fprintf(stderr, "lpsim: error: %s\n", e.what());
+    return 3;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lpsim: error: %s\n", e.what());
     return 1;

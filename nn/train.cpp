@@ -1,11 +1,14 @@
 #include "nn/train.hpp"
 
+#include <fnmatch.h>
+
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
 
 #include "data/batches.hpp"
 #include "data/dataset.hpp"
+#include "nn/checkpoint.hpp"
 #include "nn/nn.hpp"
 
 namespace lpsim::nn {
@@ -28,9 +31,56 @@ LayerPrecision* precision_of(Layer<float>* l) {
   return nullptr;
 }
 
-void set_counts(Layer<float>* l, bool on) {
-  if (auto* c = dynamic_cast<Conv2d<float>*>(l)) c->stats_request.counts = on;
-  if (auto* f = dynamic_cast<Linear<float>*>(l)) f->stats_request.counts = on;
+sim::StatsRequest* request_of(Layer<float>* l) {
+  if (auto* c = dynamic_cast<Conv2d<float>*>(l)) return &c->stats_request;
+  if (auto* f = dynamic_cast<Linear<float>*>(l)) return &f->stats_request;
+  return nullptr;
+}
+
+void apply_override(LayerPrecision& lp, const LayerOverride& o, const PrecisionConfig& p) {
+  // A format without its rounding takes the global rounding of that tensor;
+  // a rounding alone changes the rounding of the layer's current format (and
+  // leaves an unquantized tensor unquantized).
+  auto set = [](std::optional<QuantSpec>& q, const std::optional<std::string>& f, const std::optional<std::string>& r,
+                const std::string& global_r) {
+    if (f) q = quant(*f, r ? *r : global_r);
+    else if (r && q) q->rounding = arith::parse_rounding(*r);
+  };
+  set(lp.w, o.w, o.w_round, p.w_round);
+  set(lp.a, o.a, o.a_round, p.a_round);
+  set(lp.e, o.e, o.e_round, p.e_round);
+  set(lp.g, o.g, o.g_round, p.g_round);
+  if (o.mac_fwd) lp.fwd = sim::parse_mac(*o.mac_fwd);
+  if (o.mac_bwd_data) lp.bwd_data = sim::parse_mac(*o.mac_bwd_data);
+  if (o.mac_bwd_weight) lp.bwd_weight = sim::parse_mac(*o.mac_bwd_weight);
+}
+
+// Adds one training step of a product layer into its epoch record.
+void add_step(LayerEpoch& r, Layer<float>& l, bool first_step) {
+  const LayerStats* s = l.stats();
+  const LayerPrecision* lp = precision_of(&l);
+  r.bits_w += bits_of(lp->w), r.bits_a += bits_of(lp->a), r.bits_e += bits_of(lp->e), r.bits_g += bits_of(lp->g);
+  const sim::GemmStats* g[3] = {&s->fwd, &s->bwd_data, &s->bwd_weight};
+  const bool computed[3] = {s->fwd_calls > 0, s->bwd_data_calls > 0, s->bwd_weight_calls > 0};
+  for (int p = 0; p < 3; ++p) {
+    if (!computed[p]) continue;
+    if (first_step) r.k[p] = g[p]->k, r.usage_a[p] = g[p]->usage_a, r.usage_b[p] = g[p]->usage_b;
+    r.counts[p] += g[p]->counts;
+    if (g[p]->has_error) {
+      r.has_error = true;
+      r.max_rel_error[p] = std::max(r.max_rel_error[p], g[p]->max_rel_error);
+      r.mean_rel_error[p] += g[p]->mean_rel_error;
+      r.sqnr_db[p] += g[p]->sqnr_db;
+    }
+  }
+}
+
+void finish_epoch_layers(std::vector<LayerEpoch>& layers, std::int64_t steps) {
+  const double n = double(std::max<std::int64_t>(steps, 1));
+  for (LayerEpoch& r : layers) {
+    r.bits_w /= n, r.bits_a /= n, r.bits_e /= n, r.bits_g /= n;
+    for (int p = 0; p < 3; ++p) r.mean_rel_error[p] /= n, r.sqnr_db[p] /= n;
+  }
 }
 
 data::Dataset load(const TrainConfig& c, data::Split split) {
@@ -68,12 +118,16 @@ void evaluate(Model& m, const data::Dataset& d, int batch, double& loss, double&
 
 }  // namespace
 
-void apply_precision(Model& m, const PrecisionConfig& p, std::uint64_t seed) {
+void apply_precision(Model& m, const PrecisionConfig& p, std::uint64_t seed) { apply_precision(m, p, seed, {}); }
+
+void apply_precision(Model& m, const PrecisionConfig& p, std::uint64_t seed, const std::vector<LayerOverride>& overrides) {
   auto layers = m.product_layers();
   for (std::size_t i = 0; i < layers.size(); ++i) {
     LayerPrecision* lp = precision_of(layers[i]);
     if (!lp) continue;
-    set_counts(layers[i], p.count_events);
+    sim::StatsRequest* req = request_of(layers[i]);
+    req->counts = p.count_events;
+    req->error = p.measure_error;
     lp->key = {seed, std::uint32_t(i * 1024)};
     if (p.keep_first_last && (i == 0 || i + 1 == layers.size())) continue;
     lp->w = quant(p.w, p.w_round);
@@ -83,6 +137,21 @@ void apply_precision(Model& m, const PrecisionConfig& p, std::uint64_t seed) {
     lp->fwd = sim::parse_mac(p.mac_fwd);
     lp->bwd_data = sim::parse_mac(p.mac_bwd_data);
     lp->bwd_weight = sim::parse_mac(p.mac_bwd_weight);
+  }
+  for (std::size_t o = 0; o < overrides.size(); ++o) {
+    bool matched = false;
+    for (Layer<float>* l : layers)
+      if (fnmatch(overrides[o].match.c_str(), l->name.c_str(), 0) == 0) {
+        apply_override(*precision_of(l), overrides[o], p);
+        matched = true;
+      }
+    if (!matched) {
+      std::string names;
+      for (Layer<float>* l : layers) names += (names.empty() ? "" : ", ") + l->name;
+      const std::string where = overrides[o].origin.empty() ? "" : overrides[o].origin + ": ";
+      throw std::invalid_argument(where + "layers[" + std::to_string(o) + "]: match \"" + overrides[o].match +
+                                  "\" matches no layer with matrix products of " + m.name + " (" + names + ")");
+    }
   }
 }
 
@@ -100,7 +169,27 @@ void step_bitops(const Layer<float>& layer, double& bitops, double& bitops_fp32)
   }
 }
 
+void check_config(const TrainConfig& c) {
+  ModelSpec spec = c.model;
+  if (c.dataset == "fashion-mnist") spec.channels = 1, spec.height = spec.width = 28, spec.classes = 10;
+  else if (c.dataset == "cifar10" || c.dataset == "cifar100")
+    spec.channels = 3, spec.height = spec.width = 32, spec.classes = c.dataset == "cifar10" ? 10 : 100;
+  else throw std::invalid_argument("unknown dataset \"" + c.dataset + "\" (fashion-mnist, cifar10, cifar100)");
+  auto model = make_model(spec);
+  apply_precision(*model, c.precision, c.seed, c.layers);
+  make_policy(c.policy);
+  learning_rate(c.schedule, c.schedule.warmup_iters, c.schedule.warmup_iters + 1);  // past warm-up: checks the kind
+  std::vector<Param<float>*> none;
+  optimizer_step(c.optimizer, none, 0.0, 0);  // checks the kind
+}
+
 std::vector<EpochRecord> train(const TrainConfig& c, const EpochCallback& on_epoch) {
+  TrainHooks hooks;
+  hooks.on_epoch = on_epoch;
+  return train(c, hooks);
+}
+
+std::vector<EpochRecord> train(const TrainConfig& c, const TrainHooks& hooks) {
   if (c.epochs < 1 || c.batch < 1) throw std::invalid_argument("train: epochs and batch must be positive");
   data::Dataset tr = load(c, data::Split::Train), te = load(c, data::Split::Test);
   if (c.train_subset > 0 && c.train_subset < tr.n) tr = data::random_subset(tr, c.train_subset, c.seed);
@@ -113,7 +202,7 @@ std::vector<EpochRecord> train(const TrainConfig& c, const EpochCallback& on_epo
   spec.channels = tr.c, spec.height = tr.h, spec.width = tr.w, spec.classes = tr.num_classes;
   spec.seed = c.seed;
   auto model = make_model(spec);
-  apply_precision(*model, c.precision, c.seed);
+  apply_precision(*model, c.precision, c.seed, c.layers);
   const auto policy = make_policy(c.policy);
   auto params = model->params();
   const auto product_layers = model->product_layers();
@@ -125,14 +214,39 @@ std::vector<EpochRecord> train(const TrainConfig& c, const EpochCallback& on_epo
   policy->begin(*model, {.iterations_per_epoch = per_epoch, .total_iterations = total, .epochs = c.epochs, .seed = c.seed});
   std::vector<EpochRecord> history;
   std::int64_t it = 0;
+  int first_epoch = 0;
+  if (hooks.resume) {
+    const TrainState& s = *hooks.resume;
+    if (s.epochs_done < 0 || s.epochs_done > c.epochs || s.iteration != per_epoch * s.epochs_done ||
+        std::int64_t(s.history.size()) != s.epochs_done)
+      throw std::runtime_error("checkpoint (" + std::to_string(s.epochs_done) + " epochs, iteration " +
+                               std::to_string(s.iteration) + ") does not fit this config (" + std::to_string(c.epochs) +
+                               " epochs of " + std::to_string(per_epoch) + " iterations)");
+    restore_state(*model, *policy, s);
+    history = s.history;
+    it = s.iteration;
+    first_epoch = s.epochs_done;
+  }
+  std::vector<std::int64_t> layer_params;
+  for (Layer<float>* l : product_layers) {
+    std::int64_t n = 0;
+    for (const Param<float>* p : l->params()) n += p->value.numel();
+    layer_params.push_back(n);
+  }
   data::Batch b;
-  for (int epoch = 0; epoch < c.epochs; ++epoch) {
+  for (int epoch = first_epoch; epoch < c.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     EpochRecord r;
     r.epoch = epoch + 1;
+    for (std::size_t i = 0; i < product_layers.size(); ++i) {
+      LayerEpoch& le = r.layers.emplace_back();
+      le.name = product_layers[i]->name;
+      le.depth = product_layers[i]->depth;
+      le.params = layer_params[i];
+    }
     double loss_sum = 0;
-    std::int64_t correct = 0, seen = 0;
-    for (loader.start_epoch(epoch); loader.next(b); ++it) {
+    std::int64_t correct = 0, seen = 0, steps = 0;
+    for (loader.start_epoch(epoch); loader.next(b); ++it, ++steps) {
       r.lr = learning_rate(c.schedule, it, total);
       policy->before_step(*model, it);
       const Tensor<float> logits = model->forward(batch_tensor(b), true);
@@ -141,11 +255,15 @@ std::vector<EpochRecord> train(const TrainConfig& c, const EpochCallback& on_epo
       policy->after_backward(*model, it);
       optimizer_step(c.optimizer, params, r.lr, it);
       policy->after_step(*model, it, loss, double(model->loss.correct) / b.size);
-      for (const auto* l : product_layers) step_bitops(*l, r.bitops, r.bitops_fp32);
+      for (std::size_t i = 0; i < product_layers.size(); ++i) {
+        step_bitops(*product_layers[i], r.bitops, r.bitops_fp32);
+        add_step(r.layers[i], *product_layers[i], steps == 0);
+      }
       loss_sum += double(loss) * b.size;
       correct += model->loss.correct;
       seen += b.size;
     }
+    finish_epoch_layers(r.layers, steps);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.images_per_second = double(seen) / r.seconds;
     r.train_loss = loss_sum / double(seen);
@@ -153,8 +271,12 @@ std::vector<EpochRecord> train(const TrainConfig& c, const EpochCallback& on_epo
     evaluate(*model, te, c.batch, r.test_loss, r.test_acc);
     policy->end_epoch(*model, r);
     history.push_back(r);
-    if (on_epoch) on_epoch(r, *model);
+    // Checkpoint before results, so a results file never shows an epoch
+    // that a resumed run would not have.
+    if (hooks.on_checkpoint) hooks.on_checkpoint(capture_state(*model, *policy, epoch + 1, it, history));
+    if (hooks.on_epoch) hooks.on_epoch(r, *model);
   }
+  if (hooks.on_end) hooks.on_end(*model);
   return history;
 }
 

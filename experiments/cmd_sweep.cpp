@@ -1,0 +1,82 @@
+// `lpsim sweep [CONFIG.toml] [key=value ...] --grid key=v1,v2 ... [--shard i/n] -o out.h5`:
+// every point of the grid, one run group each; a rerun skips finished points
+// and continues interrupted ones from their checkpoints.
+#include <fmt/core.h>
+
+#include <memory>
+
+#include "experiments/commands.hpp"
+#include "experiments/config_flags.hpp"
+#include "experiments/config_toml.hpp"
+#include "experiments/run_training.hpp"
+#include "experiments/sweep_grid.hpp"
+#include "nn/train.hpp"
+
+namespace lpsim::cli {
+
+namespace {
+
+struct SweepArgs {
+  std::vector<std::string> grid;
+  std::string shard = "0/1";
+};
+
+void run_sweep(const ConfigArgs& cargs, const SweepArgs& s) {
+  const RunConfig base = resolve_config(cargs);
+  if (base.output.empty()) throw CLI::ValidationError("-o", "a sweep needs a results file (-o FILE or output = \"FILE\")");
+  if (s.grid.empty()) throw CLI::ValidationError("--grid", "a sweep needs at least one --grid key=v1,v2,...");
+  std::vector<GridAxis> axes;
+  for (const std::string& g : s.grid) {
+    axes.push_back(parse_axis(g));
+    for (const GridAxis& a : axes)
+      if (&a != &axes.back() && a.key == axes.back().key)
+        throw std::invalid_argument("--grid names key \"" + a.key + "\" twice");
+  }
+  const auto [shard, shards] = parse_shard(s.shard);
+  const auto points = grid_points(axes);
+  // Resolve every point first: a bad value fails before hours of training.
+  std::vector<RunRequest> mine;
+  for (std::size_t p = 0; p < points.size(); ++p) {
+    RunRequest r;
+    r.config = base;
+    std::string text;
+    for (const auto& [k, v] : points[p]) {
+      if (k == "output" || k == "threads") throw std::invalid_argument("--grid cannot vary \"" + k + "\"");
+      set_key_text(r.config, k, v, "--grid " + k + "=" + v);
+      text += k + " = " + v + "\n";
+    }
+    if (int(p % std::size_t(shards)) != shard) continue;
+    try {
+      nn::check_config(r.config.train);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument("grid point " + point_name(points[p]) + ": " + e.what());
+    }
+    r.group = point_name(points[p]);
+    r.point = text;
+    r.point_index = std::int64_t(p);
+    r.resume = true;
+    r.label = fmt::format("point {}/{}: {}", p + 1, points.size(), r.group);
+    mine.push_back(std::move(r));
+  }
+  ResultsFile results(base.output);
+  results.create_if_absent();  // every shard leaves a file to merge, even one with no points
+  int trained = 0, skipped = 0;
+  for (const RunRequest& r : mine) (run_training(r, &results) == RunOutcome::Trained ? trained : skipped)++;
+  fmt::print("sweep: {} points in the grid, {} in shard {}/{}: {} trained, {} already finished -> {}\n", points.size(),
+               mine.size(), shard, shards, trained, skipped, base.output);
+}
+
+}  // namespace
+
+void add_sweep(CLI::App& app) {
+  auto* cmd = app.add_subcommand("sweep", "train every point of a grid of config values into one results file");
+  auto cargs = add_config_args(cmd);
+  auto s = std::make_shared<SweepArgs>();
+  cmd->add_option("--grid", s->grid, "key=v1,v2,...: an axis of the grid (repeat for more; last varies fastest)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--shard", s->shard, "i/n: run only points p with p % n == i (merge the shard files with lpsim merge)")
+      ->capture_default_str();
+  cmd->callback([cargs, s] { run_sweep(*cargs, *s); });
+}
+
+}  // namespace lpsim::cli

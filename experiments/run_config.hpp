@@ -1,0 +1,50 @@
+// A run's configuration: every knob of nn::TrainConfig plus what the CLI
+// adds (threads, results file), addressable by a dotted key ("optimizer.lr")
+// from a TOML file, a `key=value` override or a CLI flag - one mechanism.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "nn/train.hpp"
+
+namespace lpsim::cli {
+
+struct RunConfig {
+  nn::TrainConfig train;
+  int threads = 0;     // 0: OpenMP's default (results are the same for any count)
+  std::string output;  // HDF5 results file; empty: print only
+};
+
+RunConfig default_run_config();
+
+// Where a key's value lives in a RunConfig.
+using ValueRef = std::variant<std::string*, int*, std::int64_t*, std::uint64_t*, double*, bool*, std::vector<double>*>;
+
+// What a string value must be, checked when it is read so that the error can
+// name the file and line.
+enum class Check { None, Quant, Rounding, Mac, Positive };
+
+struct Key {
+  const char* path;
+  ValueRef (*ref)(RunConfig&);
+  Check check;
+  const char* help;
+};
+
+// Every key, in the order the resolved config prints them (config_keys.cpp).
+const std::vector<Key>& keys();
+const Key* find_key(const std::string& path);
+
+// Keys that set several others (precision.mac sets all three MACs); they
+// are accepted as input but never printed.
+struct KeyAlias {
+  const char* path;
+  std::vector<const char*> targets;
+  const char* help;
+};
+const std::vector<KeyAlias>& key_aliases();
+
+}  // namespace lpsim::cli

@@ -1,0 +1,135 @@
+#include "experiments/run_training.hpp"
+
+#include <fmt/core.h>
+#include <omp.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <sstream>
+
+#include "experiments/commands.hpp"
+#include "experiments/config_toml.hpp"
+#include "nn/checkpoint.hpp"
+
+namespace lpsim::cli {
+
+namespace {
+
+std::string clock(double s) {
+  const int t = int(s + 0.5);
+  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
+}
+
+void print_header(const RunRequest& req) {
+  const nn::TrainConfig& c = req.config.train;
+  const auto& p = c.precision;
+  if (!req.label.empty()) fmt::print("{}\n", req.label);
+  fmt::print("lpsim train: {} on {} ({} epochs, batch {}, seed {})\n", c.model.arch, c.dataset, c.epochs, c.batch, c.seed);
+  fmt::print("  W={} A={} E={}({}) G={}  fwd MAC {}  bwd MAC {} / {}{}{}\n", p.w.empty() ? "fp32" : p.w,
+             p.a.empty() ? "fp32" : p.a, p.e.empty() ? "fp32" : p.e, p.e_round, p.g.empty() ? "fp32" : p.g, p.mac_fwd,
+             p.mac_bwd_data, p.mac_bwd_weight, p.keep_first_last ? "  (first/last layer fp32)" : "",
+             c.layers.empty() ? "" : fmt::format("  ({} per-layer overrides)", c.layers.size()));
+}
+
+// The first differing line of two resolved configs, for the resume error.
+std::string first_difference(const std::string& a, const std::string& b) {
+  std::istringstream sa(a), sb(b);
+  std::string la, lb;
+  while (true) {
+    const bool ga = bool(std::getline(sa, la)), gb = bool(std::getline(sb, lb));
+    if (!ga && !gb) return "";
+    if (!ga) la = "(nothing)";
+    if (!gb) lb = "(nothing)";
+    if (la != lb) return "stored \"" + la + "\", now \"" + lb + "\"";
+  }
+}
+
+}  // namespace
+
+std::string identity_toml(const RunConfig& c) {
+  RunConfig i = c;
+  i.threads = 0;
+  i.output.clear();
+  return to_toml(i);
+}
+
+RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
+  const RunConfig& cfg = req.config;
+  nn::check_config(cfg.train);  // before anything is written
+  std::optional<nn::TrainState> resume;
+  if (results) {
+    const RunStatus st = results->status(req.group);
+    const std::string where = "run \"" + req.group + "\" of " + results->path();
+    if (st != RunStatus::Absent) {
+      if (!req.resume)
+        throw std::invalid_argument(where + " exists" + (st == RunStatus::Finished ? " and is finished" : " (interrupted?)") +
+                                    "; pass --resume to " + (st == RunStatus::Finished ? "skip" : "continue") +
+                                    " it, or choose another output");
+      RunConfig stored;
+      load_config_text(results->attribute(req.group, "config"), where, stored);
+      const std::string diff = first_difference(identity_toml(stored), identity_toml(cfg));
+      if (!diff.empty()) throw std::invalid_argument("cannot resume " + where + ": its config differs (" + diff + ")");
+      if (st == RunStatus::Finished) {
+        if (!quiet) fmt::print("{}{} is finished: skipped\n", req.label.empty() ? "" : req.label + ": ", where);
+        return RunOutcome::Skipped;
+      }
+      const std::string ck = results->checkpoint_path(req.group);
+      if (std::filesystem::exists(ck)) resume = nn::load_checkpoint(ck);
+      if (!quiet)
+        fmt::print("resuming {} after epoch {}\n", where, resume ? resume->epochs_done : 0);
+    }
+    if (!resume)
+      results->begin_run(req.group, {.config = to_toml(cfg), .seed = cfg.train.seed, .point = req.point,
+                                     .point_index = req.point_index});
+  }
+  if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
+  if (!quiet) print_header(req);
+
+  std::vector<nn::EpochRecord> history = resume ? resume->history : std::vector<nn::EpochRecord>{};
+  // The checkpoint is written before the results, so a kill in between left
+  // the file an epoch behind it: bring the file up to the checkpoint first.
+  if (resume && results) results->write_epochs(req.group, history);
+  double elapsed = 0;
+  int epochs_here = 0;
+  nn::TrainHooks hooks;
+  hooks.resume = resume ? &*resume : nullptr;
+  if (results) {
+    const std::string ck = results->checkpoint_path(req.group);
+    hooks.on_checkpoint = [ck](const nn::TrainState& s) { nn::save_checkpoint(ck, s); };
+    hooks.on_end = [&, ck](nn::Model& m) {
+      results->finish_run(req.group, nn::model_arrays(m, false));
+      std::error_code ec;
+      std::filesystem::remove(ck, ec);
+    };
+  }
+  const int epochs = cfg.train.epochs;
+  hooks.on_epoch = [&](const nn::EpochRecord& r, const nn::Model&) {
+    history.push_back(r);
+    if (results) results->write_epochs(req.group, history);
+    elapsed += r.seconds;
+    ++epochs_here;
+    if (quiet) return;
+    const double eta = elapsed / epochs_here * (epochs - r.epoch);
+    fmt::print("epoch {:>3}/{}  loss {:.4f}  train {:6.2f}%  test {:6.2f}%  lr {:.4f}  {:7.1f} img/s  {}  ETA {}\n",
+               r.epoch, epochs, r.train_loss, 100 * r.train_acc, 100 * r.test_acc, r.lr, r.images_per_second,
+               clock(r.seconds), clock(eta));
+    std::fflush(stdout);
+  };
+  const auto all = nn::train(cfg.train, hooks);
+  {
+    if (quiet && !req.label.empty()) fmt::print("{}\n", req.label);
+    double bitops = 0, bitops32 = 0, seconds = 0;
+    for (const auto& r : all) bitops += r.bitops, bitops32 += r.bitops_fp32, seconds += r.seconds;
+    const auto& last = all.back();
+    fmt::print("final: test accuracy {:.2f}%  (train {:.2f}%, loss {:.4f})  time {}\n", 100 * last.test_acc,
+               100 * last.train_acc, last.train_loss, clock(seconds));
+    fmt::print("BitOPs: {:.3e} vs {:.3e} at 32 bits: {:.2f}x fewer ({:.1f}% of fp32)\n", bitops, bitops32,
+               bitops32 / bitops, 100 * bitops / bitops32);
+    if (results && !quiet) fmt::print("results: {} (group \"{}\")\n", results->path(), req.group);
+    std::fflush(stdout);
+  }
+  return RunOutcome::Trained;
+}
+
+}  // namespace lpsim::cli

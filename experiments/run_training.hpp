@@ -1,0 +1,34 @@
+// One training run of `lpsim train` or of a sweep point: progress lines,
+// the results file's run group, epoch-end checkpoints, and resumption.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "experiments/results_file.hpp"
+#include "experiments/run_config.hpp"
+
+namespace lpsim::cli {
+
+struct RunRequest {
+  RunConfig config;
+  std::string group = "run";  // the run's group in the results file
+  std::string point;          // sweeps: the grid point, "key=value" lines
+  std::int64_t point_index = -1;
+  // Continue an interrupted run from its checkpoint, skip a finished one;
+  // without it an existing run is an error (never silently overwritten).
+  bool resume = false;
+  std::string label;          // printed before progress lines (sweeps: the point)
+};
+
+enum class RunOutcome { Trained, Skipped };
+
+// `results` may be null (no output file). Throws std::invalid_argument /
+// std::runtime_error naming what was wrong.
+RunOutcome run_training(const RunRequest& req, ResultsFile* results);
+
+// The config's identity: the resolved TOML without the keys that do not
+// change results (threads, output). Resumption requires it to match.
+std::string identity_toml(const RunConfig& c);
+
+}  // namespace lpsim::cli
