@@ -114,6 +114,17 @@ void set_from_node(RunConfig& c, const Key& k, const toml::node& n, const std::s
             else fail(where, key + " must be an array of numbers, got an element that is " + type_name(e));
           }
           *p = v;
+        } else if constexpr (std::is_same_v<T, std::vector<int>>) {
+          const auto* a = n.as_array();
+          if (!a) fail(where, key + " must be an array of integers, got " + type_name(n));
+          std::vector<int> v;
+          for (const toml::node& e : *a) {
+            const auto* i = e.as_integer();
+            if (!i) fail(where, key + " must be an array of integers, got an element that is " + type_name(e));
+            if (i->get() < 1 || i->get() > 64) fail(where, key + " elements must be in 1..64, got " + std::to_string(i->get()));
+            v.push_back(int(i->get()));
+          }
+          *p = v;
         } else {  // integers
           const std::int64_t v = integer_of(n, key, where);
           if (v < 0) fail(where, key + " must be >= 0, got " + std::to_string(v));
@@ -260,7 +271,8 @@ void set_key_text(RunConfig& cfg, const std::string& key, const std::string& tex
       parsed = toml::parse("v = " + text);
     } catch (const toml::parse_error&) {
       bool ok = false;
-      if (std::holds_alternative<std::vector<double>*>(first.ref(cfg))) {
+      if (std::holds_alternative<std::vector<double>*>(first.ref(cfg)) ||
+          std::holds_alternative<std::vector<int>*>(first.ref(cfg))) {
         try {
           parsed = toml::parse("v = [" + text + "]");
           ok = true;
@@ -322,6 +334,10 @@ std::string value_text(ValueRef ref) {
         else if constexpr (std::is_same_v<T, std::vector<double>>) {
           std::string out = "[";
           for (std::size_t i = 0; i < p->size(); ++i) out += (i ? ", " : "") + number((*p)[i]);
+          return out + "]";
+        } else if constexpr (std::is_same_v<T, std::vector<int>>) {
+          std::string out = "[";
+          for (std::size_t i = 0; i < p->size(); ++i) out += (i ? ", " : "") + std::to_string((*p)[i]);
           return out + "]";
         } else return std::to_string(*p);
       },

@@ -21,7 +21,8 @@ struct RunConfig {
 RunConfig default_run_config();
 
 // Where a key's value lives in a RunConfig.
-using ValueRef = std::variant<std::string*, int*, std::int64_t*, std::uint64_t*, double*, bool*, std::vector<double>*>;
+using ValueRef = std::variant<std::string*, int*, std::int64_t*, std::uint64_t*, double*, bool*, std::vector<double>*,
+                              std::vector<int>*>;
 
 // What a string value must be, checked when it is read so that the error can
 // name the file and line.

@@ -160,8 +160,9 @@ void step_bitops(const Layer<float>& layer, double& bitops, double& bitops_fp32)
   const LayerPrecision* lp = precision_of(const_cast<Layer<float>*>(&layer));
   if (!s || !lp) return;
   const int w = bits_of(lp->w), a = bits_of(lp->a), e = bits_of(lp->e);
+  const int e_dw = lp->e_dw ? bits_of(lp->e_dw) : e;  // SBM's bifurcation: the weight gradient's own error width
   auto macs = [](const sim::GemmStats& g) { return double(g.m) * double(g.n) * double(g.k); };
-  bitops += macs(s->fwd) * w * a + macs(s->bwd_weight) * e * a;
+  bitops += macs(s->fwd) * w * a + macs(s->bwd_weight) * e_dw * a;
   bitops_fp32 += (macs(s->fwd) + macs(s->bwd_weight)) * 1024.0;
   if (s->bwd_data_calls) {  // the first layer computes no input gradient
     bitops += macs(s->bwd_data) * w * e;

@@ -550,6 +550,7 @@ TEST_CASE("every policy trains a tiny model, and its BitOPs move as its bits do"
   p.sbm_bifurcation = true;
   const auto bif = run(p);
   CHECK(bif.back().train_loss != sbm.back().train_loss);  // the 16-bit dW error is used
+  CHECK(total_bitops(bif) > static8);                     // and its product counted at 16 x 8 bits
 
   p = PolicyConfig{};
   p.kind = "cpt";
