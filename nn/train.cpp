@@ -55,6 +55,39 @@ void apply_override(LayerPrecision& lp, const LayerOverride& o, const PrecisionC
   if (o.mac_bwd_weight) lp.bwd_weight = sim::parse_mac(*o.mac_bwd_weight);
 }
 
+// A fixed-point MAC (fixed operand formats or accumulator) works on integers
+// of its grid, but a scaled quantizer's values are scale x element: rounding
+// them to that grid would silently destroy them. Scaled formats reach the MAC
+// as those values (the scale applied first, "fake quantization"), so they
+// need a floating-point MAC; say so instead of training on garbage.
+void check_operands(const Layer<float>& l, const LayerPrecision& lp) {
+  struct Use {
+    const char* product;
+    const sim::MacConfig& mac;
+    bool left;
+    const std::optional<QuantSpec>& q;
+    const char* tensor;
+  };
+  const Use uses[] = {{"mac_fwd", lp.fwd, true, lp.w, "W"},
+                      {"mac_fwd", lp.fwd, false, lp.a, "A"},
+                      {"mac_bwd_data", lp.bwd_data, true, lp.w, "W"},
+                      {"mac_bwd_data", lp.bwd_data, false, lp.e, "E"},
+                      {"mac_bwd_weight", lp.bwd_weight, true, lp.e_dw ? lp.e_dw : lp.e, "E"},
+                      {"mac_bwd_weight", lp.bwd_weight, false, lp.a, "A"}};
+  for (const Use& u : uses) {
+    if (!u.q || u.q->format.kind != arith::Kind::Scaled) continue;
+    const auto& side = u.left ? u.mac.a : u.mac.b;
+    const bool fixed_operand = side && side->format.kind == arith::Kind::Fixed;
+    if (!fixed_operand && u.mac.acc.format.kind != arith::Kind::Fixed) continue;
+    throw std::invalid_argument(
+        "layer " + l.name + ": " + u.product + " \"" + u.mac.spelling() + "\" computes in fixed point (" +
+        (fixed_operand ? "operand " + side->format.spelling : "accumulator " + u.mac.acc.format.spelling) + "), but " +
+        u.tensor + " is the scaled format " + u.q->format.spelling +
+        ", whose values (scale x element) are not on that grid; use a floating-point MAC such as fp32 "
+        "(scaled formats enter the MAC scale-first)");
+  }
+}
+
 // Adds one training step of a product layer into its epoch record.
 void add_step(LayerEpoch& r, Layer<float>& l, bool first_step) {
   const LayerStats* s = l.stats();
@@ -153,6 +186,8 @@ void apply_precision(Model& m, const PrecisionConfig& p, std::uint64_t seed, con
                                   "\" matches no layer with matrix products of " + m.name + " (" + names + ")");
     }
   }
+  for (Layer<float>* l : layers)
+    if (const LayerPrecision* lp = precision_of(l)) check_operands(*l, *lp);
 }
 
 void step_bitops(const Layer<float>& layer, double& bitops, double& bitops_fp32) {

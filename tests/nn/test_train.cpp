@@ -71,3 +71,18 @@ TEST_CASE("bad model names and schedules are clear errors") {
   sc.kind = "linear";
   CHECK_THROWS_WITH_AS(nn::learning_rate(sc, 0, 10), doctest::Contains("\"linear\""), std::invalid_argument);
 }
+
+TEST_CASE("a scaled format into a fixed-point MAC is refused, naming the layer, product and formats") {
+  nn::TrainConfig c;
+  c.model.arch = "mlp";
+  c.precision.w = "int8/minmax/channel";
+  c.precision.mac_fwd = "int8.int32";
+  CHECK_THROWS_WITH_AS(nn::check_config(c), doctest::Contains("mac_fwd \"in=int8,acc=int32"), std::invalid_argument);
+  c.precision.mac_fwd = "acc=fx32.8,out=fp32";  // a fixed-point accumulator alone is just as wrong
+  CHECK_THROWS_WITH_AS(nn::check_config(c), doctest::Contains("accumulator fx32.8"), std::invalid_argument);
+  c.precision.mac_fwd = "fp16.fp32";  // a float MAC takes the scaled values
+  CHECK_NOTHROW(nn::check_config(c));
+  c.precision.w = "";
+  c.precision.mac_fwd = "int8.int32";  // unquantized W read as int8 integers: the user's explicit choice
+  CHECK_NOTHROW(nn::check_config(c));
+}
