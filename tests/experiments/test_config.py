@@ -1,4 +1,5 @@
 """TOML configs: keys, overrides, flags as shorthand, strict errors with file:line."""
+import os
 import tomllib
 
 import h5py
@@ -162,3 +163,19 @@ def test_usage_errors_exit_2(tmp_path, args, message):
     r = lpsim(*args, check=False, cwd=tmp_path)
     assert r.returncode == 2 and message in r.stderr, r.stderr
     assert not (tmp_path / "x.h5").exists()
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(CONFIGS)))
+def test_every_example_config_resolves(name):
+    r = resolved(f"{CONFIGS}/{name}")
+    if name.startswith("policy_"):
+        assert r["policy"]["kind"] == name[len("policy_"):-len(".toml")]
+
+
+@needs_data
+@pytest.mark.parametrize("name", sorted(n for n in os.listdir(CONFIGS) if n.startswith("policy_")))
+def test_every_policy_config_trains_and_saves_bitops(name):
+    # The method's config on a tiny MLP run: it trains, and spends fewer BitOPs than fp32.
+    r = lpsim("train", f"{CONFIGS}/{name}", *TINY, "epochs=1", "model.arch=mlp", "augment=false", "-q")
+    line = next(l for l in r.stdout.splitlines() if l.startswith("BitOPs:"))
+    assert "fewer" in line and float(line.split("(")[1].split("%")[0]) < 100.0, line
