@@ -107,6 +107,7 @@ RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
   hooks.on_epoch = [&](const nn::EpochRecord& r, const nn::Model&) {
     history.push_back(r);
     if (results) results->write_epochs(req.group, history);
+    if (req.on_epoch) req.on_epoch(r);
     elapsed += r.seconds;
     ++epochs_here;
     if (quiet) return;
@@ -117,6 +118,7 @@ RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
     std::fflush(stdout);
   };
   const auto all = nn::train(cfg.train, hooks);
+  if (req.history) *req.history = all;
   {
     if (quiet && !req.label.empty()) fmt::print("{}\n", req.label);
     double bitops = 0, bitops32 = 0, seconds = 0;

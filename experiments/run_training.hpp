@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <vector>
 #include <string>
 
 #include "experiments/results_file.hpp"
@@ -19,6 +21,10 @@ struct RunRequest {
   // without it an existing run is an error (never silently overwritten).
   bool resume = false;
   std::string label;          // printed before progress lines (sweeps: the point)
+  // Library callers (the Python module): told of each finished epoch, and
+  // given the whole history (resumed epochs included) when the run ends.
+  std::function<void(const nn::EpochRecord&)> on_epoch;
+  std::vector<nn::EpochRecord>* history = nullptr;
 };
 
 enum class RunOutcome { Trained, Skipped };

@@ -7,5 +7,6 @@ namespace lpsim::py {
 
 void bind_arith(pybind11::module_& m);
 void bind_sim(pybind11::module_& m);
+void bind_experiments(pybind11::module_& m);
 
 }  // namespace lpsim::py

@@ -6,6 +6,7 @@ pure-Python conveniences. Format spellings follow DESIGN.md, e.g. ``"e4m3fn"``,
 """
 from ._core import (Format, FormatError, GemmStats, MacConfig, aliases, bitops, conv2d, decode, encode,
                     gemm_path, mac_presets, matmul, quantize)
+from .training import load, sweep, to_frame, train
 
 __all__ = ["Format", "FormatError", "GemmStats", "MacConfig", "aliases", "bitops", "conv2d", "decode", "encode",
-           "gemm_path", "mac_presets", "matmul", "quantize"]
+           "gemm_path", "load", "mac_presets", "matmul", "quantize", "sweep", "to_frame", "train"]

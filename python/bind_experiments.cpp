@@ -1,0 +1,121 @@
+// Runs, configs and results files for Python: lpsim.train and lpsim.sweep
+// (python/lpsim/training.py) drive the same code as `lpsim train`, so a
+// config, an override and a results file mean the same in both.
+#include <pybind11/functional.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "experiments/commands.hpp"
+#include "experiments/config_toml.hpp"
+#include "experiments/results_file.hpp"
+#include "experiments/run_training.hpp"
+#include "experiments/sweep_grid.hpp"
+#include "python/bindings.hpp"
+
+namespace py = pybind11;
+
+namespace lpsim::py {
+
+namespace {
+
+using cli::RunConfig;
+
+::py::dict epoch_dict(const nn::EpochRecord& r) {
+  ::py::dict d;
+  d["epoch"] = r.epoch;
+  d["train_loss"] = r.train_loss, d["train_acc"] = r.train_acc;
+  d["test_loss"] = r.test_loss, d["test_acc"] = r.test_acc, d["lr"] = r.lr;
+  d["seconds"] = r.seconds, d["images_per_second"] = r.images_per_second;
+  d["bitops"] = r.bitops, d["bitops_fp32"] = r.bitops_fp32;
+  ::py::list layers;
+  for (const auto& l : r.layers) {
+    ::py::dict x;
+    x["name"] = l.name, x["depth"] = l.depth, x["params"] = l.params;
+    x["bits_w"] = l.bits_w, x["bits_a"] = l.bits_a, x["bits_e"] = l.bits_e, x["bits_g"] = l.bits_g;
+    x["k"] = ::py::make_tuple(l.k[0], l.k[1], l.k[2]);
+    x["usage_a"] = ::py::make_tuple(l.usage_a[0], l.usage_a[1], l.usage_a[2]);
+    x["usage_b"] = ::py::make_tuple(l.usage_b[0], l.usage_b[1], l.usage_b[2]);
+    layers.append(x);
+  }
+  d["layers"] = layers;
+  return d;
+}
+
+RunConfig make_config(const std::string& toml_text, const std::string& source, const std::vector<std::string>& overrides) {
+  RunConfig c = cli::default_run_config();
+  if (!toml_text.empty()) cli::load_config_text(toml_text, source, c);
+  for (const auto& o : overrides) cli::apply_override(o, c);
+  return c;
+}
+
+}  // namespace
+
+void bind_experiments(::py::module_& m) {
+  m.def(
+      "resolve_config",
+      [](const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
+        return cli::to_toml(make_config(text, source, overrides));
+      },
+      ::py::arg("toml_text"), ::py::arg("source") = "<config>", ::py::arg("overrides") = std::vector<std::string>{},
+      "The full resolved config (TOML) of a config text plus key=value overrides; errors name the key and line.");
+
+  m.def(
+      "run_training",
+      [](const std::string& text, const std::string& source, const std::vector<std::string>& overrides,
+         const std::string& output, const std::string& group, bool resume, bool quiet,
+         const std::function<void(::py::dict)>& on_epoch) {
+        cli::RunRequest req;
+        req.config = make_config(text, source, overrides);
+        if (!output.empty()) req.config.output = output;
+        req.group = group;
+        req.resume = resume;
+        std::vector<nn::EpochRecord> history;
+        req.history = &history;
+        if (on_epoch)
+          req.on_epoch = [&](const nn::EpochRecord& r) {
+            ::py::gil_scoped_acquire gil;
+            on_epoch(epoch_dict(r));
+          };
+        const bool was_quiet = cli::quiet;
+        cli::quiet = quiet;
+        {
+          ::py::gil_scoped_release nogil;
+          std::unique_ptr<cli::ResultsFile> results;
+          if (!req.config.output.empty()) results = std::make_unique<cli::ResultsFile>(req.config.output);
+          try {
+            cli::run_training(req, results.get());
+          } catch (...) {
+            cli::quiet = was_quiet;
+            throw;
+          }
+        }
+        cli::quiet = was_quiet;
+        ::py::list out;
+        for (const auto& r : history) out.append(epoch_dict(r));
+        return out;
+      },
+      ::py::arg("toml_text"), ::py::arg("source"), ::py::arg("overrides"), ::py::arg("output"), ::py::arg("group"),
+      ::py::arg("resume"), ::py::arg("quiet"), ::py::arg("on_epoch"),
+      "One training run as `lpsim train` does it; returns the epochs as dicts. Releases the GIL.");
+
+  m.def(
+      "merge_results",
+      [](const std::string& output, const std::vector<std::string>& inputs) {
+        ::py::gil_scoped_release nogil;
+        cli::ResultsFile out(output);
+        for (const auto& in : inputs) out.merge_from(in);
+      },
+      ::py::arg("output"), ::py::arg("inputs"), "Copies every run group of the input results files into output.");
+
+  m.def(
+      "point_name",
+      [](const std::vector<std::pair<std::string, std::string>>& point) { return cli::point_name(point); },
+      ::py::arg("point"), "The run group name of a sweep point [(key, value), ...], as `lpsim sweep` names it.");
+
+  ::py::register_exception<cli::ResultsBusy>(m, "ResultsBusy", PyExc_RuntimeError);
+}
+
+}  // namespace lpsim::py

@@ -1,0 +1,222 @@
+"""Training runs, sweeps and results files from Python.
+
+The same configs, keys and results files as the ``lpsim`` command line
+(docs/config.md, docs/results-format.md): a config is a TOML file, a TOML
+string or a dict of keys; overrides are keyword arguments, with ``__`` for the
+dot of a dotted key (``optimizer__lr=0.1`` is ``optimizer.lr=0.1``).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["train", "sweep", "load", "to_frame"]
+
+METRICS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_second",
+           "bitops", "bitops_fp32")
+
+
+def _toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return repr(v.item() if hasattr(v, "item") else v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(f"config value {v!r} of type {type(v).__name__} has no TOML spelling")
+
+
+def _flatten(d, prefix=""):
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            yield from _flatten(v, key + ".")
+        else:
+            yield key, v
+
+
+def _config_text(config):
+    """(TOML text, source name) of a path, a TOML string or a dict."""
+    if config is None:
+        return "", "<defaults>"
+    if isinstance(config, (str, Path)) and (isinstance(config, Path) or "\n" not in config and "=" not in config):
+        path = Path(config)
+        if not path.exists():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        return path.read_text(), str(path)
+    if isinstance(config, str):
+        return config, "<string>"
+    if isinstance(config, dict):
+        d = dict(config)
+        layers = d.pop("layers", [])
+        lines = [f"{k} = {_toml_value(v)}" for k, v in _flatten(d)]
+        for layer in layers:
+            lines.append("[[layers]]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in layer.items()]
+        return "\n".join(lines) + "\n", "<dict>"
+    raise TypeError(f"config must be a path, a TOML string or a dict, not {type(config).__name__}")
+
+
+def _overrides(overrides):
+    return [f"{k.replace('__', '.')}={v if isinstance(v, str) else _toml_value(v)}" for k, v in overrides.items()]
+
+
+def _history(epochs):
+    """Per-epoch metrics as NumPy arrays, plus the per-layer records of each epoch."""
+    h = {m: np.array([e[m] for e in epochs]) for m in METRICS}
+    h["layers"] = [e["layers"] for e in epochs]
+    return h
+
+
+def train(config=None, *, output=None, group="run", resume=False, progress=True, **overrides):
+    """Train as ``lpsim train`` does; returns the history: a dict of NumPy arrays
+    (one entry per epoch: train_loss, test_acc, bitops, ...) and "layers".
+
+    config: a TOML file path, a TOML string, a dict (nested or dotted keys;
+    "layers" a list of per-layer dicts), or None for the defaults.
+    output: an HDF5 results file to write as the run goes (resumable with
+    resume=True). progress: a tqdm bar per epoch (if tqdm is installed).
+    The GIL is released while training.
+    """
+    text, source = _config_text(config)
+    bar = None
+    if progress:
+        try:
+            from tqdm.auto import tqdm
+            total = int(dict(_parse_resolved(text, source, _overrides(overrides)))["epochs"])
+            bar = tqdm(total=total, desc="lpsim train", unit="epoch")
+        except ImportError:
+            bar = None
+
+    def on_epoch(e):
+        if bar is not None:
+            bar.set_postfix(loss=f"{e['train_loss']:.4f}", test=f"{100 * e['test_acc']:.2f}%",
+                            img_s=f"{e['images_per_second']:.0f}")
+            bar.update(1)
+
+    try:
+        epochs = _core.run_training(text, source, _overrides(overrides), "" if output is None else str(output), group,
+                                    resume, True, on_epoch)
+    finally:
+        if bar is not None:
+            bar.close()
+    return _history(epochs)
+
+
+def _parse_resolved(text, source, overrides):
+    """Top-level scalar keys of the resolved config, as (key, text) pairs."""
+    for line in _core.resolve_config(text, source, overrides).splitlines():
+        if "=" in line and not line.startswith("["):
+            k, v = line.split("=", 1)
+            yield k.strip(), v.strip()
+
+
+def _grid(grid):
+    keys = list(grid)
+    for values in itertools.product(*(grid[k] for k in keys)):
+        # Strings unquoted, as `lpsim sweep --grid key=v1,v2` writes them: the same group names.
+        yield [(k, v if isinstance(v, str) else _toml_value(v)) for k, v in zip(keys, values)]
+
+
+def _run_point(text, source, overrides, point, threads):
+    """One sweep point in a fresh results file; returns (name, epochs, file bytes).
+    Module-level so that process pools and Dask workers can pickle it."""
+    name = _core.point_name(point)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "point.h5")
+        assignments = overrides + [f"{k}={v}" for k, v in point] + [f"threads={threads}"]
+        epochs = _core.run_training(text, source, assignments, path, name, False, True, None)
+        return name, epochs, Path(path).read_bytes()
+
+
+def sweep(config, grid, *, output, client=None, processes=2, threads_per_run=1, progress=True, **overrides):
+    """Train every point of a grid ({key: [values]}, Cartesian product, last key
+    fastest) and collect the runs in one HDF5 results file, one group per point
+    named as ``lpsim sweep`` names it. Points already finished in `output` are
+    skipped, so an interrupted sweep continues where it stopped.
+
+    client: a dask.distributed Client (a LocalCluster or a remote scheduler);
+    without one, a local pool of `processes` processes. Each point trains in its
+    worker and sends its results file back, so workers need no shared disk.
+    Returns {point name: history}.
+    """
+    text, source = _config_text(config)
+    base = _overrides(overrides)
+    _core.resolve_config(text, source, base)  # a bad config fails here, not in every worker
+    points = list(_grid(grid))
+    for p in points:
+        _core.resolve_config(text, source, base + [f"{k}={v}" for k, v in p])
+    done = set(load(output, status="finished")) if Path(output).exists() else set()
+    todo = [p for p in points if _core.point_name(p) not in done]
+    bar = None
+    if progress:
+        try:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="lpsim sweep", unit="run")
+        except ImportError:
+            pass
+    results = {}
+
+    def collect(name, epochs, blob):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "point.h5")
+            Path(path).write_bytes(blob)
+            _core.merge_results(str(output), [path])  # the results file after every point
+        results[name] = _history(epochs)
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        if client is not None:
+            from distributed import as_completed
+            futures = [client.submit(_run_point, text, source, base, p, threads_per_run, pure=False) for p in todo]
+            for fut in as_completed(futures):
+                collect(*fut.result())
+        elif todo:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+            # spawn: a forked child of a process that ran OpenMP can hang in it.
+            with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = [pool.submit(_run_point, text, source, base, p, threads_per_run) for p in todo]
+                for fut in as_completed(futures):
+                    collect(*fut.result())
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
+def load(path, status=None):
+    """A results file as {run: {"attrs": {...}, "epochs": {metric: array}, "layers": {name: array}}}.
+    status="finished" keeps only finished runs."""
+    import h5py
+
+    def text(v):
+        return v.decode() if isinstance(v, bytes) else v
+
+    out = {}
+    with h5py.File(path, "r") as f:
+        for name, run in f.items():
+            attrs = {k: text(v) for k, v in run.attrs.items()}
+            if status is not None and attrs.get("status") != status:
+                continue
+            entry = {"attrs": attrs, "epochs": {k: v[...] for k, v in run["epochs"].items()} if "epochs" in run else {}}
+            if "layers" in run:
+                entry["layers"] = {k: (np.array([text(x) for x in v[...]]) if v.dtype.kind in "OS" else v[...])
+                                   for k, v in run["layers"].items()}
+            out[name] = entry
+    return out
+
+
+def to_frame(history):
+    """A history (from train, or a run's "epochs" from load) as a pandas DataFrame."""
+    import pandas as pd
+    return pd.DataFrame({k: v for k, v in history.items() if k != "layers"})
