@@ -159,6 +159,13 @@ MacConfig parse_mac(std::string_view whole) {
       fail(whole, std::string("\"").append(item).append("\" is not key=value"));
     const std::string key(item.substr(0, eq));
     if (seen[key]) fail(whole, "key \"" + key + "\" given twice");
+    // Overriding one operand of a preset's in=: the preset's in= becomes a= and b=.
+    const bool one_side = key == "a" || key == "b" || key == "a_round" || key == "b_round";
+    if (one_side && kv.count("in") && !seen["in"]) {
+      kv["a"] = kv["b"] = kv["in"];
+      kv.erase("in");
+      if (kv.count("in_round")) kv["a_round"] = kv["b_round"] = kv["in_round"], kv.erase("in_round");
+    }
     seen[key] = true;
     kv[key] = std::string(item.substr(eq + 1));
     if (c != std::string_view::npos && c + 1 == rest.size()) fail(whole, "empty item after ','");

@@ -46,7 +46,8 @@ struct MacConfig {
 };
 
 // Parses "key=value,..." or a preset name; a preset may be followed by
-// overrides ("fp16.fp32,out=bf16"). Throws std::invalid_argument quoting the
+// overrides ("fp16.fp32,out=bf16"; "h800.fp8,b=fp8e5m2" changes one operand
+// of the preset's in=). Throws std::invalid_argument quoting the
 // string and naming the bad key or value.
 MacConfig parse_mac(std::string_view spelling);
 

@@ -35,6 +35,12 @@ TEST_CASE("the spelled configuration sets each knob") {
   CHECK(parse_mac("in=fp16,acc=fp32,order=fused8,guard=2").align_bits == 25);
   // A preset with an override.
   CHECK(parse_mac("fp16.fp32,out=bf16").out->format.spelling == "e8m7");
+  // Overriding one operand of a preset's in=: the other keeps the preset's format.
+  const MacConfig e = parse_mac("h800.fp8,b=fp8e5m2");
+  CHECK(e.a->format.spelling == parse_mac("h800.fp8").a->format.spelling);
+  CHECK(e.b->format.spelling == "e5m2");
+  CHECK(e.promote == 128);
+  CHECK_THROWS_WITH_AS(parse_mac("in=fp16,b=bf16"), doctest::Contains("not both"), std::invalid_argument);
 }
 
 TEST_CASE("malformed configurations are errors that quote the string and name the problem") {
