@@ -1,6 +1,10 @@
 #include "sim/conv.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <exception>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -89,6 +93,27 @@ void col2im_add(const ConvShape& s, const float* cols, std::int64_t g, float* dx
   }
 }
 
+void for_each_group(std::int64_t groups, std::int64_t work, const std::function<void(std::int64_t)>& f) {
+  // Many small groups (depthwise): one thread per group, each product serial
+  // inside (nested regions run on one thread). Few groups: the products
+  // themselves are parallel. Either way group g's result is the same.
+  if (groups < 4 || omp_in_parallel() || groups * work < (1 << 16)) {
+    for (std::int64_t g = 0; g < groups; ++g) f(g);
+    return;
+  }
+  std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic)
+  for (std::int64_t g = 0; g < groups; ++g) {
+    try {
+      f(g);
+    } catch (...) {
+#pragma omp critical(lpsim_conv_group_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
 bool orientation_free(const MacConfig& cfg) {
   auto det = [](const std::optional<Rounded>& r) { return !r || r->rounding.mode != arith::Mode::SR; };
   return det(cfg.a) && det(cfg.b) && det(cfg.product) && cfg.acc.rounding.mode != arith::Mode::SR &&
@@ -128,32 +153,22 @@ void conv2d(const MacConfig& cfg, const ConvShape& s, const float* x, const floa
   if (!x || !weights || !y) throw std::invalid_argument("conv2d: null input, weights or output");
   const std::int64_t cg = s.cin / s.groups, og = s.cout / s.groups;
   const std::int64_t k = cg * s.kh * s.kw, ncol = s.batch * s.out_h() * s.out_w(), plane = s.out_h() * s.out_w();
-  // Scratch kept between calls: fresh multi-megabyte buffers cost page faults every layer.
-  thread_local std::vector<float> cols, out;
-  if (cols.size() < std::size_t(k * ncol)) cols.resize(std::size_t(k * ncol));
-  if (out.size() < std::size_t(og * ncol)) out.resize(std::size_t(og * ncol));
   // Few output channels make W_g . cols a thin product that the blocked
   // kernels run slowly; its transpose computes the same dot products (see conv.hpp).
   const bool flip = !golden && orientation_free(cfg);
   const MacConfig tcfg = flip ? transposed(cfg) : cfg;
-  GemmStats total;
-  for (std::int64_t g = 0; g < s.groups; ++g) {
+  std::vector<GemmStats> per_group(stats ? std::size_t(s.groups) : 0);
+  auto one_group = [&](std::int64_t g) {
+    // Scratch kept between calls: fresh multi-megabyte buffers cost page faults every layer.
+    thread_local std::vector<float> cols, out;
+    if (cols.size() < std::size_t(k * ncol)) cols.resize(std::size_t(k * ncol));
+    if (out.size() < std::size_t(og * ncol)) out.resize(std::size_t(og * ncol));
     im2col(s, x, g, cols.data());
     const float* wg = weights + g * og * k;
     const GemmArgs args = flip ? GemmArgs{ncol, og, k, cols.data(), ncol, true, wg, k, true, out.data(), og}
                                : GemmArgs{og, ncol, k, wg, k, false, cols.data(), ncol, false, out.data(), ncol};
-    GemmStats gs;
     const arith::RandomKey gk{key.seed, key.stream + std::uint32_t(g)};
-    (golden ? gemm_golden : gemm)(tcfg, args, gk, stats ? &gs : nullptr, req);
-    if (stats) {
-      total.counts += gs.counts;
-      if (gs.has_error) {  // combine per-group errors (max of maxima, mean of means, worst SQNR)
-        total.max_rel_error = std::max(total.max_rel_error, gs.max_rel_error);
-        total.mean_rel_error += gs.mean_rel_error / double(s.groups);
-        total.sqnr_db = g == 0 ? gs.sqnr_db : std::min(total.sqnr_db, gs.sqnr_db);
-        total.has_error = true;
-      }
-    }
+    (golden ? gemm_golden : gemm)(tcfg, args, gk, stats ? &per_group[std::size_t(g)] : nullptr, req);
     // Scatter og x (b, oh, ow) (or its transpose) into y (b, cout, oh, ow).
     if (flip && og > 1) {
       const float* res = out.data();  // `out` is thread_local: other threads must see this thread's buffer
@@ -168,6 +183,18 @@ void conv2d(const MacConfig& cfg, const ConvShape& s, const float* x, const floa
       for (std::int64_t o = 0; o < og; ++o)
         for (std::int64_t b = 0; b < s.batch; ++b)
           std::copy_n(out.data() + o * ncol + b * plane, plane, y + (b * s.cout + g * og + o) * plane);
+    }
+  };
+  for_each_group(s.groups, og * ncol * k, one_group);
+  GemmStats total;
+  for (std::int64_t g = 0; g < std::int64_t(per_group.size()); ++g) {  // in group order: the same sums for any threads
+    const GemmStats& gs = per_group[std::size_t(g)];
+    total.counts += gs.counts;
+    if (gs.has_error) {  // combine per-group errors (max of maxima, mean of means, worst SQNR)
+      total.max_rel_error = std::max(total.max_rel_error, gs.max_rel_error);
+      total.mean_rel_error += gs.mean_rel_error / double(s.groups);
+      total.sqnr_db = g == 0 ? gs.sqnr_db : std::min(total.sqnr_db, gs.sqnr_db);
+      total.has_error = true;
     }
   }
   if (stats) {

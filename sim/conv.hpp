@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "arith/rounding.hpp"
 #include "sim/mac_config.hpp"
@@ -49,6 +50,11 @@ void col2im_add(const ConvShape& s, const float* cols, std::int64_t group, float
 // without changing a bit. Stochastic rounding keys depend on the position
 // of elements and outputs, so those products keep their documented layout.
 bool orientation_free(const MacConfig& cfg);
+
+// f(g) for g in [0, groups): in parallel over groups when there are many
+// small ones (depthwise convolutions; `work` = MACs per group), else in
+// order. f must only write group g's outputs; an exception is rethrown.
+void for_each_group(std::int64_t groups, std::int64_t work, const std::function<void(std::int64_t)>& f);
 
 // cfg with the operand formats a and b exchanged (for the transposed product).
 MacConfig transposed(const MacConfig& cfg);

@@ -180,10 +180,6 @@ Tensor<T> Conv2d<T>::backward(const Tensor<T>& dy) {
 
   Tensor<T> dw(weight.value.shape), dx;
   if (compute_input_grad) dx = Tensor<T>(x_.shape);
-  // Scratch kept between steps (multi-megabyte: fresh buffers cost page faults).
-  d_.resize(std::size_t(og * ncol));
-  cols_.resize(std::size_t(k * ncol));
-  if (compute_input_grad) dcols_.resize(cols_.size());
   const auto req_w = product_request(stats_request, this->name, this->depth, "bwd_weight");
   const auto req_d = product_request(stats_request, this->name, this->depth, "bwd_data");
   const auto key_w = draw_key(p.key, iteration, Draw::BwdWeight), key_d = draw_key(p.key, iteration, Draw::BwdData);
@@ -194,31 +190,41 @@ Tensor<T> Conv2d<T>::backward(const Tensor<T>& dy) {
   bool flip_w = false;
   if constexpr (std::is_same_v<T, float>) flip_w = og < 32 && sim::orientation_free(p.bwd_weight);
   const sim::MacConfig cfg_w = flip_w ? sim::transposed(p.bwd_weight) : p.bwd_weight;
-  if (flip_w) dwt_.resize(std::size_t(k * og));
-  for (std::int64_t g = 0; g < s.groups; ++g) {
-    gather_group(s, e.ptr(), g, d_.data());
-    if constexpr (std::is_same_v<T, float>) sim::im2col(s, x_.ptr(), g, cols_.data());  // parallel, same layout
-    else im2col(s, x_.ptr(), g, cols_.data());
-    sim::GemmStats gs;
+  std::vector<sim::GemmStats> st_w(std::size_t(s.groups)), st_d(std::size_t(s.groups));
+  const bool input_grad = compute_input_grad;
+  auto one_group = [&](std::int64_t g) {
+    // Scratch kept between steps and layers (multi-megabyte: fresh buffers
+    // cost page faults); one set per thread, as groups may run in parallel.
+    thread_local std::vector<T> d, cols, dcols, dwt;
+    d.resize(std::size_t(og * ncol));
+    cols.resize(std::size_t(k * ncol));
+    gather_group(s, e.ptr(), g, d.data());
+    if constexpr (std::is_same_v<T, float>) sim::im2col(s, x_.ptr(), g, cols.data());  // parallel, same layout
+    else im2col(s, x_.ptr(), g, cols.data());
     T* dwg = dw.ptr() + g * og * k;
+    sim::GemmStats& gw = st_w[std::size_t(g)];
     if (flip_w) {
-      matmul(cfg_w, MatMul<T>{k, og, ncol, cols_.data(), ncol, false, d_.data(), ncol, true, dwt_.data(), og},
-             group_key(key_w, g), &gs, req_w);
+      dwt.resize(std::size_t(k * og));
+      matmul(cfg_w, MatMul<T>{k, og, ncol, cols.data(), ncol, false, d.data(), ncol, true, dwt.data(), og},
+             group_key(key_w, g), &gw, req_w);
       for (std::int64_t o = 0; o < og; ++o)
-        for (std::int64_t l = 0; l < k; ++l) dwg[o * k + l] = dwt_[std::size_t(l * og + o)];
-      std::swap(gs.m, gs.n), std::swap(gs.usage_a, gs.usage_b), std::swap(gs.usage_a_max, gs.usage_b_max);
+        for (std::int64_t l = 0; l < k; ++l) dwg[o * k + l] = dwt[std::size_t(l * og + o)];
+      std::swap(gw.m, gw.n), std::swap(gw.usage_a, gw.usage_b), std::swap(gw.usage_a_max, gw.usage_b_max);
     } else {
-      matmul(cfg_w, MatMul<T>{og, k, ncol, d_.data(), ncol, false, cols_.data(), ncol, true, dwg, k}, group_key(key_w, g),
-             &gs, req_w);
+      matmul(cfg_w, MatMul<T>{og, k, ncol, d.data(), ncol, false, cols.data(), ncol, true, dwg, k}, group_key(key_w, g),
+             &gw, req_w);
     }
-    add_group_stats(stats_.bwd_weight, gs, g, s.groups);
-    if (!compute_input_grad) continue;
-    matmul(p.bwd_data,
-           MatMul<T>{k, ncol, og, w_.ptr() + g * og * k, k, true, d_.data(), ncol, false, dcols_.data(), ncol},
-           group_key(key_d, g), &gs, req_d);
-    add_group_stats(stats_.bwd_data, gs, g, s.groups);
-    if constexpr (std::is_same_v<T, float>) sim::col2im_add(s, dcols_.data(), g, dx.ptr());
-    else col2im_add(s, dcols_.data(), g, dx.ptr());
+    if (!input_grad) return;
+    dcols.resize(cols.size());
+    matmul(p.bwd_data, MatMul<T>{k, ncol, og, w_.ptr() + g * og * k, k, true, d.data(), ncol, false, dcols.data(), ncol},
+           group_key(key_d, g), &st_d[std::size_t(g)], req_d);
+    if constexpr (std::is_same_v<T, float>) sim::col2im_add(s, dcols.data(), g, dx.ptr());
+    else col2im_add(s, dcols.data(), g, dx.ptr());
+  };
+  sim::for_each_group(s.groups, og * k * ncol, one_group);
+  for (std::int64_t g = 0; g < s.groups; ++g) {  // in group order: the same sums for any thread count
+    add_group_stats(stats_.bwd_weight, st_w[std::size_t(g)], g, s.groups);
+    if (compute_input_grad) add_group_stats(stats_.bwd_data, st_d[std::size_t(g)], g, s.groups);
   }
   stats_.bwd_weight.m = s.cout;
   ++stats_.bwd_weight_calls;

@@ -43,7 +43,6 @@ class Conv2d : public Layer<T> {
   LayerStats stats_;
   sim::ConvShape shape_;
   Tensor<T> x_, w_;  // the quantized input and weights of the latest forward
-  std::vector<T> d_, cols_, dcols_, dwt_;  // backward's scratch, kept between steps
 };
 
 extern template class Conv2d<float>;
