@@ -222,12 +222,14 @@ int main(int argc, char** argv) try {
     if (c == "fp32") fp32 = r.images_per_second;
     fmt::print("{:<5} {:<42} {:>9.1f} images/s   (loss {:.4f} -> {:.4f}, weights {:016x})\n", c, describe(c),
                r.images_per_second, r.loss_first, r.loss_last, r.digest);
+    std::fflush(stdout);  // each line as it comes: the fp8 configuration takes minutes
   }
   if (!o.torch) return 0;
   if (o.arch != "resnet20") {
     fmt::print("PyTorch comparison only for resnet20\n");
     return 0;
   }
+  std::fflush(stdout);
   const double t = torch_images_per_second(o);
   if (t <= 0) {
     fmt::print("PyTorch was not found (/usr/bin/python3 -c \"import torch\" failed): no comparison\n");
