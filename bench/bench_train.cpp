@@ -140,6 +140,7 @@ void block_profile(const Options& o) {
   lpsim::nn::ModelSpec spec;
   spec.arch = o.arch;
   auto model = lpsim::nn::make_model(spec);
+  lpsim::nn::apply_precision(*model, precision("fp32"), 1);  // as training does: no event counts
   Tensor<float> x;
   std::vector<std::int64_t> labels;
   synthetic(o.batch, x, labels);
