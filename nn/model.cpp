@@ -6,11 +6,12 @@ Tensor<float> ResidualBlock::forward(const Tensor<float>& x, bool training) {
   Tensor<float> h = x, s = x;
   for (auto& l : main) h = l->forward(h, training);
   for (auto& l : shortcut) s = l->forward(s, training);
-  return relu.forward(add.forward(h, s), training);
+  Tensor<float> y = add.forward(h, s);
+  return relu_after ? relu.forward(y, training) : y;
 }
 
 Tensor<float> ResidualBlock::backward(const Tensor<float>& dy) {
-  const Tensor<float> d = add.backward(relu.backward(dy));
+  const Tensor<float> d = add.backward(relu_after ? relu.backward(dy) : dy);
   Tensor<float> dh = d, ds = d;
   for (auto it = main.rbegin(); it != main.rend(); ++it) dh = (*it)->backward(dh);
   for (auto it = shortcut.rbegin(); it != shortcut.rend(); ++it) ds = (*it)->backward(ds);
@@ -21,7 +22,7 @@ Tensor<float> ResidualBlock::backward(const Tensor<float>& dy) {
 void ResidualBlock::layers(std::vector<Layer<float>*>& out) {
   for (auto& l : main) out.push_back(l.get());
   for (auto& l : shortcut) out.push_back(l.get());
-  out.push_back(&relu);
+  if (relu_after) out.push_back(&relu);
 }
 
 Tensor<float> Model::forward(const Tensor<float>& x, bool training) {

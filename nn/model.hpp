@@ -32,6 +32,7 @@ class SingleLayer : public Block {
 };
 
 // y = relu(main(x) + shortcut(x)); an empty shortcut is the identity.
+// Without relu_after, y = main(x) + shortcut(x) (MobileNetV2's linear bottleneck).
 class ResidualBlock : public Block {
  public:
   Tensor<float> forward(const Tensor<float>& x, bool training) override;
@@ -40,6 +41,7 @@ class ResidualBlock : public Block {
   std::vector<std::unique_ptr<Layer<float>>> main, shortcut;
   ResidualAdd<float> add;
   ReLU<float> relu;
+  bool relu_after = true;
 };
 
 class Model {

@@ -155,20 +155,36 @@ void quantize_scaled(const QuantSpec& spec, const float* in, float* out, std::in
     throw std::invalid_argument("quantize_tensor: \"" + f.spelling + "\": " + why);
   const Grouping group = make_grouping(f.scaled, shape, axis, n);
   std::vector<double> mn(std::size_t(group.count), INFINITY), mx(std::size_t(group.count), -INFINITY);
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (!std::isfinite(in[i]))
-      throw std::domain_error("quantize_tensor: \"" + f.spelling + "\" met a non-finite value at index " +
-                              std::to_string(i));
-    const auto g = std::size_t(group(i));
-    mn[g] = std::min(mn[g], double(in[i]));
-    mx[g] = std::max(mx[g], double(in[i]));
+  // Minima and maxima are exact whatever the order: threads reduce their own
+  // share, then merge. The error names the first bad index for any thread count.
+  const bool parallel = n > (1 << 15);
+  std::int64_t first_bad = n;
+#pragma omp parallel if (parallel)
+  {
+    std::vector<double> lmn(mn.size(), INFINITY), lmx(mx.size(), -INFINITY);
+#pragma omp for schedule(static) reduction(min : first_bad)
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (!std::isfinite(in[i])) {
+        first_bad = std::min(first_bad, i);
+        continue;
+      }
+      const auto g = std::size_t(group(i));
+      lmn[g] = std::min(lmn[g], double(in[i]));
+      lmx[g] = std::max(lmx[g], double(in[i]));
+    }
+#pragma omp critical(lpsim_quantize_minmax)
+    for (std::size_t g = 0; g < mn.size(); ++g) mn[g] = std::min(mn[g], lmn[g]), mx[g] = std::max(mx[g], lmx[g]);
   }
+  if (first_bad < n)
+    throw std::domain_error("quantize_tensor: \"" + f.spelling + "\" met a non-finite value at index " +
+                            std::to_string(first_bad));
   std::vector<GroupMap> maps(std::size_t(group.count));
   for (std::size_t g = 0; g < maps.size(); ++g) maps[g] = map_for(f, mn[g], mx[g]);
 
   const bool integer_codes = code_format(f).kind == Kind::Fixed && f.scaled.rule != ScaleRule::MX;
   const bool float_absmax = f.scaled.rule == ScaleRule::AbsMax && !integer_codes;
   std::vector<double> t(static_cast<std::size_t>(n));
+#pragma omp parallel for schedule(static) if (parallel)
   for (std::int64_t i = 0; i < n; ++i) {
     const GroupMap& m = maps[std::size_t(group(i))];
     if (m.passthrough) continue;
@@ -181,6 +197,7 @@ void quantize_scaled(const QuantSpec& spec, const float* in, float* out, std::in
     t[std::size_t(i)] = v;
   }
   arith::quantize(t.data(), t.data(), std::size_t(n), code_format(f), spec.rounding, key, 0);
+#pragma omp parallel for schedule(static) if (parallel)
   for (std::int64_t i = 0; i < n; ++i) {
     const GroupMap& m = maps[std::size_t(group(i))];
     out[i] = m.passthrough ? in[i] : float((t[std::size_t(i)] + m.zp) * m.scale);

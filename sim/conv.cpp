@@ -1,8 +1,13 @@
 #include "sim/conv.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <exception>
+#include <functional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sim/gemm.hpp"
@@ -21,26 +26,104 @@ void ConvShape::check() const {
         std::to_string(h + 2 * pad_h) + "x" + std::to_string(w + 2 * pad_w));
 }
 
+namespace {
+
+// The output positions o in [0, out) whose input position o*stride - pad + off
+// lies in [0, size): [lo, hi), empty when lo >= hi.
+void inside(std::int64_t out, std::int64_t stride, std::int64_t pad, std::int64_t off, std::int64_t size,
+            std::int64_t& lo, std::int64_t& hi) {
+  const std::int64_t first = pad - off, end = size + pad - off;  // o*stride in [first, end)
+  lo = first > 0 ? (first + stride - 1) / stride : 0;
+  hi = end > 0 ? (end + stride - 1) / stride : 0;
+  lo = std::min(lo, out);
+  hi = std::max(lo, std::min(hi, out));
+}
+
+}  // namespace
+
 void im2col(const ConvShape& s, const float* x, std::int64_t g, float* cols) {
-  const std::int64_t cg = s.cin / s.groups, oh = s.out_h(), ow = s.out_w();
-  const std::int64_t ncol = s.batch * oh * ow;
-#pragma omp parallel for collapse(2) schedule(static) if (cg * s.kh * s.kw * ncol > (1 << 16))
-  for (std::int64_t ci = 0; ci < cg; ++ci)
+  const std::int64_t cg = s.cin / s.groups, oh = s.out_h(), ow = s.out_w(), plane = oh * ow;
+  const std::int64_t ncol = s.batch * plane, rows = cg * s.kh * s.kw;
+  // One task per (row, image): the interior of each output row is a (strided)
+  // copy, the rows and columns falling into the padding are zeros.
+#pragma omp parallel for schedule(static) if (rows * ncol > (1 << 15))
+  for (std::int64_t t = 0; t < rows * s.batch; ++t) {
+    const std::int64_t row = t / s.batch, b = t % s.batch;
+    const std::int64_t ci = row / (s.kh * s.kw), r = row / s.kw % s.kh, c = row % s.kw;
+    const float* in = x + (b * s.cin + g * cg + ci) * s.h * s.w;
+    float* out = cols + row * ncol + b * plane;
+    std::int64_t ylo, yhi, xlo, xhi;
+    inside(oh, s.stride_h, s.pad_h, r, s.h, ylo, yhi);
+    inside(ow, s.stride_w, s.pad_w, c, s.w, xlo, xhi);
+    std::fill(out, out + ylo * ow, 0.f);
+    for (std::int64_t y = ylo; y < yhi; ++y) {
+      float* o = out + y * ow;
+      const float* src = in + (y * s.stride_h - s.pad_h + r) * s.w;
+      const std::int64_t shift = c - s.pad_w;  // input column of output column xo: xo*stride + shift
+      std::fill(o, o + xlo, 0.f);
+      if (s.stride_w == 1) std::copy(src + xlo + shift, src + xhi + shift, o + xlo);
+      else
+        for (std::int64_t xo = xlo; xo < xhi; ++xo) o[xo] = src[xo * s.stride_w + shift];
+      std::fill(o + xhi, o + ow, 0.f);
+    }
+    std::fill(out + yhi * ow, out + plane, 0.f);
+  }
+}
+
+void col2im_add(const ConvShape& s, const float* cols, std::int64_t g, float* dx) {
+  const std::int64_t cg = s.cin / s.groups, oh = s.out_h(), ow = s.out_w(), plane = oh * ow;
+  const std::int64_t ncol = s.batch * plane;
+#pragma omp parallel for schedule(static) if (cg * s.kh * s.kw * ncol > (1 << 15))
+  for (std::int64_t t = 0; t < s.batch * cg; ++t) {
+    const std::int64_t b = t / cg, ci = t % cg;
+    float* out = dx + (b * s.cin + g * cg + ci) * s.h * s.w;
     for (std::int64_t r = 0; r < s.kh; ++r)
       for (std::int64_t c = 0; c < s.kw; ++c) {
-        float* row = cols + ((ci * s.kh + r) * s.kw + c) * ncol;
-        for (std::int64_t b = 0; b < s.batch; ++b) {
-          const float* plane = x + (b * s.cin + g * cg + ci) * s.h * s.w;
-          for (std::int64_t y = 0; y < oh; ++y) {
-            const std::int64_t iy = y * s.stride_h - s.pad_h + r;
-            for (std::int64_t xo = 0; xo < ow; ++xo) {
-              const std::int64_t ix = xo * s.stride_w - s.pad_w + c;
-              const bool in = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w;
-              row[(b * oh + y) * ow + xo] = in ? plane[iy * s.w + ix] : 0.f;
-            }
-          }
+        const float* row = cols + ((ci * s.kh + r) * s.kw + c) * ncol + b * plane;
+        std::int64_t ylo, yhi, xlo, xhi;
+        inside(oh, s.stride_h, s.pad_h, r, s.h, ylo, yhi);
+        inside(ow, s.stride_w, s.pad_w, c, s.w, xlo, xhi);
+        const std::int64_t shift = c - s.pad_w;
+        for (std::int64_t y = ylo; y < yhi; ++y) {
+          float* d = out + (y * s.stride_h - s.pad_h + r) * s.w;
+          const float* src = row + y * ow;
+          for (std::int64_t xo = xlo; xo < xhi; ++xo) d[xo * s.stride_w + shift] += src[xo];
         }
       }
+  }
+}
+
+void for_each_group(std::int64_t groups, std::int64_t work, const std::function<void(std::int64_t)>& f) {
+  // Many small groups (depthwise): one thread per group, each product serial
+  // inside (nested regions run on one thread). Few groups: the products
+  // themselves are parallel. Either way group g's result is the same.
+  if (groups < 4 || omp_in_parallel() || groups * work < (1 << 16)) {
+    for (std::int64_t g = 0; g < groups; ++g) f(g);
+    return;
+  }
+  std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic)
+  for (std::int64_t g = 0; g < groups; ++g) {
+    try {
+      f(g);
+    } catch (...) {
+#pragma omp critical(lpsim_conv_group_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+bool orientation_free(const MacConfig& cfg) {
+  auto det = [](const std::optional<Rounded>& r) { return !r || r->rounding.mode != arith::Mode::SR; };
+  return det(cfg.a) && det(cfg.b) && det(cfg.product) && cfg.acc.rounding.mode != arith::Mode::SR &&
+         det(cfg.outer) && det(cfg.out);
+}
+
+MacConfig transposed(const MacConfig& cfg) {
+  MacConfig t = cfg;
+  std::swap(t.a, t.b);
+  return t;
 }
 
 namespace {
@@ -70,30 +153,49 @@ void conv2d(const MacConfig& cfg, const ConvShape& s, const float* x, const floa
   if (!x || !weights || !y) throw std::invalid_argument("conv2d: null input, weights or output");
   const std::int64_t cg = s.cin / s.groups, og = s.cout / s.groups;
   const std::int64_t k = cg * s.kh * s.kw, ncol = s.batch * s.out_h() * s.out_w(), plane = s.out_h() * s.out_w();
-  // Scratch kept between calls: fresh multi-megabyte buffers cost page faults every layer.
-  thread_local std::vector<float> cols, out;
-  if (cols.size() < std::size_t(k * ncol)) cols.resize(std::size_t(k * ncol));
-  if (out.size() < std::size_t(og * ncol)) out.resize(std::size_t(og * ncol));
-  GemmStats total;
-  for (std::int64_t g = 0; g < s.groups; ++g) {
+  // Few output channels make W_g . cols a thin product that the blocked
+  // kernels run slowly; its transpose computes the same dot products (see conv.hpp).
+  const bool flip = !golden && orientation_free(cfg);
+  const MacConfig tcfg = flip ? transposed(cfg) : cfg;
+  std::vector<GemmStats> per_group(stats ? std::size_t(s.groups) : 0);
+  auto one_group = [&](std::int64_t g) {
+    // Scratch kept between calls: fresh multi-megabyte buffers cost page faults every layer.
+    thread_local std::vector<float> cols, out;
+    if (cols.size() < std::size_t(k * ncol)) cols.resize(std::size_t(k * ncol));
+    if (out.size() < std::size_t(og * ncol)) out.resize(std::size_t(og * ncol));
     im2col(s, x, g, cols.data());
-    const GemmArgs args{og, ncol, k, weights + g * og * k, k, false, cols.data(), ncol, false, out.data(), ncol};
-    GemmStats gs;
+    const float* wg = weights + g * og * k;
+    const GemmArgs args = flip ? GemmArgs{ncol, og, k, cols.data(), ncol, true, wg, k, true, out.data(), og}
+                               : GemmArgs{og, ncol, k, wg, k, false, cols.data(), ncol, false, out.data(), ncol};
     const arith::RandomKey gk{key.seed, key.stream + std::uint32_t(g)};
-    (golden ? gemm_golden : gemm)(cfg, args, gk, stats ? &gs : nullptr, req);
-    if (stats) {
-      total.counts += gs.counts;
-      if (gs.has_error) {  // combine per-group errors (max of maxima, mean of means, worst SQNR)
-        total.max_rel_error = std::max(total.max_rel_error, gs.max_rel_error);
-        total.mean_rel_error += gs.mean_rel_error / double(s.groups);
-        total.sqnr_db = g == 0 ? gs.sqnr_db : std::min(total.sqnr_db, gs.sqnr_db);
-        total.has_error = true;
-      }
-    }
-    // Scatter og x (b, oh, ow) into y (b, cout, oh, ow).
-    for (std::int64_t o = 0; o < og; ++o)
+    (golden ? gemm_golden : gemm)(tcfg, args, gk, stats ? &per_group[std::size_t(g)] : nullptr, req);
+    // Scatter og x (b, oh, ow) (or its transpose) into y (b, cout, oh, ow).
+    if (flip && og > 1) {
+      const float* res = out.data();  // `out` is thread_local: other threads must see this thread's buffer
+#pragma omp parallel for schedule(static) if (og * ncol > (1 << 15))
       for (std::int64_t b = 0; b < s.batch; ++b)
-        std::copy_n(out.data() + o * ncol + b * plane, plane, y + (b * s.cout + g * og + o) * plane);
+        for (std::int64_t o = 0; o < og; ++o) {
+          float* dst = y + (b * s.cout + g * og + o) * plane;
+          const float* src = res + b * plane * og + o;
+          for (std::int64_t p = 0; p < plane; ++p) dst[p] = src[p * og];
+        }
+    } else {
+      for (std::int64_t o = 0; o < og; ++o)
+        for (std::int64_t b = 0; b < s.batch; ++b)
+          std::copy_n(out.data() + o * ncol + b * plane, plane, y + (b * s.cout + g * og + o) * plane);
+    }
+  };
+  for_each_group(s.groups, og * ncol * k, one_group);
+  GemmStats total;
+  for (std::int64_t g = 0; g < std::int64_t(per_group.size()); ++g) {  // in group order: the same sums for any threads
+    const GemmStats& gs = per_group[std::size_t(g)];
+    total.counts += gs.counts;
+    if (gs.has_error) {  // combine per-group errors (max of maxima, mean of means, worst SQNR)
+      total.max_rel_error = std::max(total.max_rel_error, gs.max_rel_error);
+      total.mean_rel_error += gs.mean_rel_error / double(s.groups);
+      total.sqnr_db = g == 0 ? gs.sqnr_db : std::min(total.sqnr_db, gs.sqnr_db);
+      total.has_error = true;
+    }
   }
   if (stats) {
     const auto counts = total.counts;

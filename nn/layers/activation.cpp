@@ -9,6 +9,7 @@ template <class T>
 Tensor<T> ReLU<T>::forward(const Tensor<T>& x, bool) {
   x_ = x;
   Tensor<T> y(x.shape);
+#pragma omp parallel for schedule(static) if (x.numel() > (1 << 16))
   for (std::int64_t i = 0; i < x.numel(); ++i) y[i] = std::min(std::max(x[i], T(0)), cap);
   return y;
 }
@@ -17,6 +18,7 @@ template <class T>
 Tensor<T> ReLU<T>::backward(const Tensor<T>& dy) {
   check_shape(this->name, "output gradient", dy.shape, x_.shape);
   Tensor<T> dx(dy.shape);
+#pragma omp parallel for schedule(static) if (dy.numel() > (1 << 16))
   for (std::int64_t i = 0; i < dy.numel(); ++i) dx[i] = x_[i] > T(0) && x_[i] < cap ? dy[i] : T(0);
   return dx;
 }

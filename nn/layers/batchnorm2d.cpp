@@ -36,6 +36,8 @@ Tensor<T> BatchNorm2d<T>::forward(const Tensor<T>& x, bool training) {
   x_hat_ = Tensor<T>(x.shape);
   inv_std_.assign(std::size_t(c), 0);
   Tensor<T> y(x.shape);
+  // Channels are independent and each one's sums run in a fixed order: any thread count gives the same bits.
+#pragma omp parallel for schedule(static) if (x.numel() > (1 << 15))
   for (std::int64_t ch = 0; ch < c; ++ch) {
     double mean, var;
     if (training) {
@@ -74,6 +76,7 @@ Tensor<T> BatchNorm2d<T>::backward(const Tensor<T>& dy) {
   const std::int64_t n = dy.dim(0), c = channels, plane = dy.dim(2) * dy.dim(3);
   const double count = double(n * plane);
   Tensor<T> dx(dy.shape);
+#pragma omp parallel for schedule(static) if (dy.numel() > (1 << 15))
   for (std::int64_t ch = 0; ch < c; ++ch) {
     double sum_dy = 0, sum_dy_xhat = 0;
     for (std::int64_t b = 0; b < n; ++b)

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "nn/layer.hpp"
 #include "nn/precision.hpp"

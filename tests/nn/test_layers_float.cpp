@@ -68,6 +68,49 @@ Tensor<float> direct_conv(const Conv2d<float>& L, const Tensor<float>& x) {
   return y;
 }
 
+// The weight and input gradients as the fp32 MAC defines them: dW[o][ci,r,c]
+// a float fma chain over (b, oy, ox) of dY times the (zero-padded) input;
+// dX a float fma chain over the group's output channels for each tap, the
+// taps then added into dX in (r, c) order (col2im, outside the engine).
+void direct_conv_backward(const Conv2d<float>& L, const Tensor<float>& x, const Tensor<float>& dy, Tensor<float>& dw,
+                          Tensor<float>& dx) {
+  const std::int64_t n = x.dim(0), h = x.dim(2), w = x.dim(3), k = L.kernel, s = L.stride, p = L.padding;
+  const std::int64_t oh = dy.dim(2), ow = dy.dim(3), cg = L.in_channels / L.groups, og = L.out_channels / L.groups;
+  dw = Tensor<float>(L.weight.value.shape);
+  dx = Tensor<float>(x.shape);
+  for (std::int64_t o = 0; o < L.out_channels; ++o)
+    for (std::int64_t ci = 0; ci < cg; ++ci)
+      for (std::int64_t r = 0; r < k; ++r)
+        for (std::int64_t c = 0; c < k; ++c) {
+          float acc = 0;
+          for (std::int64_t b = 0; b < n; ++b)
+            for (std::int64_t oy = 0; oy < oh; ++oy)
+              for (std::int64_t ox = 0; ox < ow; ++ox) {
+                const std::int64_t iy = oy * s - p + r, ix = ox * s - p + c;
+                const bool in = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                const float xv = in ? x[((b * L.in_channels + (o / og) * cg + ci) * h + iy) * w + ix] : 0.f;
+                acc = std::fma(dy[((b * L.out_channels + o) * oh + oy) * ow + ox], xv, acc);
+              }
+          dw[((o * cg + ci) * k + r) * k + c] = acc;
+        }
+  for (std::int64_t b = 0; b < n; ++b)
+    for (std::int64_t ch = 0; ch < L.in_channels; ++ch) {
+      const std::int64_t g = ch / cg, ci = ch % cg;
+      for (std::int64_t r = 0; r < k; ++r)
+        for (std::int64_t c = 0; c < k; ++c)
+          for (std::int64_t oy = 0; oy < oh; ++oy)
+            for (std::int64_t ox = 0; ox < ow; ++ox) {
+              const std::int64_t iy = oy * s - p + r, ix = ox * s - p + c;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              float acc = 0;
+              for (std::int64_t o = g * og; o < (g + 1) * og; ++o)
+                acc = std::fma(L.weight.value[((o * cg + ci) * k + r) * k + c],
+                               dy[((b * L.out_channels + o) * oh + oy) * ow + ox], acc);
+              dx[((b * L.in_channels + ch) * h + iy) * w + ix] += acc;
+            }
+    }
+}
+
 bool bitwise_equal(const Tensor<float>& a, const Tensor<float>& b) { return a.shape == b.shape && a.data == b.data; }
 
 Tensor<float> quantize_copy(const char* spec, const Tensor<float>& t, Shape view, int axis) {
@@ -84,6 +127,26 @@ TEST_CASE("float conv with fp32 MACs equals a direct fma-chain convolution bit f
     ConvPair pair(c, seed);
     const Tensor<float> x = randn<float>(c.x, seed++);
     CHECK(bitwise_equal(pair.f.forward(x, true), direct_conv(pair.f, x)));
+  }
+}
+
+TEST_CASE("float conv backward with fp32 MACs equals direct fma chains bit for bit") {
+  // The cases with few output channels take the transposed weight-gradient
+  // product (sim::orientation_free), the 40-channel one the plain product.
+  std::vector<ConvCase> cases(std::begin(kConvCases), std::end(kConvCases));
+  cases.push_back({3, 40, 3, 1, 1, 1, {2, 3, 5, 5}});
+  unsigned seed = 60;
+  for (const auto& c : cases) {
+    ConvPair pair(c, seed);
+    const Tensor<float> x = randn<float>(c.x, seed++);
+    const Tensor<float> y = pair.f.forward(x, true);
+    const Tensor<float> dy = randn<float>(y.shape, seed++);
+    const Tensor<float> dx = pair.f.backward(dy);
+    Tensor<float> dw, dx_want;
+    direct_conv_backward(pair.f, x, dy, dw, dx_want);
+    CAPTURE(c.cout);
+    CHECK(bitwise_equal(pair.f.weight.grad, dw));
+    CHECK(bitwise_equal(dx, dx_want));
   }
 }
 

@@ -1,5 +1,9 @@
 // Quantizers against hand-worked examples and grid properties.
 #include <doctest/doctest.h>
+#include <omp.h>
+
+#include <limits>
+#include <vector>
 
 #include <algorithm>
 #include <cmath>
@@ -231,4 +235,22 @@ TEST_CASE("bad specs and inputs are named") {
   CHECK_THROWS_WITH_AS(q("int8/absmax/tensor", x), doctest::Contains("index 1"), std::domain_error);
   CHECK_THROWS_WITH_AS(q("int8/absmax/channel", {1, 2}, {2}, "rne", 1), doctest::Contains("channel axis 1"),
                        std::invalid_argument);
+}
+
+TEST_CASE("a scaled quantizer names the first non-finite element of a large tensor for any thread count") {
+  // Large enough for the parallel min/max pass; the first bad index wins
+  // whichever thread meets it.
+  std::vector<float> v(100000, 0.5f);
+  v[70000] = std::numeric_limits<float>::infinity();
+  v[40000] = std::numeric_limits<float>::quiet_NaN();
+  const std::int64_t shape[] = {100000};
+  const auto spec = lpsim::nn::parse_quant("int8/minmax/tensor");
+  const int before = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    CAPTURE(threads);
+    CHECK_THROWS_WITH_AS(lpsim::nn::quantize_tensor(spec, v.data(), v.data(), shape, 0, {}),
+                         doctest::Contains("index 40000"), std::domain_error);
+  }
+  omp_set_num_threads(before);
 }

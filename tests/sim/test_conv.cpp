@@ -40,7 +40,7 @@ std::vector<float> direct(const sim::MacConfig& cfg, const sim::ConvShape& s, co
             sim::MacCounts counts;
             const sim::OutputSlot slot{std::uint64_t(o * ncol + (b * oh + yy) * ow + xx), std::uint64_t(og * ncol)};
             y[std::size_t(((b * s.cout + g * og + o) * oh + yy) * ow + xx)] =
-                float(sim::dot_golden(cfg, a.data(), v.data(), 1, k, {}, slot, counts));
+                float(sim::dot_golden(cfg, a.data(), v.data(), 1, k, {0, std::uint32_t(g)}, slot, counts));
           }
   return y;
 }
@@ -56,7 +56,11 @@ TEST_CASE("conv2d through the engine equals the direct golden convolution") {
   };
   std::mt19937 gen(3);
   std::normal_distribution<float> nd;
-  for (const char* spelling : {"in=fp16,acc=e5m10", "fp32", "in=bf16,acc=bf16,order=pairwise"}) {
+  // Deterministic configurations run transposed (operand formats exchanged,
+  // a != b below shows the exchange is right); stochastic ones keep W . cols
+  // and its random indices, which the golden model's output slots follow.
+  for (const char* spelling : {"in=fp16,acc=e5m10", "fp32", "in=bf16,acc=bf16,order=pairwise",
+                               "a=bf16,b=fp16,acc=fp32", "in=bf16,acc=e5m10,acc_round=sr16"}) {
     const sim::MacConfig cfg = sim::parse_mac(spelling);
     for (const auto& s : shapes) {
       std::vector<float> x(std::size_t(s.batch * s.cin * s.h * s.w)), w(std::size_t(s.cout * (s.cin / s.groups) * s.kh * s.kw));
