@@ -26,7 +26,7 @@ def positive_int_list(text):
 
 
 def common_args(parser, default_out):
-    parser.add_argument("--out", default=default_out, help=f"HDF5 results file (default {default_out})")
+    parser.add_argument("--out", default=default_out, help=f"HDF5 results file, replaced unless --resume (default {default_out})")
     parser.add_argument("--quick", action="store_true", help="small sizes for tests (seconds)")
     parser.add_argument("--resume", action="store_true", help="keep the file and skip finished configurations")
     parser.add_argument("--seed", type=int, default=1, help="seed of the operand generator (default 1)")
@@ -56,12 +56,11 @@ def experiment_group(f, name, script, params, seed):
     With --resume the stored parameters must match, or the old and new data would mix."""
     if name in f:
         g = f[name]
-        stored = {k: g.attrs[k] for k in params}
-        for k, v in params.items():
-            if k not in g.attrs or not np.array_equal(np.asarray(g.attrs[k]), np.asarray(v)) or g.attrs["seed"] != seed:
+        wanted = dict(params, seed=seed)
+        for k, v in wanted.items():
+            if k not in g.attrs or not np.array_equal(np.asarray(g.attrs[k]), np.asarray(v)):
                 sys.exit(f"error: --resume: {f.filename}:/{name} was made with other parameters "
-                         f"({k}: stored {stored.get(k)!r}, now {v!r}, seed {g.attrs['seed']} vs {seed}); "
-                         "use another --out or drop --resume")
+                         f"({k}: stored {g.attrs.get(k)!r}, now {v!r}); use another --out or drop --resume")
         return g
     g = f.create_group(name)
     g.attrs["script"] = script
