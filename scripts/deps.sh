@@ -7,6 +7,7 @@ PKGS="build-essential cmake ninja-build pkg-config
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev
   libopenblas0-pthread zlib1g-dev
   python3 python3-dev python3-numpy python3-pytest python3-h5py python3-distributed python3-tqdm python3-pandas
+  python3-matplotlib python3-nbclient python3-nbformat python3-ipykernel
   dataset-fashion-mnist"
 missing=""
 for p in $PKGS; do
