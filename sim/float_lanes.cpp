@@ -25,12 +25,6 @@ bool narrow_float(const Rounded& r) {
   return f.kind == Kind::Float && f.fits_in_float() && f.man_bits <= 21 && r.rounding.mode != Mode::SR;
 }
 
-bool is_fp32_rne(const Rounded& r) {
-  const auto& f = r.format;
-  return f.kind == Kind::Float && f.exp_bits == 8 && f.man_bits == 23 && f.bias == 127 &&
-         f.specials == arith::Specials::IEEE && f.subnormals && !f.saturate && r.rounding.mode == Mode::RNE;
-}
-
 // Rounding a float (already rounded to odd at 24 bits) into a narrow float format.
 struct Lane {
   const Rounded* r = nullptr;

@@ -42,12 +42,6 @@ namespace {
 using arith::Kind;
 using arith::Mode;
 
-bool is_fp32_rne(const Rounded& r) {
-  const auto& f = r.format;
-  return f.kind == Kind::Float && f.exp_bits == 8 && f.man_bits == 23 && f.bias == 127 &&
-         f.specials == arith::Specials::IEEE && f.subnormals && !f.saturate && r.rounding.mode == Mode::RNE;
-}
-
 bool integer_exact(const MacConfig& c) {
   if (c.order != Order::Seq || c.promote || c.product) return false;
   if (!c.a || !c.b || c.a->format.kind != Kind::Fixed || c.b->format.kind != Kind::Fixed) return false;

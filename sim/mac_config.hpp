@@ -27,6 +27,13 @@ struct Rounded {
   arith::Rounding rounding;
 };
 
+// IEEE binary32 with round-to-nearest-even: the hardware's own float arithmetic.
+inline bool is_fp32_rne(const Rounded& r) {
+  const auto& f = r.format;
+  return f.kind == arith::Kind::Float && f.exp_bits == 8 && f.man_bits == 23 && f.bias == 127 &&
+         f.specials == arith::Specials::IEEE && f.subnormals && !f.saturate && r.rounding.mode == arith::Mode::RNE;
+}
+
 struct MacConfig {
   std::optional<Rounded> a, b;     // operand formats; empty: operands used as given (fp32 values)
   std::optional<Rounded> product;  // empty: products exact
