@@ -42,21 +42,72 @@ arith::RandomKey draw_key(arith::RandomKey layer, std::uint64_t iteration, Draw 
 
 template <class T>
 Tensor<T> quantized(const std::optional<QuantSpec>& spec, const Tensor<T>& t, const Shape& view, int channel_axis,
-                    arith::RandomKey key) {
+                    arith::RandomKey key, ScaledCodes* codes) {
   if (numel(view) != t.numel())
     throw std::invalid_argument("quantized: view " + shape_str(view) + " of a tensor of shape " + shape_str(t.shape));
   Tensor<T> out = t;
   if constexpr (std::is_same_v<T, float>) {
-    if (spec) quantize_tensor(*spec, t.ptr(), out.ptr(), view, channel_axis, key);
+    if (spec) quantize_tensor(*spec, t.ptr(), out.ptr(), view, channel_axis, key, codes);
+    else if (codes) codes->code.assign(t.ptr(), t.ptr() + t.numel()), codes->scale.assign(1, 1.0);
   } else {
+    if (codes) throw std::logic_error("quantized: integer codes of the fp64 reference");
     (void)spec, (void)view, (void)channel_axis, (void)key;
   }
   return out;
 }
 template Tensor<float> quantized(const std::optional<QuantSpec>&, const Tensor<float>&, const Shape&, int,
-                                 arith::RandomKey);
+                                 arith::RandomKey, ScaledCodes*);
 template Tensor<double> quantized(const std::optional<QuantSpec>&, const Tensor<double>&, const Shape&, int,
-                                  arith::RandomKey);
+                                  arith::RandomKey, ScaledCodes*);
+
+bool computes_in_fixed_point(const sim::MacConfig& cfg) {
+  auto fixed = [](const std::optional<sim::Rounded>& r) { return r && r->format.kind == arith::Kind::Fixed; };
+  return fixed(cfg.a) || fixed(cfg.b) || cfg.acc.format.kind == arith::Kind::Fixed;
+}
+
+bool forward_in_codes(const sim::MacConfig& fwd, const std::optional<QuantSpec>& w, const std::optional<QuantSpec>& a) {
+  auto scaled = [](const std::optional<QuantSpec>& q) { return q && q->format.kind == arith::Kind::Scaled; };
+  return computes_in_fixed_point(fwd) && (scaled(w) || scaled(a));
+}
+
+std::string code_product_problem(const sim::MacConfig& fwd, const std::optional<QuantSpec>& w,
+                                 const std::optional<QuantSpec>& a) {
+  using Group = arith::ScaledSpec::Group;
+  struct Side {
+    const char* name;
+    const std::optional<QuantSpec>& q;
+    const std::optional<sim::Rounded>& mac;
+    bool channel_ok;  // W's channel is the output row; A's is part of the reduction
+  };
+  for (const Side& s : {Side{"W", w, fwd.a, true}, Side{"A", a, fwd.b, false}}) {
+    if (!s.q) continue;  // fp32 values: the MAC's operand format (if any) rounds them, scale 1
+    const arith::Format& f = s.q->format;
+    const auto range = code_range(f);
+    if (!range) return std::string(s.name) + "'s format " + f.spelling + " has no integer codes";
+    if (f.kind == arith::Kind::Scaled && (f.scaled.group == Group::Block || (f.scaled.group == Group::Channel && !s.channel_ok)))
+      return std::string(s.name) + "'s format " + f.spelling +
+             " has scales that change along the reduction (use per-tensor scales" + (s.channel_ok ? " or per-channel" : "") + ")";
+    if (s.mac && (s.mac->format.kind != arith::Kind::Fixed || s.mac->format.lowest() > range->first ||
+                  s.mac->format.max_finite() < range->second))
+      return std::string(s.name) + "'s codes of " + f.spelling + " span [" + std::to_string(long(range->first)) + ", " +
+             std::to_string(long(range->second)) + "], outside the MAC's operand format " + s.mac->format.spelling;
+  }
+  return {};
+}
+
+void rescale_codes(float* y, std::int64_t outer, std::int64_t rows, std::int64_t inner, const ScaledCodes& w,
+                   const ScaledCodes& a) {
+  if (a.scale.size() != 1 || (w.scale.size() != 1 && std::int64_t(w.scale.size()) != rows))
+    throw std::logic_error("rescale_codes: " + std::to_string(w.scale.size()) + " weight and " +
+                           std::to_string(a.scale.size()) + " activation scales for " + std::to_string(rows) + " rows");
+#pragma omp parallel for collapse(2) schedule(static) if (outer * rows * inner > (1 << 15))
+  for (std::int64_t b = 0; b < outer; ++b)
+    for (std::int64_t o = 0; o < rows; ++o) {
+      const double s = w.scale[w.scale.size() == 1 ? 0 : std::size_t(o)] * a.scale[0];
+      float* row = y + (b * rows + o) * inner;
+      for (std::int64_t q = 0; q < inner; ++q) row[q] = float(double(row[q]) * s);
+    }
+}
 
 sim::StatsRequest product_request(const sim::StatsRequest& base, const std::string& name, int depth,
                                   const char* kind) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "nn/layer.hpp"
 #include "nn/quantizer.hpp"
@@ -50,9 +51,37 @@ arith::RandomKey draw_key(arith::RandomKey layer, std::uint64_t iteration, Draw 
 // `t` quantized by `spec` viewed with shape `view` (same element count;
 // e.g. conv weights as cout x K so that blocks run along the reduction).
 // Empty spec, or T = double (the fp64 reference is never quantized): a copy.
+// With `codes` (float only), also its integer codes (nn/quantizer.hpp); an
+// empty spec gives the values themselves, scale 1.
 template <class T>
 Tensor<T> quantized(const std::optional<QuantSpec>& spec, const Tensor<T>& t, const Shape& view, int channel_axis,
-                    arith::RandomKey key);
+                    arith::RandomKey key, ScaledCodes* codes = nullptr);
+
+// Integer-code products. Hardware that runs scaled formats in fixed point
+// (int8 GEMM units; the accumulator-width study of A2Q, Colbert et al. ICCV
+// 2023) keeps a scale per tensor or per output channel, multiplies the
+// integer codes into its integer accumulator, and applies the scales to the
+// accumulated result. The forward product Y = W . X does the same when its
+// MAC computes in fixed point (a fixed-point operand or accumulator) and W
+// or A is scaled: the codes enter the engine (so its overflow, wrap and
+// saturation act on the codes, as in hardware) and output row o is rescaled
+// by s_W[o] * s_A. The rescale is one multiplication in double rounded to
+// float: it is the dequantization after the MAC, not part of the emulated
+// accumulator. Scales must be constant along the reduction: W per tensor or
+// per output channel, A per tensor (checked by code_product_problem).
+bool computes_in_fixed_point(const sim::MacConfig& cfg);
+bool forward_in_codes(const sim::MacConfig& fwd, const std::optional<QuantSpec>& w, const std::optional<QuantSpec>& a);
+
+// Why W and A cannot enter `fwd` as codes (empty when they can): a scale
+// that varies along the reduction, a format without integer codes, or codes
+// that do not fit the MAC's operand format.
+std::string code_product_problem(const sim::MacConfig& fwd, const std::optional<QuantSpec>& w,
+                                 const std::optional<QuantSpec>& a);
+
+// y[(b * rows + o) * inner + q] *= w.scale[o or 0] * a.scale[0], over
+// `outer` blocks of rows x inner (conv: batch x cout x plane; linear: 1 x out x n).
+void rescale_codes(float* y, std::int64_t outer, std::int64_t rows, std::int64_t inner, const ScaledCodes& w,
+                   const ScaledCodes& a);
 
 // The request of one product: the layer's counting/error choice, its name and depth.
 sim::StatsRequest product_request(const sim::StatsRequest& base, const std::string& name, int depth,

@@ -149,7 +149,7 @@ Format code_format(const Format& f) {
 }
 
 void quantize_scaled(const QuantSpec& spec, const float* in, float* out, std::int64_t n,
-                     std::span<const std::int64_t> shape, int axis, arith::RandomKey key) {
+                     std::span<const std::int64_t> shape, int axis, arith::RandomKey key, ScaledCodes* codes) {
   const Format& f = spec.format;
   if (const auto why = unsupported(f); !why.empty())
     throw std::invalid_argument("quantize_tensor: \"" + f.spelling + "\": " + why);
@@ -197,10 +197,19 @@ void quantize_scaled(const QuantSpec& spec, const float* in, float* out, std::in
     t[std::size_t(i)] = v;
   }
   arith::quantize(t.data(), t.data(), std::size_t(n), code_format(f), spec.rounding, key, 0);
+  if (codes) {
+    if (!integer_codes)
+      throw std::invalid_argument("quantize_tensor: \"" + f.spelling + "\" has no integer codes");
+    codes->code.resize(std::size_t(n));
+    codes->scale.resize(maps.size());
+    for (std::size_t g = 0; g < maps.size(); ++g) codes->scale[g] = maps[g].passthrough ? 1.0 : maps[g].scale;
+  }
 #pragma omp parallel for schedule(static) if (parallel)
   for (std::int64_t i = 0; i < n; ++i) {
     const GroupMap& m = maps[std::size_t(group(i))];
-    out[i] = m.passthrough ? in[i] : float((t[std::size_t(i)] + m.zp) * m.scale);
+    const double code = m.passthrough ? 0.0 : t[std::size_t(i)] + m.zp;  // a passthrough group is all zeros
+    out[i] = m.passthrough ? in[i] : float(code * m.scale);
+    if (codes) codes->code[std::size_t(i)] = float(code);
   }
 }
 
@@ -214,19 +223,41 @@ QuantSpec parse_quant(std::string_view format, std::string_view rounding) {
   return q;
 }
 
+std::optional<std::pair<double, double>> code_range(const Format& f) {
+  if (f.kind == Kind::Fixed) {
+    if (f.frac_bits != 0) return std::nullopt;
+    return std::pair{f.lowest(), f.max_finite()};
+  }
+  if (f.kind != Kind::Scaled || f.scaled.rule == ScaleRule::MX || f.scaled.elem->kind != Kind::Fixed)
+    return std::nullopt;
+  const Format& e = *f.scaled.elem;
+  const double top = largest_code(e);
+  switch (f.scaled.rule) {
+    case ScaleRule::MinMax: return std::pair{-(std::ldexp(1.0, e.width) - 1), std::ldexp(1.0, e.width) - 1};
+    case ScaleRule::AbsMax: return std::pair{e.is_signed ? -top : 0.0, top};
+    case ScaleRule::Pow2: return std::pair{e.is_signed ? -top - 1 : 0.0, top};
+    case ScaleRule::MX: break;
+  }
+  return std::nullopt;
+}
+
 void quantize_tensor(const QuantSpec& spec, const float* in, float* out, std::span<const std::int64_t> shape,
-                     int channel_axis, arith::RandomKey key) {
+                     int channel_axis, arith::RandomKey key, ScaledCodes* codes) {
   std::int64_t n = 1;
   for (auto d : shape) {
     if (d < 0) throw std::invalid_argument("quantize_tensor: negative dimension " + std::to_string(d));
     n *= d;
   }
+  if (codes) codes->code.clear(), codes->scale.assign(1, 1.0);
   if (n == 0) return;
   if (spec.format.kind != Kind::Scaled) {
+    if (codes && !code_range(spec.format))
+      throw std::invalid_argument("quantize_tensor: \"" + spec.format.spelling + "\" has no integer codes");
     arith::quantize(in, out, std::size_t(n), spec.format, spec.rounding, key, 0);
+    if (codes) codes->code.assign(out, out + n);
     return;
   }
-  quantize_scaled(spec, in, out, n, shape, channel_axis, key);
+  quantize_scaled(spec, in, out, n, shape, channel_axis, key, codes);
 }
 
 }  // namespace lpsim::nn

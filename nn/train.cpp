@@ -5,11 +5,13 @@
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
+#include <string_view>
 
 #include "data/batches.hpp"
 #include "data/dataset.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/nn.hpp"
+#include "nn/product.hpp"
 
 namespace lpsim::nn {
 
@@ -74,8 +76,14 @@ void check_operands(const Layer<float>& l, const LayerPrecision& lp) {
                       {"mac_bwd_data", lp.bwd_data, false, lp.e, "E"},
                       {"mac_bwd_weight", lp.bwd_weight, true, lp.e_dw ? lp.e_dw : lp.e, "E"},
                       {"mac_bwd_weight", lp.bwd_weight, false, lp.a, "A"}};
+  if (forward_in_codes(lp.fwd, lp.w, lp.a)) {  // integer-code forward product (nn/product.hpp)
+    if (const std::string why = code_product_problem(lp.fwd, lp.w, lp.a); !why.empty())
+      throw std::invalid_argument("layer " + l.name + ": mac_fwd \"" + lp.fwd.spelling() +
+                                  "\" computes in fixed point, so W and A enter it as integer codes, but " + why);
+  }
   for (const Use& u : uses) {
     if (!u.q || u.q->format.kind != arith::Kind::Scaled) continue;
+    if (std::string_view(u.product) == "mac_fwd" && forward_in_codes(lp.fwd, lp.w, lp.a)) continue;  // codes, above
     const auto& side = u.left ? u.mac.a : u.mac.b;
     const bool fixed_operand = side && side->format.kind == arith::Kind::Fixed;
     if (!fixed_operand && u.mac.acc.format.kind != arith::Kind::Fixed) continue;
@@ -84,7 +92,7 @@ void check_operands(const Layer<float>& l, const LayerPrecision& lp) {
         (fixed_operand ? "operand " + side->format.spelling : "accumulator " + u.mac.acc.format.spelling) + "), but " +
         u.tensor + " is the scaled format " + u.q->format.spelling +
         ", whose values (scale x element) are not on that grid; use a floating-point MAC such as fp32 "
-        "(scaled formats enter the MAC scale-first)");
+        "(scaled formats enter backward MACs scale-first; only the forward product runs on integer codes)");
   }
 }
 

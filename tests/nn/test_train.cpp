@@ -72,17 +72,32 @@ TEST_CASE("bad model names and schedules are clear errors") {
   CHECK_THROWS_WITH_AS(nn::learning_rate(sc, 0, 10), doctest::Contains("\"linear\""), std::invalid_argument);
 }
 
-TEST_CASE("a scaled format into a fixed-point MAC is refused, naming the layer, product and formats") {
+TEST_CASE("scaled formats on fixed-point MACs: codes forward, refused where codes cannot go, naming what is wrong") {
   nn::TrainConfig c;
   c.model.arch = "mlp";
-  c.precision.w = "int8/minmax/channel";
-  c.precision.mac_fwd = "int8.int32";
-  CHECK_THROWS_WITH_AS(nn::check_config(c), doctest::Contains("mac_fwd \"in=int8,acc=int32"), std::invalid_argument);
-  c.precision.mac_fwd = "acc=fx32.8,out=fp32";  // a fixed-point accumulator alone is just as wrong
-  CHECK_THROWS_WITH_AS(nn::check_config(c), doctest::Contains("accumulator fx32.8"), std::invalid_argument);
-  c.precision.mac_fwd = "fp16.fp32";  // a float MAC takes the scaled values
+  c.precision.w = "int8/absmax/channel";
+  c.precision.mac_fwd = "int8.int32";  // forward on integer codes, rescaled per output channel
   CHECK_NOTHROW(nn::check_config(c));
-  c.precision.w = "";
-  c.precision.mac_fwd = "int8.int32";  // unquantized W read as int8 integers: the user's explicit choice
+  c.precision.w = "int8/minmax/channel";  // codes q + zero point need 9 bits
+  CHECK_THROWS_WITH_AS(nn::check_config(c), doctest::Contains("W's codes of int8/minmax/channel span [-255, 255]"),
+                       std::invalid_argument);
+  c.precision.w = "int8/absmax/block32";  // scales change along the reduction
+  CHECK_THROWS_WITH_AS(nn::check_config(c), doctest::Contains("scales that change along the reduction"),
+                       std::invalid_argument);
+  c.precision.w = "int8/absmax/channel";
+  c.precision.a = "int8/absmax/channel";  // A's channel is part of the reduction
+  CHECK_THROWS_WITH_AS(nn::check_config(c), doctest::Contains("A's format int8/absmax/channel"), std::invalid_argument);
+  c.precision.a = "mxfp8e4m3";
+  CHECK_THROWS_WITH_AS(nn::check_config(c), doctest::Contains("has no integer codes"), std::invalid_argument);
+  c.precision.a = "";
+  // Backward products take scaled values only: a fixed-point MAC there is refused.
+  c.precision.e = "int8/minmax/tensor";
+  c.precision.mac_bwd_weight = "acc=fx32.8,out=fp32";
+  CHECK_THROWS_WITH_AS(nn::check_config(c), doctest::Contains("mac_bwd_weight \"acc=fx32.8"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(nn::check_config(c), doctest::Contains("accumulator fx32.8"), std::invalid_argument);
+  c.precision.mac_bwd_weight = "fp16.fp32";  // a float MAC takes the scaled values
+  CHECK_NOTHROW(nn::check_config(c));
+  c.precision.w = c.precision.e = "";
+  c.precision.mac_fwd = c.precision.mac_bwd_data = c.precision.mac_bwd_weight = "int8.int32";  // unquantized tensors read as int8 integers: the user's explicit choice
   CHECK_NOTHROW(nn::check_config(c));
 }
