@@ -12,8 +12,10 @@ GridAxis parse_axis(const std::string& text) {
   GridAxis a{text.substr(0, eq), {}};
   std::set<std::string> seen;
   std::string rest = text.substr(eq + 1);
+  // Values that hold commas themselves (MAC spellings, lists) are separated by ';'.
+  const char sep = rest.find(';') == std::string::npos ? ',' : ';';
   for (std::size_t start = 0;;) {
-    const auto comma = rest.find(',', start);
+    const auto comma = rest.find(sep, start);
     const std::string v = rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (v.empty()) throw std::invalid_argument("--grid \"" + text + "\" has an empty value");
     if (!seen.insert(v).second) throw std::invalid_argument("--grid \"" + text + "\" repeats the value \"" + v + "\"");

@@ -14,7 +14,9 @@ struct GridAxis {
   std::vector<std::string> values;
 };
 
-// Parses "key=v1,v2"; throws std::invalid_argument quoting a malformed axis.
+// Parses "key=v1,v2", or "key=v1;v2" when values hold commas (a MAC
+// spelling "a=int4,acc=int12"); throws std::invalid_argument quoting a
+// malformed axis.
 GridAxis parse_axis(const std::string& text);
 
 using GridPoint = std::vector<std::pair<std::string, std::string>>;  // key, value

@@ -53,6 +53,21 @@ def test_shards_merged_equal_the_whole_sweep_and_reruns_skip(tmp_path):
     assert r.returncode == 1 and f"is already in {tmp_path / 'twice.h5'}" in r.stderr
 
 
+def test_grid_values_with_commas_split_on_semicolons(tmp_path):
+    # MAC spellings hold commas: the axis is split on ';'. The int4 codes run on
+    # an 8-bit wrapping accumulator, which must change the result.
+    macs = ["fp32", "a=int4,b=uint4,acc=int32,out=fp32", "a=int4,b=uint4,acc=int8:wrap,out=fp32"]
+    out = tmp_path / "macs.h5"
+    lpsim("-q", "sweep", *BASE, "--w", "int4/absmax/channel", "--a", "uint4/absmax/tensor",
+          "--grid", "precision.mac_fwd=" + ";".join(macs), "-o", out)
+    with h5py.File(out, "r") as f:
+        names = sorted(f)
+        assert len(names) == 3
+        loss = {f[n].attrs["point"]: f[n]["epochs/train_loss"][0] for n in names}
+    wide, narrow = (loss[f"precision.mac_fwd = {m}\n"] for m in macs[1:])
+    assert wide != narrow
+
+
 @pytest.mark.parametrize("args, message", [
     (["--grid", "schedule.lr=0.1", "--shard", "2/2"], '--shard "2/2" is not i/n with 0 <= i < n'),
     (["--grid", "schedule.lr"], '--grid "schedule.lr" is not key=v1,v2'),
