@@ -365,6 +365,27 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
       for (std::int64_t l = 0; l < g.k; ++l)
         for (std::int64_t j = sgi * kRow; j < std::min(g.n, (sgi + 1) * kRow); ++j)
           bf[std::size_t((sgi * g.k + l) * kRow + j - sgi * kRow)] = ops.b[std::size_t(l * g.n + j)];
+  }
+  // The integer path in int32 lanes (int_gemm.hpp): products on the accumulator's grid, everything within 2^30.
+  IntAccumulator lanes;
+  bool int32_lanes = false;
+  std::vector<std::int32_t> a32, b32;
+  if (path == "integer" && !(!count && int16_exact(cfg, g.k))) {
+    const auto& f = cfg.acc.format;
+    const auto& fa = cfg.a->format;
+    const auto& fb = cfg.b->format;
+    lanes = {std::int64_t(std::ldexp(f.lowest(), f.frac_bits)), std::int64_t(std::ldexp(f.max_finite(), f.frac_bits)),
+             f.width, f.wrap, f.is_signed};
+    const double amax = std::ldexp(std::max(-fa.lowest(), fa.max_finite()), fa.frac_bits);
+    const double bmax = std::ldexp(std::max(-fb.lowest(), fb.max_finite()), fb.frac_bits);
+    int32_lanes = f.frac_bits == fa.frac_bits + fb.frac_bits && int32_rows_fit(lanes, amax * bmax, g.k);
+  }
+  if (int32_lanes) {
+    a32.resize(ops.a.size());
+    b32.resize(ops.b.size());
+    const double sa = std::ldexp(1.0, cfg.a->format.frac_bits), sb = std::ldexp(1.0, cfg.b->format.frac_bits);
+    for (std::size_t q = 0; q < a32.size(); ++q) a32[q] = std::int32_t(ops.a[q] * sa);  // exact: powers of two
+    for (std::size_t q = 0; q < b32.size(); ++q) b32[q] = std::int32_t(ops.b[q] * sb);
   } else if (path == "integer" && !(!count && int16_exact(cfg, g.k))) {
     ai.resize(ops.a.size());
     bi.resize(ops.b.size());
@@ -459,6 +480,11 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
           for (std::int64_t j = 0; j < w; ++j) g.c[(i + q) * g.ldc + j0 + j] = float(row[j]);
         }
         continue;
+      } else if (path == "integer" && int32_lanes) {
+        std::int32_t sums[kRow];
+        int32_rows(lanes, a32.data() + i * g.k, b32.data(), g.n, g.k, j0, w, sums, count ? &local : nullptr);
+        const double unit = std::ldexp(1.0, -cfg.acc.format.frac_bits);
+        for (std::int64_t j = 0; j < w; ++j) row[j] = double(sums[j]) * unit;
       } else if (path == "integer") {
         integer_rows(cfg, ai.data() + i * g.k, bi.data(), row, g.n, g.k, j0, j1, local);
       } else if (path == "tiled") {

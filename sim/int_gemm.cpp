@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace lpsim::sim {
@@ -64,7 +65,99 @@ inline std::int32_t pair(std::int16_t lo, std::int16_t hi) {
   return std::int32_t(std::uint32_t(std::uint16_t(lo)) | (std::uint32_t(std::uint16_t(hi)) << 16));
 }
 
+// The lanes' range step: wrap modulo 2^W (sign-extending a signed register)
+// or clamp to [lo, hi]. `over` is set where the exact sum left the range.
+struct LaneRange {
+  __m256i lo, hi, mask;
+  __m128i shift;  // 32 - W, for the signed wrap
+};
+
+template <bool WRAP, bool SIGNED>
+[[gnu::target("avx2")]] inline __m256i lane_range(const LaneRange& r, __m256i s, __m256i& over) {
+  over = _mm256_or_si256(_mm256_cmpgt_epi32(s, r.hi), _mm256_cmpgt_epi32(r.lo, s));
+  if constexpr (!WRAP) return _mm256_min_epi32(_mm256_max_epi32(s, r.lo), r.hi);
+  else if constexpr (SIGNED) return _mm256_sra_epi32(_mm256_sll_epi32(s, r.shift), r.shift);
+  else return _mm256_and_si256(s, r.mask);
+}
+
+// One addition into the lanes s, counting its events.
+template <bool WRAP, bool SIGNED, bool COUNT>
+[[gnu::target("avx2")]] inline void lane_step(const LaneRange& r, __m256i& s, __m256i prod, __m256i& n_over,
+                                              __m256i& n_swamped) {
+  __m256i over;
+  const __m256i next = lane_range<WRAP, SIGNED>(r, _mm256_add_epi32(s, prod), over);
+  if constexpr (COUNT) {
+    // swamped: both addends nonzero and the result equal to one of them
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i either_zero = _mm256_or_si256(_mm256_cmpeq_epi32(s, zero), _mm256_cmpeq_epi32(prod, zero));
+    const __m256i same = _mm256_or_si256(_mm256_cmpeq_epi32(next, s), _mm256_cmpeq_epi32(next, prod));
+    n_swamped = _mm256_sub_epi32(n_swamped, _mm256_andnot_si256(either_zero, same));
+    n_over = _mm256_sub_epi32(n_over, over);
+  }
+  s = next;
+}
+
+// Sixteen outputs (two vectors) at a time; the tail through masked loads.
+template <bool WRAP, bool SIGNED, bool COUNT>
+[[gnu::target("avx2")]] void int32_rows_avx2(const IntAccumulator& acc, const std::int32_t* a, const std::int32_t* b,
+                                             std::int64_t n, std::int64_t k, std::int64_t j0, std::int64_t w,
+                                             std::int32_t* out, MacCounts* counts) {
+  const LaneRange r{_mm256_set1_epi32(std::int32_t(acc.lo)), _mm256_set1_epi32(std::int32_t(acc.hi)),
+                    _mm256_set1_epi32(acc.width >= 32 ? -1 : std::int32_t((std::uint32_t(1) << acc.width) - 1)),
+                    _mm_cvtsi32_si128(32 - acc.width)};
+  const __m256i zero = _mm256_setzero_si256(), iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256i n_over = zero, n_swamped = zero;
+  for (std::int64_t c = 0; c < w; c += 16) {
+    const std::int64_t left = w - c;
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(std::int32_t(std::min<std::int64_t>(left, 8))), iota);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(std::int32_t(std::clamp<std::int64_t>(left - 8, 0, 8))), iota);
+    __m256i s0 = zero, s1 = zero;
+    const std::int32_t* bc = b + j0 + c;
+    for (std::int64_t l = 0; l < k; ++l) {
+      const __m256i x = _mm256_set1_epi32(a[l]);
+      const std::int32_t* bl = bc + l * n;
+      // masked-off lanes read 0: product 0
+      lane_step<WRAP, SIGNED, COUNT>(r, s0, _mm256_mullo_epi32(x, _mm256_maskload_epi32(bl, m0)), n_over, n_swamped);
+      if (left > 8)
+        lane_step<WRAP, SIGNED, COUNT>(r, s1, _mm256_mullo_epi32(x, _mm256_maskload_epi32(bl + 8, m1)), n_over,
+                                       n_swamped);
+    }
+    _mm256_maskstore_epi32(out + c, m0, s0);
+    if (left > 8) _mm256_maskstore_epi32(out + c + 8, m1, s1);
+  }
+  if constexpr (COUNT) {
+    // Masked-off lanes add 0 to 0: never swamped, never out of range.
+    alignas(32) std::int32_t o[8], sw[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o), n_over);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(sw), n_swamped);
+    std::uint64_t total_over = 0, total_sw = 0;
+    for (int q = 0; q < 8; ++q) total_over += std::uint32_t(o[q]), total_sw += std::uint32_t(sw[q]);
+    (WRAP ? counts->overflows : counts->saturations) += total_over;
+    counts->swamped += total_sw;
+    counts->additions += std::uint64_t(w * k);
+  }
+}
+
 }  // namespace
+
+bool int32_rows_fit(const IntAccumulator& acc, double max_product, std::int64_t k) {
+  const double lim = std::ldexp(1.0, 30);
+  // k bound: a lane's int32 event counter sees at most 32 * k events (w <= 256).
+  return max_product <= lim && double(acc.hi) <= lim && double(acc.lo) >= -lim && acc.width >= 1 &&
+         acc.width <= 31 && k < (std::int64_t(1) << 25) && __builtin_cpu_supports("avx2");
+}
+
+void int32_rows(const IntAccumulator& acc, const std::int32_t* a, const std::int32_t* b, std::int64_t n, std::int64_t k,
+                std::int64_t j0, std::int64_t w, std::int32_t* out, MacCounts* counts) {
+  using Fn = void (*)(const IntAccumulator&, const std::int32_t*, const std::int32_t*, std::int64_t, std::int64_t,
+                      std::int64_t, std::int64_t, std::int32_t*, MacCounts*);
+  Fn fn;
+  if (counts) fn = acc.wrap ? (acc.is_signed ? int32_rows_avx2<true, true, true> : int32_rows_avx2<true, false, true>)
+                            : int32_rows_avx2<false, true, true>;
+  else fn = acc.wrap ? (acc.is_signed ? int32_rows_avx2<true, true, false> : int32_rows_avx2<true, false, false>)
+                     : int32_rows_avx2<false, true, false>;
+  fn(acc, a, b, n, k, j0, w, out, counts);
+}
 
 void int16_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const std::int16_t* a, const std::int16_t* b,
                 std::int32_t* c) {

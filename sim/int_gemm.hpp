@@ -3,9 +3,16 @@
 // 32-bit lane, added exactly). The caller guarantees that no partial sum can
 // leave int32 (then any order gives the exact sum) or that the accumulator
 // wraps modulo 2^W with W <= 32 (then int32 wrap-around is exact modulo 2^W).
+//
+// int32_rows is the same path for accumulators whose partial sums may leave
+// their range (saturating, or wrapping below 32 bits with a sum beyond
+// int32): each addition is exact in an int32 lane and then wrapped or
+// clamped, in k order, eight outputs per vector.
 #pragma once
 
 #include <cstdint>
+
+#include "sim/stats.hpp"
 
 namespace lpsim::sim {
 
@@ -13,5 +20,24 @@ namespace lpsim::sim {
 // a and b hold integers in [-32768, 32767].
 void int16_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const std::int16_t* a, const std::int16_t* b,
                 std::int32_t* c);
+
+// A fixed-point accumulator on the integer grid of the products: codes in
+// [lo, hi], W bits, wrapping (modulo 2^W) or saturating.
+struct IntAccumulator {
+  std::int64_t lo = 0, hi = 0;
+  int width = 0;
+  bool wrap = false, is_signed = true;
+};
+
+// int32_rows applies: every |product| <= max_product and the accumulator's
+// range within [-2^30, 2^30], so that acc + product is exact in int32; w <= 256.
+bool int32_rows_fit(const IntAccumulator& acc, double max_product, std::int64_t k);
+
+// acc_j = 0; for l in k order: acc_j = range(acc_j + a[l] * b[l*n + j0 + j]),
+// j < w; out[j] = acc_j. With `counts`, also the events of every addition as
+// gemm.cpp's scalar integer path counts them (additions, overflows of a
+// wrapping accumulator, saturations, swamped addends).
+void int32_rows(const IntAccumulator& acc, const std::int32_t* a, const std::int32_t* b, std::int64_t n, std::int64_t k,
+                std::int64_t j0, std::int64_t w, std::int32_t* out, MacCounts* counts);
 
 }  // namespace lpsim::sim

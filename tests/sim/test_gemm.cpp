@@ -142,6 +142,12 @@ const char* kFastConfigs[] = {
     "in=int8,acc=int16:wrap",
     "in=fx8.4,acc=fx12.3:wrap,acc_round=rna",
     "acc=fx24.12,acc_round=rd",
+    // integer accumulators in int32 lanes (int_gemm.hpp int32_rows): saturating, wrapping, unsigned
+    "in=int8,acc=int16",
+    "a=int4,b=uint4,acc=int10:wrap,out=fp32",
+    "a=uint4,b=uint4,acc=uint10",
+    "a=uint4,b=uint4,acc=uint9:wrap",
+    "in=fx8.4,acc=fx16.8",
     "in=fp16,prod=bf16,acc=fp32",
     "in=bf16,in_round=sr,acc=bf16,acc_round=sr8",
     "in=fp16,acc=e5m10,acc_round=sr4,order=chunk32,outer=fp32,outer_round=sr8,out=bf16,out_round=sr",
