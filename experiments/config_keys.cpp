@@ -52,6 +52,8 @@ const std::vector<Key>& keys() {
       KEY("policy.keep_first_last", train.policy.keep_first_last, Check::None, "policies leave the first and last product layers as they are"),
       KEY("policy.w_scale", train.policy.w_scale, Check::None, "weights' scale rule/granularity (empty: the method's own)"),
       KEY("policy.a_scale", train.policy.a_scale, Check::None, "activations' scale rule/granularity"),
+      KEY("policy.a_range", train.policy.a_range, Check::None,
+          "activation ranges in evaluation: batch, ema (running, as QuantMeasure); empty: the method's own"),
       KEY("policy.e_scale", train.policy.e_scale, Check::None, "errors' scale rule/granularity"),
       KEY("policy.w_rounding", train.policy.w_rounding, Check::Rounding, "weights' rounding under a policy"),
       KEY("policy.a_rounding", train.policy.a_rounding, Check::Rounding, "activations' rounding under a policy"),

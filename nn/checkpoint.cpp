@@ -20,6 +20,13 @@ NamedArray array_of(const std::string& name, const Tensor<float>& t) {
   return {name, std::vector<std::int64_t>(t.shape.begin(), t.shape.end()), t.data};
 }
 
+// A's running range (nn/product.hpp), when the layer keeps one.
+Tensor<float>* running_range_of(Layer<float>* l) {
+  if (auto* c = dynamic_cast<Conv2d<float>*>(l)) return c->precision.a_running_range ? &c->a_range.state : nullptr;
+  if (auto* f = dynamic_cast<Linear<float>*>(l)) return f->precision.a_running_range ? &f->a_range.state : nullptr;
+  return nullptr;
+}
+
 std::uint64_t* iteration_of(Layer<float>* l) {
   if (auto* c = dynamic_cast<Conv2d<float>*>(l)) return &c->iteration;
   if (auto* f = dynamic_cast<Linear<float>*>(l)) return &f->iteration;
@@ -126,6 +133,8 @@ std::vector<NamedArray> model_arrays(Model& m, bool with_optimizer_state) {
       out.push_back(array_of(bn->name + ".running_mean", bn->running_mean));
       out.push_back(array_of(bn->name + ".running_var", bn->running_var));
     }
+  for (Layer<float>* l : m.product_layers())
+    if (Tensor<float>* r = running_range_of(l)) out.push_back(array_of(l->name + ".a_range", *r));
   return out;
 }
 
@@ -173,6 +182,8 @@ void restore_state(Model& m, PrecisionPolicy& policy, const TrainState& s) {
       take(bn->name + ".running_mean", bn->running_mean, true);
       take(bn->name + ".running_var", bn->running_var, true);
     }
+  for (Layer<float>* l : m.product_layers())
+    if (Tensor<float>* r = running_range_of(l)) take(l->name + ".a_range", *r, true);
   if (used != s.arrays.size()) throw std::runtime_error("checkpoint has tensors the model does not (a different model?)");
   std::map<std::string, std::uint64_t> counters(s.counters.begin(), s.counters.end());
   for (Layer<float>* l : m.product_layers())

@@ -79,6 +79,10 @@ struct PolicyConfig {
   std::string a_scale = "minmax/tensor";
   std::string e_scale = "minmax/tensor";
   std::string w_rounding = "rne", a_rounding = "rne", e_rounding = "sr";
+  // Activation ranges in evaluation: "batch" (each batch its own), "ema"
+  // (running ranges, nn/product.hpp RunningRange), empty: the method's own
+  // (ema for sbm, cpt and dpc_cpt, whose authors' code uses QuantMeasure).
+  std::string a_range;
 
   // Forward (W and A) and backward (E) precision bounds: CPT's cycle, and the
   // bounds of the layer-wise methods (dpc*, ldp, factor), whose E is bmax_bwd.

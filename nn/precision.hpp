@@ -22,6 +22,10 @@ struct LayerPrecision {
   // enters the weight-gradient product (and the bias gradient) is dY
   // quantized by this (e.g. 16 bits) instead of by e, which then serves dX only.
   std::optional<QuantSpec> e_dw;
+  // Running activation ranges (nn/product.hpp RunningRange): A's per-tensor
+  // scaled quantizer uses the batch's range in training and the running
+  // range in evaluation, as the SBM and CPT authors' QuantMeasure.
+  bool a_running_range = false;
   sim::MacConfig fwd = sim::parse_mac("fp32");         // Y = W . X
   sim::MacConfig bwd_data = sim::parse_mac("fp32");    // dX = W^T . dY
   sim::MacConfig bwd_weight = sim::parse_mac("fp32");  // dW = dY . X^T

@@ -1,6 +1,7 @@
 #include "nn/product.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
@@ -42,23 +43,39 @@ arith::RandomKey draw_key(arith::RandomKey layer, std::uint64_t iteration, Draw 
 
 template <class T>
 Tensor<T> quantized(const std::optional<QuantSpec>& spec, const Tensor<T>& t, const Shape& view, int channel_axis,
-                    arith::RandomKey key, ScaledCodes* codes) {
+                    arith::RandomKey key, ScaledCodes* codes, const std::optional<TensorRange>& range) {
   if (numel(view) != t.numel())
     throw std::invalid_argument("quantized: view " + shape_str(view) + " of a tensor of shape " + shape_str(t.shape));
   Tensor<T> out = t;
   if constexpr (std::is_same_v<T, float>) {
-    if (spec) quantize_tensor(*spec, t.ptr(), out.ptr(), view, channel_axis, key, codes);
+    if (spec) quantize_tensor(*spec, t.ptr(), out.ptr(), view, channel_axis, key, codes, range ? &*range : nullptr);
     else if (codes) codes->code.assign(t.ptr(), t.ptr() + t.numel()), codes->scale.assign(1, 1.0);
   } else {
-    if (codes) throw std::logic_error("quantized: integer codes of the fp64 reference");
+    if (codes || range) throw std::logic_error("quantized: integer codes or a range for the fp64 reference");
     (void)spec, (void)view, (void)channel_axis, (void)key;
   }
   return out;
 }
 template Tensor<float> quantized(const std::optional<QuantSpec>&, const Tensor<float>&, const Shape&, int,
-                                 arith::RandomKey, ScaledCodes*);
+                                 arith::RandomKey, ScaledCodes*, const std::optional<TensorRange>&);
 template Tensor<double> quantized(const std::optional<QuantSpec>&, const Tensor<double>&, const Shape&, int,
-                                  arith::RandomKey, ScaledCodes*);
+                                  arith::RandomKey, ScaledCodes*, const std::optional<TensorRange>&);
+
+std::optional<TensorRange> activation_range(RunningRange& r, const LayerPrecision& p, const Tensor<float>& x,
+                                            bool training) {
+  if (!p.a_running_range || !p.a || p.a->format.kind != arith::Kind::Scaled) return std::nullopt;
+  float& zero_point = r.state[0];
+  float& range = r.state[1];
+  if (!training) return TensorRange{double(zero_point), double(zero_point) + double(range)};
+  float mn = INFINITY, mx = -INFINITY;
+#pragma omp parallel for reduction(min : mn) reduction(max : mx) schedule(static) if (x.numel() > (1 << 15))
+  for (std::int64_t i = 0; i < x.numel(); ++i) mn = std::min(mn, x[i]), mx = std::max(mx, x[i]);
+  if (!(std::isfinite(mn) && std::isfinite(mx))) return std::nullopt;  // the quantizer names the bad element
+  const float keep = RunningRange::kMomentum, take = 1.0f - RunningRange::kMomentum;
+  zero_point = zero_point * keep + mn * take;
+  range = range * keep + (mx - mn) * take;
+  return std::nullopt;
+}
 
 bool computes_in_fixed_point(const sim::MacConfig& cfg) {
   auto fixed = [](const std::optional<sim::Rounded>& r) { return r && r->format.kind == arith::Kind::Fixed; };

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "nn/layer.hpp"
+#include "nn/precision.hpp"
 #include "nn/quantizer.hpp"
 #include "nn/tensor.hpp"
 #include "sim/mac_config.hpp"
@@ -55,7 +56,7 @@ arith::RandomKey draw_key(arith::RandomKey layer, std::uint64_t iteration, Draw 
 // empty spec gives the values themselves, scale 1.
 template <class T>
 Tensor<T> quantized(const std::optional<QuantSpec>& spec, const Tensor<T>& t, const Shape& view, int channel_axis,
-                    arith::RandomKey key, ScaledCodes* codes = nullptr);
+                    arith::RandomKey key, ScaledCodes* codes = nullptr, const std::optional<TensorRange>& range = {});
 
 // Integer-code products. Hardware that runs scaled formats in fixed point
 // (int8 GEMM units; the accumulator-width study of A2Q, Colbert et al. ICCV
@@ -82,6 +83,25 @@ std::string code_product_problem(const sim::MacConfig& fwd, const std::optional<
 // `outer` blocks of rows x inner (conv: batch x cout x plane; linear: 1 x out x n).
 void rescale_codes(float* y, std::int64_t outer, std::int64_t rows, std::int64_t inner, const ScaledCodes& w,
                    const ScaledCodes& a);
+
+// The running activation range of Banner et al.'s QuantMeasure (the code of
+// SBM, NeurIPS 2018, which CPT's and FracTrain's code reuse): in training the
+// quantizer uses the batch's own min/max and folds them in,
+//   zero_point <- 0.1 zero_point + 0.9 min,  range <- 0.1 range + 0.9 (max - min),
+// in float32 as their buffers (their `momentum` 0.1 weighs the old value);
+// evaluation quantizes with [zero_point, zero_point + range]. Both start at
+// 0 (their buffers' initial value); a layer never trained leaves A as is in
+// evaluation (a zero range). `state` = {zero_point, range}, saved in
+// checkpoints and results as "<layer>.a_range".
+struct RunningRange {
+  static constexpr float kMomentum = 0.1f;
+  Tensor<float> state{Shape{2}};
+};
+// Training: folds x's range into r and returns nothing (the batch's own range
+// applies). Evaluation: the range to quantize with. Off (no running range or
+// no A quantizer): nothing.
+std::optional<TensorRange> activation_range(RunningRange& r, const LayerPrecision& p, const Tensor<float>& x,
+                                            bool training);
 
 // The request of one product: the layer's counting/error choice, its name and depth.
 sim::StatsRequest product_request(const sim::StatsRequest& base, const std::string& name, int depth,

@@ -149,7 +149,8 @@ Format code_format(const Format& f) {
 }
 
 void quantize_scaled(const QuantSpec& spec, const float* in, float* out, std::int64_t n,
-                     std::span<const std::int64_t> shape, int axis, arith::RandomKey key, ScaledCodes* codes) {
+                     std::span<const std::int64_t> shape, int axis, arith::RandomKey key, ScaledCodes* codes,
+                     const TensorRange* range) {
   const Format& f = spec.format;
   if (const auto why = unsupported(f); !why.empty())
     throw std::invalid_argument("quantize_tensor: \"" + f.spelling + "\": " + why);
@@ -178,6 +179,11 @@ void quantize_scaled(const QuantSpec& spec, const float* in, float* out, std::in
   if (first_bad < n)
     throw std::domain_error("quantize_tensor: \"" + f.spelling + "\" met a non-finite value at index " +
                             std::to_string(first_bad));
+  if (range) {
+    if (group.count != 1)
+      throw std::invalid_argument("quantize_tensor: \"" + f.spelling + "\": a given range needs per-tensor scaling");
+    mn[0] = range->min, mx[0] = range->max;
+  }
   std::vector<GroupMap> maps(std::size_t(group.count));
   for (std::size_t g = 0; g < maps.size(); ++g) maps[g] = map_for(f, mn[g], mx[g]);
 
@@ -242,7 +248,7 @@ std::optional<std::pair<double, double>> code_range(const Format& f) {
 }
 
 void quantize_tensor(const QuantSpec& spec, const float* in, float* out, std::span<const std::int64_t> shape,
-                     int channel_axis, arith::RandomKey key, ScaledCodes* codes) {
+                     int channel_axis, arith::RandomKey key, ScaledCodes* codes, const TensorRange* range) {
   std::int64_t n = 1;
   for (auto d : shape) {
     if (d < 0) throw std::invalid_argument("quantize_tensor: negative dimension " + std::to_string(d));
@@ -251,13 +257,14 @@ void quantize_tensor(const QuantSpec& spec, const float* in, float* out, std::sp
   if (codes) codes->code.clear(), codes->scale.assign(1, 1.0);
   if (n == 0) return;
   if (spec.format.kind != Kind::Scaled) {
+    if (range) throw std::invalid_argument("quantize_tensor: \"" + spec.format.spelling + "\" takes no range (not scaled)");
     if (codes && !code_range(spec.format))
       throw std::invalid_argument("quantize_tensor: \"" + spec.format.spelling + "\" has no integer codes");
     arith::quantize(in, out, std::size_t(n), spec.format, spec.rounding, key, 0);
     if (codes) codes->code.assign(out, out + n);
     return;
   }
-  quantize_scaled(spec, in, out, n, shape, channel_axis, key, codes);
+  quantize_scaled(spec, in, out, n, shape, channel_axis, key, codes, range);
 }
 
 }  // namespace lpsim::nn

@@ -50,8 +50,15 @@ std::optional<std::pair<double, double>> code_range(const arith::Format& f);
 // element i's bits from index i of `key`.
 // Throws std::invalid_argument for a bad axis or shape, std::domain_error
 // naming the first non-finite element of a scaled format's input.
-// With `codes`, also fills it (the format must have integer codes).
+// With `codes`, also fills it (the format must have integer codes). With
+// `range`, a per-tensor scaled format takes its scale from that [min, max]
+// instead of the tensor's own (values outside are clamped): the running
+// ranges of evaluation (nn/product.hpp RunningRange).
+struct TensorRange {
+  double min = 0, max = 0;
+};
 void quantize_tensor(const QuantSpec& spec, const float* in, float* out, std::span<const std::int64_t> shape,
-                     int channel_axis, arith::RandomKey key, ScaledCodes* codes = nullptr);
+                     int channel_axis, arith::RandomKey key, ScaledCodes* codes = nullptr,
+                     const TensorRange* range = nullptr);
 
 }  // namespace lpsim::nn

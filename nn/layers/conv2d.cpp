@@ -124,7 +124,7 @@ sim::ConvShape Conv2d<T>::shape_of(const Tensor<T>& x) const {
 }
 
 template <class T>
-Tensor<T> Conv2d<T>::forward(const Tensor<T>& x, bool) {
+Tensor<T> Conv2d<T>::forward(const Tensor<T>& x, bool training) {
   const sim::ConvShape s = shape_of(x);
   const std::int64_t k = s.cin / s.groups * s.kh * s.kw, og = s.cout / s.groups, plane = s.out_h() * s.out_w();
   const auto& p = precision;
@@ -133,7 +133,10 @@ Tensor<T> Conv2d<T>::forward(const Tensor<T>& x, bool) {
   bool codes = false;
   if constexpr (std::is_same_v<T, float>) codes = forward_in_codes(p.fwd, p.w, p.a);
   ScaledCodes xc, wc;
-  x_ = quantized(p.a, x, x.shape, 1, draw_key(p.key, iteration, Draw::A), codes ? &xc : nullptr);
+  std::optional<TensorRange> range;
+  if constexpr (std::is_same_v<T, float>) range = activation_range(a_range, p, x, training);
+  else (void)training;
+  x_ = quantized(p.a, x, x.shape, 1, draw_key(p.key, iteration, Draw::A), codes ? &xc : nullptr, range);
   w_ = quantized(p.w, weight.value, {s.cout, k}, 0, draw_key(p.key, iteration, Draw::W), codes ? &wc : nullptr);
   shape_ = s;
   stats_.name = this->name;

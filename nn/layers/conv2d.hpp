@@ -13,6 +13,7 @@
 
 #include "nn/layer.hpp"
 #include "nn/precision.hpp"
+#include "nn/product.hpp"
 #include "sim/conv.hpp"
 
 namespace lpsim::nn {
@@ -37,6 +38,7 @@ class Conv2d : public Layer<T> {
   sim::StatsRequest stats_request;  // counts (default) and optionally errors; tag and depth set per product
   bool compute_input_grad = true;   // false (e.g. the first layer): backward skips dX and returns an empty tensor
   std::uint64_t iteration = 0;      // backward passes so far; part of every random key (restore it to resume)
+  RunningRange a_range;             // A's running range, when precision.a_running_range (restore it to resume)
 
  private:
   sim::ConvShape shape_of(const Tensor<T>& x) const;

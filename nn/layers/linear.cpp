@@ -38,7 +38,7 @@ std::vector<Param<T>*> Linear<T>::params() {
 }
 
 template <class T>
-Tensor<T> Linear<T>::forward(const Tensor<T>& x, bool) {
+Tensor<T> Linear<T>::forward(const Tensor<T>& x, bool training) {
   check_shape(this->name, "input (flatten images first)", x.shape, {-1, in_features});
   const std::int64_t n = x.dim(0), in = in_features, out = out_features;
   const auto& p = precision;
@@ -47,7 +47,10 @@ Tensor<T> Linear<T>::forward(const Tensor<T>& x, bool) {
   bool codes = false;
   if constexpr (std::is_same_v<T, float>) codes = forward_in_codes(p.fwd, p.w, p.a);
   ScaledCodes xc, wc;
-  x_ = quantized(p.a, x, x.shape, 1, draw_key(p.key, iteration, Draw::A), codes ? &xc : nullptr);
+  std::optional<TensorRange> range;
+  if constexpr (std::is_same_v<T, float>) range = activation_range(a_range, p, x, training);
+  else (void)training;
+  x_ = quantized(p.a, x, x.shape, 1, draw_key(p.key, iteration, Draw::A), codes ? &xc : nullptr, range);
   w_ = quantized(p.w, weight.value, weight.value.shape, 0, draw_key(p.key, iteration, Draw::W), codes ? &wc : nullptr);
   stats_.name = this->name;
   stats_.depth = this->depth;

@@ -9,6 +9,7 @@
 
 #include "nn/layer.hpp"
 #include "nn/precision.hpp"
+#include "nn/product.hpp"
 
 namespace lpsim::nn {
 
@@ -31,6 +32,7 @@ class Linear : public Layer<T> {
   sim::StatsRequest stats_request;  // counts (default) and optionally errors; tag and depth set per product
   bool compute_input_grad = true;   // false: backward skips dX and returns an empty tensor
   std::uint64_t iteration = 0;      // backward passes so far; part of every random key (restore it to resume)
+  RunningRange a_range;             // A's running range, when precision.a_running_range (restore it to resume)
 
  private:
   LayerStats stats_;

@@ -145,9 +145,25 @@ int cosine_bmin(const std::vector<const Tensor<float>*>& weights, const Formats&
   return bmax;
 }
 
+namespace {
+bool per_tensor(const std::string& scale) {
+  return scale.size() >= 7 && scale.compare(scale.size() - 7, 7, "/tensor") == 0;
+}
+}  // namespace
+
+LayerwisePolicy::LayerwisePolicy(const PolicyConfig& c, const std::string& default_w_scale)
+    : cfg_(c), formats_(c, default_w_scale) {
+  require(c.a_range.empty() || c.a_range == "batch" || c.a_range == "ema", c.kind,
+          "a_range \"" + c.a_range + "\" is not batch or ema");
+  require(c.a_range != "ema" || per_tensor(c.a_scale), c.kind, "a_range = ema needs per-tensor activation scales, not \"" + c.a_scale + "\"");
+}
+
 void LayerwisePolicy::begin(Model& m, const PolicyContext& ctx) {
   ctx_ = ctx;
   targets_ = targets_of(m, cfg_.keep_first_last);
+  const bool ema = cfg_.a_range == "ema" || (cfg_.a_range.empty() && per_tensor(cfg_.a_scale) &&
+                                             (cfg_.kind == "sbm" || cfg_.kind == "cpt" || cfg_.kind == "dpc_cpt"));
+  for (const Target& t : targets_) t.precision->a_running_range = ema;
   bits_.assign(targets_.size(), LayerBits{cfg_.bmax_fwd, cfg_.bmax_fwd, cfg_.bmax_bwd, 32});
 }
 

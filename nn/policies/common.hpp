@@ -93,7 +93,8 @@ class StateReader {
 // (found in begin) and their current bits, applied in before_step.
 class LayerwisePolicy : public PrecisionPolicy {
  public:
-  LayerwisePolicy(const PolicyConfig& c, const std::string& default_w_scale) : cfg_(c), formats_(c, default_w_scale) {}
+  // Throws std::invalid_argument for a bad a_range (or "ema" with per-channel/block activation scales).
+  LayerwisePolicy(const PolicyConfig& c, const std::string& default_w_scale);
   std::string name() const override { return cfg_.kind; }
   void begin(Model& m, const PolicyContext& ctx) override;
   void before_step(Model&, std::int64_t) override { apply(); }

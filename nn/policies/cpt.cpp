@@ -6,8 +6,8 @@
 // authors' code: per-output-channel min-max for W, per-tensor min-max for A,
 // per-tensor min-max with stochastic rounding for E.
 // Evaluation uses the formats of the epoch's last iteration, as the authors'
-// validate() uses the current num_bits; their activation ranges are the
-// batch's own here too (no running ranges: the quantizer keeps no state).
+// validate() uses the current num_bits; activation ranges there are the
+// running ones of QuantMeasure (a_range = ema by default, common.cpp).
 //
 // Precision range test (cpt_range_test, the paper's section 3.3, which gives
 // no code): starting from prt_start_bits, train prt_iters iterations at each

@@ -153,3 +153,23 @@ def test_docs_snippet_reads_a_results_file(tmp_path, capsys):
     exec(snippet, {"path": str(out)})
     printed = capsys.readouterr().out
     assert "run finished" in printed and "fc2" in printed and "K 256" in printed
+
+
+def test_cpt_running_activation_ranges_are_saved_and_resume_bit_identical(tmp_path):
+    # CPT keeps running activation ranges (QuantMeasure): they must be in the
+    # checkpoint, or a resumed run would evaluate with other ranges.
+    args = ["--model", "resnet8", "--train-subset", "64", "--test-subset", "32", "--batch", "32", "threads=1",
+            "--policy", "cpt", "policy.cpt_cycles=2", "--seed", "3", "--epochs", "3"]
+    ref, out = tmp_path / "ref.h5", tmp_path / "killed.h5"
+    lpsim("-q", "train", *args, "-o", ref)
+    p = start_and_wait(args, out, 1)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    lpsim("-q", "train", *args, "-o", out, "--resume")
+    with h5py.File(ref, "r") as a, h5py.File(out, "r") as b:
+        w = a["run/weights"]
+        # interior layers keep a range (zero point, range); first and last layers are not quantized
+        assert "stage1.block1.conv1.a_range" in w and "stem.conv.a_range" not in w
+        zero_point, rng = w["stage1.block1.conv1.a_range"][()]
+        assert zero_point == 0 and rng > 0  # post-ReLU input: min 0
+        assert_same_run(a, "run", b, "run")

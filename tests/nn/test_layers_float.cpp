@@ -487,3 +487,42 @@ TEST_CASE("a fixed-point conv MAC on codes equals the exact integer convolution,
     CHECK(bitwise_equal(y, want));
   }
 }
+
+TEST_CASE("running activation ranges: the batch's range in training, folded in as QuantMeasure; the running one in eval") {
+  Linear<float> fc(6, 3);
+  fc.reset_parameters(90);
+  fc.precision.a = parse_quant("int4/minmax/tensor");
+  fc.precision.a_running_range = true;
+  const Tensor<float> x1 = randn<float>({4, 6}, 91), x2 = randn<float>({4, 6}, 92, 3.0);
+  auto range_of = [](const Tensor<float>& x) {
+    return std::pair{*std::min_element(x.data.begin(), x.data.end()), *std::max_element(x.data.begin(), x.data.end())};
+  };
+  // Training: the output is the batch's own quantization, and the state moves.
+  Linear<float> plain(6, 3);
+  plain.reset_parameters(90);
+  plain.precision.a = fc.precision.a;
+  CHECK(bitwise_equal(fc.forward(x1, true), plain.forward(x1, true)));
+  const auto [mn1, mx1] = range_of(x1);
+  float zp = 0.f * 0.1f + mn1 * 0.9f, r = 0.f * 0.1f + (mx1 - mn1) * 0.9f;
+  CHECK(fc.a_range.state[0] == zp);
+  CHECK(fc.a_range.state[1] == r);
+  fc.forward(x2, true);
+  const auto [mn2, mx2] = range_of(x2);
+  zp = zp * 0.1f + mn2 * 0.9f, r = r * 0.1f + (mx2 - mn2) * 0.9f;
+  CHECK(fc.a_range.state[0] == zp);
+  CHECK(fc.a_range.state[1] == r);
+  // Evaluation: quantized with [zp, zp + r], which clips x2's extremes; the state stays.
+  const Tensor<float> y = fc.forward(x2, false);
+  Tensor<float> xq = x2;
+  const TensorRange given{double(zp), double(zp) + double(r)};
+  quantize_tensor(fc.precision.a.value(), x2.ptr(), xq.ptr(), x2.shape, 1, {}, nullptr, &given);
+  Linear<float> ref(6, 3);
+  ref.reset_parameters(90);
+  CHECK(bitwise_equal(y, ref.forward(xq, false)));
+  CHECK(!bitwise_equal(y, plain.forward(x2, false)));  // not the batch's own range
+  CHECK(fc.a_range.state[1] == r);
+  // A range needs per-tensor scales.
+  fc.precision.a = parse_quant("int4/minmax/channel");
+  CHECK_THROWS_WITH_AS(fc.forward(x2, false), doctest::Contains("a given range needs per-tensor scaling"),
+                       std::invalid_argument);
+}

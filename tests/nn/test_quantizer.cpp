@@ -254,3 +254,23 @@ TEST_CASE("a scaled quantizer names the first non-finite element of a large tens
   }
   omp_set_num_threads(before);
 }
+
+TEST_CASE("a given range sets a per-tensor scale and clips what lies outside") {
+  const std::vector<float> x = {-3.f, -1.f, 0.f, 0.5f, 1.f, 2.5f};
+  const std::int64_t shape[] = {6};
+  std::vector<float> got(x.size()), want(x.size());
+  const auto spec = parse_quant("int3/minmax/tensor");
+  const lpsim::nn::TensorRange r{-1.0, 1.0};
+  lpsim::nn::quantize_tensor(spec, x.data(), got.data(), shape, 0, {}, nullptr, &r);
+  // scale 2/7, zero point round(-1 / (2/7)) = -4 (ties to even of -3.5): grid (q - 4) * 2/7, q in [0, 7]
+  const double s = 2.0 / 7.0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double q = std::clamp(std::nearbyint(x[i] / s + 4.0), 0.0, 7.0);
+    want[i] = float((q - 4.0) * s);
+  }
+  CHECK(got == want);
+  CHECK(got[0] == float(-4 * s));  // -3 clipped to the range's bottom
+  CHECK(got[5] == float(3 * s));   // 2.5 clipped to the top
+  CHECK_THROWS_AS(lpsim::nn::quantize_tensor(parse_quant("int8"), x.data(), got.data(), shape, 0, {}, nullptr, &r),
+                  std::invalid_argument);
+}
