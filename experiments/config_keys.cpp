@@ -12,6 +12,7 @@ const std::vector<Key>& keys() {
   static const std::vector<Key> table = {
       KEY("model.arch", train.model.arch, Check::None, "mlp, lenet5, resnet<6n+2> (resnet20, resnet56, ...)"),
       KEY("model.hidden", train.model.hidden, Check::Positive, "hidden units of mlp"),
+      KEY("model.norm", train.model.norm, Check::None, "normalisation layers: batch, range (Range BN, Banner et al. 2018)"),
       KEY("dataset", train.dataset, Check::None, "fashion-mnist, cifar10, cifar100"),
       KEY("data_dir", train.data_dir, Check::None, "dataset directory (empty: Debian's for fashion-mnist)"),
       KEY("train_subset", train.train_subset, Check::None, "> 0: train on a seeded random subset of this size"),

@@ -15,6 +15,8 @@ L* named(L* l, const std::string& name) {
   return l;
 }
 
+NormKind norm_of(const ModelSpec& s) { return parse_norm(s.norm); }
+
 struct Builder {
   Model& m;
   std::uint64_t seed;
@@ -76,7 +78,7 @@ void resnet(Model& m, const ModelSpec& s, int depth) {
   const int n = (depth - 2) / 6;
   Builder b{m, s.seed};
   b.add<Conv2d<float>>("stem.conv", s.channels, 16, 3, 1, 1, 1, false);
-  b.add<BatchNorm2d<float>>("stem.bn", 16);
+  b.add<BatchNorm2d<float>>("stem.bn", 16, 0.1, 1e-5, norm_of(s));
   b.add<ReLU<float>>("stem.relu");
   std::int64_t in = 16;
   for (int stage = 1; stage <= 3; ++stage) {
@@ -87,14 +89,14 @@ void resnet(Model& m, const ModelSpec& s, int depth) {
       auto block = std::make_unique<ResidualBlock>();
       Builder inner{m, b.seed, &block->main};
       inner.add<Conv2d<float>>(p + "conv1", in, out, 3, stride, 1, 1, false);
-      inner.add<BatchNorm2d<float>>(p + "bn1", out);
+      inner.add<BatchNorm2d<float>>(p + "bn1", out, 0.1, 1e-5, norm_of(s));
       inner.add<ReLU<float>>(p + "relu1");
       inner.add<Conv2d<float>>(p + "conv2", out, out, 3, 1, 1, 1, false);
-      inner.add<BatchNorm2d<float>>(p + "bn2", out);
+      inner.add<BatchNorm2d<float>>(p + "bn2", out, 0.1, 1e-5, norm_of(s));
       if (stride != 1 || in != out) {
         inner.into = &block->shortcut;
         inner.add<Conv2d<float>>(p + "shortcut.conv", in, out, 1, stride, 0, 1, false);
-        inner.add<BatchNorm2d<float>>(p + "shortcut.bn", out);
+        inner.add<BatchNorm2d<float>>(p + "shortcut.bn", out, 0.1, 1e-5, norm_of(s));
       }
       b.seed = inner.seed;
       block->add.name = p + "add";
@@ -141,7 +143,7 @@ void mobilenetv2(Model& m, const ModelSpec& s, double alpha) {
   Builder b{m, s.seed};
   std::int64_t in = divisible8(32 * alpha);
   b.add<Conv2d<float>>("stem.conv", s.channels, in, 3, 1, 1, 1, false);
-  b.add<BatchNorm2d<float>>("stem.bn", in);
+  b.add<BatchNorm2d<float>>("stem.bn", in, 0.1, 1e-5, norm_of(s));
   b.add<ReLU6<float>>("stem.relu");
   for (int st = 0; st < 7; ++st) {
     const Stage& g = kStages[st];
@@ -159,14 +161,14 @@ void mobilenetv2(Model& m, const ModelSpec& s, double alpha) {
       }
       if (g.t != 1) {
         inner.add<Conv2d<float>>(p + "expand", in, hidden, 1, 1, 0, 1, false);
-        inner.add<BatchNorm2d<float>>(p + "expand_bn", hidden);
+        inner.add<BatchNorm2d<float>>(p + "expand_bn", hidden, 0.1, 1e-5, norm_of(s));
         inner.add<ReLU6<float>>(p + "expand_relu");
       }
       inner.add<Conv2d<float>>(p + "depthwise", hidden, hidden, 3, stride, 1, hidden, false);
-      inner.add<BatchNorm2d<float>>(p + "depthwise_bn", hidden);
+      inner.add<BatchNorm2d<float>>(p + "depthwise_bn", hidden, 0.1, 1e-5, norm_of(s));
       inner.add<ReLU6<float>>(p + "depthwise_relu");
       inner.add<Conv2d<float>>(p + "project", hidden, out, 1, 1, 0, 1, false);
-      inner.add<BatchNorm2d<float>>(p + "project_bn", out);
+      inner.add<BatchNorm2d<float>>(p + "project_bn", out, 0.1, 1e-5, norm_of(s));
       b.seed = inner.seed;
       if (block) m.blocks.push_back(std::move(block));
       in = out;
@@ -174,7 +176,7 @@ void mobilenetv2(Model& m, const ModelSpec& s, double alpha) {
   }
   const std::int64_t head = alpha > 1 ? divisible8(1280 * alpha) : 1280;
   b.add<Conv2d<float>>("head.conv", in, head, 1, 1, 0, 1, false);
-  b.add<BatchNorm2d<float>>("head.bn", head);
+  b.add<BatchNorm2d<float>>("head.bn", head, 0.1, 1e-5, norm_of(s));
   b.add<ReLU6<float>>("head.relu");
   b.add<GlobalAvgPool<float>>("pool");
   b.add<Linear<float>>("fc", head, s.classes);
@@ -203,6 +205,13 @@ double mobilenet_alpha(const std::string& arch) {
 std::unique_ptr<Model> make_model(const ModelSpec& s) {
   auto m = std::make_unique<Model>();
   m->name = s.arch;
+  try {
+    norm_of(s);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("model.norm: ") + e.what());
+  }
+  if ((s.arch == "mlp" || s.arch == "lenet5") && s.norm != "batch")
+    throw std::invalid_argument("model.norm = \"" + s.norm + "\": " + s.arch + " has no normalisation layers");
   if (s.arch == "mlp") mlp(*m, s);
   else if (s.arch == "lenet5") lenet5(*m, s);
   else if (s.arch.rfind("mobilenetv2", 0) == 0) mobilenetv2(*m, s, mobilenet_alpha(s.arch));

@@ -18,6 +18,7 @@ struct ModelSpec {
                                 // mobilenetv2, mobilenetv2_<alpha> (mobilenetv2_0.5)
   std::int64_t channels = 1, height = 28, width = 28, classes = 10;
   std::int64_t hidden = 256;    // mlp
+  std::string norm = "batch";   // the normalisation layers: batch, range (Range BN, Banner et al. 2018)
   std::uint64_t seed = 0;       // parameter initialisation
 };
 

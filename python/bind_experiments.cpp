@@ -54,6 +54,9 @@ RunConfig make_config(const std::string& toml_text, const std::string& source, c
 }  // namespace
 
 void bind_experiments(::py::module_& m) {
+  // The release and the exact code (git describe at build time, as results files record it).
+  m.attr("__version__") = LPSIM_VERSION;
+  m.attr("code_version") = cli::code_version();
   m.def(
       "resolve_config",
       [](const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {

@@ -185,9 +185,18 @@ def worst_case_bits(k, wmax=7, amax=15):
 
 
 def cmd_report(args, size):
-    out = []
-    if args.sens and os.path.exists(args.sens):
-        runs = lpsim.load(args.sens, status="finished")
+    text, pngs = report(args.sens, args.acc, args.plots)
+    print(text)
+    for p in pngs:
+        print(p)
+
+
+def report(sens, acc, plots=None):
+    """Markdown tables and rank correlations of the files that exist (depth: over the seeds they hold);
+    PNG plots into `plots` if given. Returns (text, [png paths])."""
+    out, pngs = [], []
+    if sens and os.path.exists(sens):
+        runs = lpsim.load(sens, status="finished")
         rows = sensitivity_table(runs)
         if rows:
             out.append("### Per-layer sensitivity (seed 0)\n")
@@ -203,9 +212,10 @@ def cmd_report(args, size):
                 x = [r[f] for r in rows]
                 out.append(f"| {f} | {spearman(x, [r['acc_drop'] for r in rows]):+.2f} | "
                            f"{spearman(x, [r['loss_rise'] for r in rows]):+.2f} |")
-        drows = depth_table(runs, args.seeds)
+        seeds = sorted({int(k.rsplit("seed=", 1)[1]) for k in runs if "seed=" in k})
+        drows = depth_table(runs, seeds)
         if drows:
-            out.append(f"\n### Depth (seeds {','.join(map(str, args.seeds))})\n")
+            out.append(f"\n### Depth (seeds {','.join(map(str, seeds))})\n")
             out.append("| layer | depth | test acc (mean ± std) | final train loss | loss-curve spread |")
             out.append("|---|---|---|---|---|")
             for r in drows:
@@ -215,10 +225,10 @@ def cmd_report(args, size):
             if len(d) > 2:
                 out.append(f"\nSpearman(depth, accuracy) = {spearman([r['depth'] for r in d], [r['acc_mean'] for r in d]):+.2f}, "
                            f"Spearman(depth, loss spread) = {spearman([r['depth'] for r in d], [r['loss_spread'] for r in d]):+.2f}")
-        if args.plots and rows:
-            plot_sensitivity(rows, drows, args.plots)
-    if args.acc and os.path.exists(args.acc):
-        runs = lpsim.load(args.acc, status="finished")
+        if plots and rows:
+            pngs += plot_sensitivity(rows, drows, plots)
+    if acc and os.path.exists(acc):
+        runs = lpsim.load(acc, status="finished")
         rows = acc_table(runs)
         if rows:
             any_run = next(iter(runs.values()))
@@ -233,9 +243,9 @@ def cmd_report(args, size):
             for r in rows:
                 out.append(f"| {r['acc']} | {r['test_acc']:.2f} | {r['train_loss']:.4f} |" +
                            (f" {r['events']:.2e} |" if ev else ""))
-            if args.plots:
-                plot_accwidth(rows, args.plots)
-    print("\n".join(out) if out else "nothing to report (give --sens / --acc files that exist)")
+            if plots:
+                pngs += plot_accwidth(rows, plots)
+    return ("\n".join(out) if out else "nothing to report (give --sens / --acc files that exist)"), pngs
 
 
 def plot_sensitivity(rows, drows, outdir):
@@ -254,7 +264,9 @@ def plot_sensitivity(rows, drows, outdir):
         ax.set_title(f"Spearman {spearman(x, y):+.2f}")
     axes[0].set_ylabel("test accuracy drop (pp)")
     fig.tight_layout()
-    fig.savefig(os.path.join(outdir, "factor_sensitivity.png"), dpi=110)
+    paths = [os.path.join(outdir, "factor_sensitivity.png")]
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
     if drows:
         d = [r for r in drows if r["depth"] >= 0]
         fig, ax = plt.subplots(figsize=(5, 3.6))
@@ -266,7 +278,10 @@ def plot_sensitivity(rows, drows, outdir):
         ax.set_xlabel("depth of the quantized 16->16 conv")
         ax.set_ylabel("test accuracy (%)")
         fig.tight_layout()
-        fig.savefig(os.path.join(outdir, "factor_depth.png"), dpi=110)
+        paths.append(os.path.join(outdir, "factor_depth.png"))
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    return paths
 
 
 def plot_accwidth(rows, outdir):
@@ -286,7 +301,10 @@ def plot_accwidth(rows, outdir):
     ax.set_ylabel("test accuracy (%)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(outdir, "factor_accwidth.png"), dpi=110)
+    path = os.path.join(outdir, "factor_accwidth.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
 
 
 def int_list(text):
@@ -305,7 +323,7 @@ def main(argv=None):
     p.add_argument("--out", help="results file of sensitivity/depth/accwidth (resumed if it exists)")
     p.add_argument("--quick", action="store_true", help="tiny settings for the tests (ResNet-8, 256 images)")
     p.add_argument("--quiet", action="store_true")
-    p.add_argument("--seeds", type=int_list, default=[0, 1, 2], help="depth: seeds (default 0,1,2)")
+    p.add_argument("--seeds", type=int_list, default=[0, 1, 2], help="depth: seeds to train (default 0,1,2)")
     p.add_argument("--low-w", default="int2/minmax/channel", help="sensitivity/depth: the layer's weights")
     p.add_argument("--low-a", default="int2/minmax/tensor", help="sensitivity/depth: its input activations")
     p.add_argument("--low-e", default="int4/minmax/tensor", help="sensitivity/depth: its errors (SR)")

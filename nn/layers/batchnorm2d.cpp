@@ -1,16 +1,25 @@
 #include "nn/layers/batchnorm2d.hpp"
 
 #include <cmath>
+#include <numbers>
 #include <stdexcept>
 
 namespace lpsim::nn {
 
+NormKind parse_norm(const std::string& s) {
+  if (s == "batch") return NormKind::Batch;
+  if (s == "range") return NormKind::Range;
+  throw std::invalid_argument("unknown normalisation \"" + s + "\" (batch, range)");
+}
+
 template <class T>
-BatchNorm2d<T>::BatchNorm2d(std::int64_t c, double momentum_, double eps_)
-    : channels(c), momentum(momentum_), eps(eps_), running_mean({c}, T(0)), running_var({c}, T(1)) {
-  if (c < 1 || !(eps_ > 0) || !(momentum_ >= 0 && momentum_ <= 1))
+BatchNorm2d<T>::BatchNorm2d(std::int64_t c, double momentum_, double eps_, NormKind kind_, int range_chunks_)
+    : channels(c), momentum(momentum_), eps(eps_), kind(kind_), range_chunks(range_chunks_), running_mean({c}, T(0)),
+      running_var({c}, T(1)) {
+  if (c < 1 || !(eps_ > 0) || !(momentum_ >= 0 && momentum_ <= 1) || range_chunks_ < 1)
     throw std::invalid_argument("BatchNorm2d(channels=" + std::to_string(c) + ", momentum=" + std::to_string(momentum_) +
-                                ", eps=" + std::to_string(eps_) + "): need channels >= 1, 0 <= momentum <= 1, eps > 0");
+                                ", eps=" + std::to_string(eps_) + ", range_chunks=" + std::to_string(range_chunks_) +
+                                "): need channels >= 1, 0 <= momentum <= 1, eps > 0, range_chunks >= 1");
   gamma.value = Tensor<T>({c}, T(1));
   gamma.grad = Tensor<T>({c});
   beta.value = Tensor<T>({c});
@@ -32,15 +41,57 @@ Tensor<T> BatchNorm2d<T>::forward(const Tensor<T>& x, bool training) {
   if (training && count < 2)
     throw std::invalid_argument(this->name + ": training needs more than one value per channel, input " +
                                 shape_str(x.shape));
+  const bool range = kind == NormKind::Range;
+  const std::int64_t chunks = range_chunks;
+  if (range && training && count < 2 * chunks)
+    throw std::invalid_argument(this->name + ": Range BatchNorm needs at least 2 values per chunk (" +
+                                std::to_string(chunks) + " chunks), input " + shape_str(x.shape));
   training_ = training;
   x_hat_ = Tensor<T>(x.shape);
   inv_std_.assign(std::size_t(c), 0);
+  if (range && training) {
+    arg_max_.assign(std::size_t(c * chunks), 0);
+    arg_min_.assign(std::size_t(c * chunks), 0);
+    range_grad_.assign(std::size_t(c), 0);
+  }
+  // Range BN's C(n) of the authors' code, n the chunk size.
+  const double scale_fix = range && training
+                               ? 0.5 * 0.35 * (1 + std::sqrt(std::numbers::pi * std::log(4.0))) /
+                                     std::sqrt(2 * std::log(double(count / chunks)))
+                               : 0;
   Tensor<T> y(x.shape);
   // Channels are independent and each one's sums run in a fixed order: any thread count gives the same bits.
 #pragma omp parallel for schedule(static) if (x.numel() > (1 << 15))
   for (std::int64_t ch = 0; ch < c; ++ch) {
-    double mean, var;
-    if (training) {
+    double mean, var, inv;
+    if (range && training) {
+      double sum = 0, sum_max = 0, sum_min = 0;
+      for (std::int64_t j = 0; j < chunks; ++j) {
+        // element e of the channel (b, q) = (e / plane, e % plane); chunk j is [j count / chunks, (j+1) count / chunks)
+        const std::int64_t e0 = j * count / chunks, e1 = (j + 1) * count / chunks;
+        std::int64_t imax = -1, imin = -1;
+        double vmax = -INFINITY, vmin = INFINITY;
+        for (std::int64_t e = e0; e < e1; ++e) {
+          const std::int64_t i = ((e / plane) * c + ch) * plane + e % plane;
+          const double v = x[i];
+          sum += v;
+          if (v > vmax) vmax = v, imax = i;
+          if (v < vmin) vmin = v, imin = i;
+        }
+        arg_max_[std::size_t(ch * chunks + j)] = imax;
+        arg_min_[std::size_t(ch * chunks + j)] = imin;
+        sum_max += vmax, sum_min += vmin;
+      }
+      mean = sum / double(count);
+      const double s = (sum_max - sum_min) / double(chunks) * scale_fix;
+      range_grad_[std::size_t(ch)] = scale_fix / double(chunks);  // ds / dx at a chunk's maximum (minus at its minimum)
+      running_mean[ch] = T(momentum * running_mean[ch] + (1 - momentum) * mean);
+      running_var[ch] = T(momentum * running_var[ch] + (1 - momentum) * s);
+      inv = 1 / (s + eps);
+    } else if (range) {
+      mean = running_mean[ch];
+      inv = 1 / (double(running_var[ch]) + eps);
+    } else if (training) {
       double sum = 0, sq = 0;
       for (std::int64_t b = 0; b < n; ++b)
         for (std::int64_t q = 0; q < plane; ++q) sum += x[(b * c + ch) * plane + q];
@@ -53,11 +104,12 @@ Tensor<T> BatchNorm2d<T>::forward(const Tensor<T>& x, bool training) {
       var = sq / double(count);
       running_mean[ch] = T((1 - momentum) * running_mean[ch] + momentum * mean);
       running_var[ch] = T((1 - momentum) * running_var[ch] + momentum * sq / double(count - 1));
+      inv = 1 / std::sqrt(var + eps);
     } else {
       mean = running_mean[ch];
       var = running_var[ch];
+      inv = 1 / std::sqrt(var + eps);
     }
-    const double inv = 1 / std::sqrt(var + eps);
     inv_std_[std::size_t(ch)] = inv;
     for (std::int64_t b = 0; b < n; ++b)
       for (std::int64_t q = 0; q < plane; ++q) {
@@ -88,6 +140,23 @@ Tensor<T> BatchNorm2d<T>::backward(const Tensor<T>& dy) {
     gamma.grad[ch] += T(sum_dy_xhat);
     beta.grad[ch] += T(sum_dy);
     const double g_inv = double(gamma.value[ch]) * inv_std_[std::size_t(ch)];
+    if (kind == NormKind::Range && training_) {
+      // y = gamma (x - m) inv + beta with inv = 1/(s + eps): through m, the
+      // (g - mean g) term; through s, -gamma inv sum(g x_hat) ds/dx, with
+      // ds/dx = +-C/chunks at each chunk's maximum/minimum.
+      for (std::int64_t b = 0; b < n; ++b)
+        for (std::int64_t q = 0; q < plane; ++q) {
+          const std::int64_t i = (b * c + ch) * plane + q;
+          dx[i] = T(g_inv * (dy[i] - sum_dy / count));
+        }
+      const double through_s = g_inv * sum_dy_xhat * range_grad_[std::size_t(ch)];
+      for (std::int64_t j = 0; j < range_chunks; ++j) {
+        const auto k = std::size_t(ch * range_chunks + j);
+        dx[arg_max_[k]] = T(double(dx[arg_max_[k]]) - through_s);
+        dx[arg_min_[k]] = T(double(dx[arg_min_[k]]) + through_s);
+      }
+      continue;
+    }
     for (std::int64_t b = 0; b < n; ++b)
       for (std::int64_t q = 0; q < plane; ++q) {
         const std::int64_t i = (b * c + ch) * plane + q;

@@ -4,9 +4,9 @@ The compiled core lives in ``lpsim._core``; this package re-exports it and adds
 pure-Python conveniences. Format spellings follow DESIGN.md, e.g. ``"e4m3fn"``,
 ``"bf16"``, ``"fx8.4:wrap"``.
 """
-from ._core import (Format, FormatError, GemmStats, MacConfig, aliases, bitops, conv2d, decode, encode,
-                    gemm_path, mac_presets, matmul, quantize)
+from ._core import (Format, FormatError, GemmStats, MacConfig, __version__, aliases, bitops, code_version, conv2d,
+                    decode, encode, gemm_path, mac_presets, matmul, quantize)
 from .training import load, sweep, to_frame, train
 
-__all__ = ["Format", "FormatError", "GemmStats", "MacConfig", "aliases", "bitops", "conv2d", "decode", "encode",
+__all__ = ["Format", "FormatError", "GemmStats", "MacConfig", "__version__", "aliases", "code_version", "bitops", "conv2d", "decode", "encode",
            "gemm_path", "load", "mac_presets", "matmul", "quantize", "sweep", "to_frame", "train"]

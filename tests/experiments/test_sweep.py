@@ -1,5 +1,9 @@
 """Sweeps: the grid's points as run groups, shards merged equal the whole
 sweep, reruns skip finished points."""
+import os
+import subprocess
+import sys
+
 import h5py
 import pytest
 
@@ -118,3 +122,27 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
         assert sorted(a) == sorted(b) == ["seed=1", "seed=2", "seed=3"]
         for name in a:
             assert_same_run(a, name, b, name)
+
+
+def test_results_table_of_a_policy_sweep(tmp_path):
+    out = tmp_path / "policies.h5"
+    lpsim("-q", "sweep", *BASE, "--grid", "policy.kind=static,sbm", "--grid", "seed=0,1", "-o", out)
+    script = os.path.join(os.path.dirname(__file__), "../../experiments/results_table.py")
+    env = dict(os.environ, PYTHONPATH=os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, script, str(out)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in r.stdout.splitlines()[2:]}
+    assert set(rows) == {"fp32 (static)", "sbm"}
+    assert rows["fp32 (static)"][1] == "—" and rows["fp32 (static)"][2] == "0.0%"
+    assert rows["sbm"][3] == "0,1" and " ± " in rows["sbm"][0]
+    # SBM's 8-bit W, A, E on the middle layer of the mlp: some BitOPs saved, not all
+    saved = float(rows["sbm"][2].rstrip("%"))
+    assert 0 < saved < 100
+    with h5py.File(out, "r") as f:
+        acc = {n: f[n]["epochs/test_acc"][-1] for n in f}
+    base = {s: acc[f"policy.kind=static,seed={s}"] for s in (0, 1)}
+    sbm = [100 * (acc[f"policy.kind=sbm,seed={s}"] - base[s]) for s in (0, 1)]
+    assert rows["sbm"][1] == f"{sum(sbm) / 2:+.2f}"  # the paired difference per seed, averaged
+    r = subprocess.run([sys.executable, script, str(tmp_path / "none.h5")], capture_output=True, text=True, env=env)
+    assert r.returncode != 0

@@ -3,6 +3,7 @@
 // backward(r) is its gradient.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <functional>
 #include <numeric>
 
@@ -94,6 +95,36 @@ TEST_CASE("gradient check: BatchNorm2d in training and eval mode") {
   bn.running_mean = randn({3}, 8);
   for (auto& v : bn.running_var.data) v = 0.5 + v * v;
   check_layer(bn, randn({4, 3, 3, 2}, 9, 2), false);
+}
+
+TEST_CASE("gradient check: Range BatchNorm in training (through the chunks' extremes) and eval mode") {
+  // 4 x 3 x 3 x 2: 18 values per channel in 4 chunks, one uneven (floor boundaries 0, 4, 9, 13, 18)
+  BatchNorm2d<double> bn(3, 0.1, 1e-5, NormKind::Range, 4);
+  bn.name = "range_bn";
+  bn.gamma.value = randn({3}, 15);
+  bn.beta.value = randn({3}, 16);
+  check_layer(bn, randn({4, 3, 3, 2}, 17, 2), true);
+  for (auto& v : bn.running_var.data) v = 0.5 + v * v;
+  check_layer(bn, randn({4, 3, 3, 2}, 19, 2), false);
+}
+
+TEST_CASE("Range BatchNorm: the authors' scale and running statistics, worked by hand") {
+  // One channel, 8 values in 2 chunks of 4: maxima 4, 7 and minima -2, 1.
+  BatchNorm2d<double> bn(1, 0.1, 1e-5, NormKind::Range, 2);
+  Tensor<double> x({2, 1, 2, 2});
+  x.data = {1, -2, 4, 3, 7, 1, 2, 6};
+  const Tensor<double> y = bn.forward(x, true);
+  const double mean = 22.0 / 8, c = 0.5 * 0.35 * (1 + std::sqrt(M_PI * std::log(4.0))) / std::sqrt(2 * std::log(4.0));
+  const double s = ((4 + 7) / 2.0 - (-2 + 1) / 2.0) * c;
+  for (std::int64_t i = 0; i < 8; ++i) CHECK(y[i] == doctest::Approx((x[i] - mean) / (s + 1e-5)).epsilon(1e-14));
+  CHECK(bn.running_mean[0] == doctest::Approx(0.9 * mean).epsilon(1e-15));          // 0.1 * 0 + 0.9 * mean
+  CHECK(bn.running_var[0] == doctest::Approx(0.1 * 1 + 0.9 * s).epsilon(1e-15));    // holds the scale
+  const Tensor<double> e = bn.forward(x, false);
+  CHECK(e[0] == doctest::Approx((1 - bn.running_mean[0]) / (bn.running_var[0] + 1e-5)).epsilon(1e-14));
+  CHECK_THROWS_WITH_AS(parse_norm("layer"), doctest::Contains("unknown normalisation \"layer\""), std::invalid_argument);
+  BatchNorm2d<double> small(1, 0.1, 1e-5, NormKind::Range, 16);
+  small.name = "bn";
+  CHECK_THROWS_WITH_AS(small.forward(x, true), doctest::Contains("at least 2 values per chunk"), std::invalid_argument);
 }
 
 TEST_CASE("gradient check: ReLU and ReLU6 away from their kinks") {

@@ -52,6 +52,23 @@ TEST_CASE("LeNet-5 learns Fashion-MNIST and is bit-identical for 1 and 2 threads
   CHECK(one.back().bitops < 0.5 * one.back().bitops_fp32);
 }
 
+TEST_CASE("a ResNet with Range BatchNorm (SBM's option) learns; model.norm is checked") {
+  nn::TrainConfig c = small("resnet8");
+  c.model.norm = "rangebn";
+  CHECK_THROWS_WITH_AS(nn::check_config(c), doctest::Contains("model.norm: unknown normalisation \"rangebn\""),
+                       std::invalid_argument);
+  c.model.arch = "lenet5";
+  c.model.norm = "range";
+  CHECK_THROWS_WITH_AS(nn::check_config(c), doctest::Contains("lenet5 has no normalisation layers"),
+                       std::invalid_argument);
+  if (!have_data()) return;
+  c.model.arch = "resnet8";
+  c.train_subset = 1024;
+  const auto h = nn::train(c);
+  CHECK(h.back().train_loss < h.front().train_loss);
+  CHECK(h.back().test_acc > 0.4);  // chance is 0.1
+}
+
 TEST_CASE("a diverging run stops with an error naming the loss") {
   if (!have_data()) return;
   nn::TrainConfig c = small("mlp");

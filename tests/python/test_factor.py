@@ -35,6 +35,16 @@ def usage_file(tmp_path_factory):
     return p
 
 
+@pytest.fixture(scope="module")
+def training_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("factor_training")
+    sens, accw = str(d / "training.h5"), str(d / "accwidth.h5")
+    _run("training.py", "sensitivity", "--quick", "--quiet", "--out", sens)
+    _run("training.py", "depth", "--quick", "--quiet", "--seeds", "0,1", "--out", sens)
+    _run("training.py", "accwidth", "--quick", "--quiet", "--widths", "8", "--out", accw)
+    return sens, accw
+
+
 def _col(f, key, col):
     return f["accumulation"][key][col][()]
 
@@ -128,6 +138,43 @@ def test_resume_skips_finished_and_rejects_other_parameters(tmp_path):
     assert r.returncode != 0 and "other parameters" in r.stderr
 
 
+def test_training_sensitivity_and_depth_runs(training_files):
+    sens, _ = training_files
+    with h5py.File(sens, "r") as f:
+        names = set(f)
+        base = f["baseline,seed=0"]
+        layers = [n.decode() for n in base["layers/name"][()]]
+        interior = layers[1:-1]
+        assert {f"layer={n},seed=0" for n in interior} <= names  # every interior layer alone
+        # depth: the stage-1 convolutions (not the shortcut) over a second seed, with its baseline
+        stage1 = [n for n in interior if n.startswith("stage1.")]
+        assert stage1 and {f"layer={n},seed=1" for n in stage1} | {"baseline,seed=1"} <= names
+        assert all(f[n].attrs["status"] == "finished" for n in names)
+        # only the named layer is quantized: 2-bit W there, fp32 elsewhere
+        for i, n in enumerate(interior, start=1):
+            bits = f[f"layer={n},seed=0"]["layers/bits_w"][0]
+            assert bits[i] == 2 and all(b == 32 for j, b in enumerate(bits) if j != i), (n, bits)
+        assert np.all(base["layers/bits_w"][0] == 32)
+        k = base["layers/k"][0, :, 0]
+        assert k[1] == 16 * 9  # stage1.block1.conv1: 16 channels x 3 x 3
+    r = _run("training.py", "report", "--sens", sens)
+    assert "| stage1.block1.conv1 | 1 | 144 |" in r.stdout
+    assert "Spearman rank correlation" in r.stdout and "| k |" in r.stdout
+    assert "### Depth (seeds 0,1)" in r.stdout
+
+
+def test_training_accumulator_width_runs(training_files):
+    _, accw = training_files
+    with h5py.File(accw, "r") as f:
+        assert sorted(f) == sorted(["acc=fp32", "acc=int32", "acc=int8:wrap", "acc=int8:sat"])
+        loss = {n: f[n]["epochs/train_loss"][0] for n in f}
+        assert "a=int4,b=uint4,acc=int8:wrap" in f["acc=int8:wrap"].attrs["config"]
+    # an 8-bit accumulator overflows on 4-bit codes (K >= 16): the runs differ from the exact int32 one
+    assert loss["acc=int8:wrap"] != loss["acc=int32"] and loss["acc=int8:sat"] != loss["acc=int32"]
+    r = _run("training.py", "report", "--acc", accw)
+    assert "| int32 |" in r.stdout and "worst case needs" in r.stdout
+
+
 @pytest.mark.parametrize("script,args,msg", [
     ("accumulation.py", ["--k", "16,x"], "comma-separated positive integers"),
     ("accumulation.py", ["--k", "0,16"], "comma-separated positive integers"),
@@ -135,13 +182,16 @@ def test_resume_skips_finished_and_rejects_other_parameters(tmp_path):
     ("usage.py", ["--k", "0"], "--k must be positive"),
     ("usage.py", ["--out", "/nonexistent-dir/x.h5"], "does not exist"),
     ("plot.py", [], "give --acc and/or --usage"),
+    ("training.py", ["accwidth"], "accwidth needs --out"),
+    ("training.py", ["accwidth", "--out", "x.h5", "--widths", "1"], "accumulator bits must be in [2, 64]"),
+    ("training.py", ["depth", "--out", "x.h5", "--seeds", "a"], "comma-separated integers"),
 ])
 def test_bad_arguments_are_named(script, args, msg):
     r = _run(script, *args, check=False)
     assert r.returncode != 0 and msg in r.stderr, r.stderr
 
 
-def test_plots_and_notebook(acc_file, usage_file, tmp_path, monkeypatch):
+def test_plots_and_notebook(acc_file, usage_file, training_files, tmp_path, monkeypatch):
     r = _run("plot.py", "--acc", acc_file, "--usage", usage_file, "--outdir", str(tmp_path))
     pngs = r.stdout.split()
     assert len(pngs) == 5
@@ -155,6 +205,8 @@ def test_plots_and_notebook(acc_file, usage_file, tmp_path, monkeypatch):
     # the notebook loads the files the fixtures made (its --quick fallback runs the same scripts)
     shutil.copy(acc_file, tmp_path / "factor_accumulation.h5")
     shutil.copy(usage_file, tmp_path / "factor_usage.h5")
+    shutil.copy(training_files[0], tmp_path / "factor_training.h5")
+    shutil.copy(training_files[1], tmp_path / "factor_accwidth.h5")
     monkeypatch.setenv("LPSIM_FACTOR_DIR", str(tmp_path))
     monkeypatch.delenv("LPSIM_FACTOR_QUICK", raising=False)
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # ipykernel's debugger warns about frozen modules
@@ -162,6 +214,7 @@ def test_plots_and_notebook(acc_file, usage_file, tmp_path, monkeypatch):
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if "image/png" in o.get("data", {})]
-    assert len(images) == 5  # every plot of plot.py, drawn in the notebook
+    assert len(images) == 8  # every plot of plot.py and of training.py's report, drawn in the notebook
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "fp16.fp16seq" in text and "per-output" in text
+    assert "Spearman rank correlation" in text and "### Accumulator width" in text

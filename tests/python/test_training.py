@@ -42,6 +42,13 @@ def test_train_matches_the_cli_run_bit_for_bit(tmp_path):
     np.testing.assert_array_equal(py["epochs"]["test_acc"], h["test_acc"])
     assert list(py["layers"]["name"]) == ["fc1", "fc2", "fc3"]
     assert len(lpsim.to_frame(h)) == 2
+    assert py["attrs"]["code_version"] == lpsim.code_version  # the module and the CLI: one build
+
+
+def test_version():
+    major, minor, patch = (int(x) for x in lpsim.__version__.split("."))  # "0.1.0"
+    assert (major, minor, patch) >= (0, 1, 0)
+    assert isinstance(lpsim.code_version, str) and lpsim.code_version
 
 
 def test_configs_from_strings_and_bad_keys():

@@ -1,0 +1,61 @@
+#!/usr/bin/python3
+"""A markdown table of a policy sweep (lpsim sweep ... --grid policy.kind=... --grid seed=...):
+per method, final test accuracy mean ± std over seeds, its difference from the fp32 (static) runs,
+training BitOPs savings against 32 bits, and the seeds used.
+
+  PYTHONPATH=build/python /usr/bin/python3 experiments/results_table.py repro.h5
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+import lpsim
+
+
+def point(attrs):
+    """{key: value} of a sweep run's grid point."""
+    return dict(line.split(" = ", 1) for line in attrs.get("point", "").splitlines() if " = " in line)
+
+
+def table(path, baseline="static"):
+    if not os.path.exists(path):
+        sys.exit(f"error: {path} does not exist")
+    runs = lpsim.load(path, status="finished")
+    if not runs:
+        sys.exit(f"error: {path}: no finished runs")
+    by_method = {}
+    for name, r in runs.items():
+        p = point(r["attrs"])
+        if "policy.kind" not in p:
+            sys.exit(f"error: {path}: run {name!r} is not a point of a policy.kind sweep")
+        e = r["epochs"]
+        by_method.setdefault(p["policy.kind"], []).append(
+            (int(p.get("seed", r["attrs"].get("seed", 0))), 100 * e["test_acc"][-1],
+             1 - e["bitops"].sum() / e["bitops_fp32"].sum()))
+    base = by_method.get(baseline)
+    base_acc = {s: a for s, a, _ in base} if base else {}
+    lines = ["| method | test accuracy (%) | Δ vs fp32 (pp) | BitOPs saved | seeds |", "|---|---|---|---|---|"]
+    for method, rows in sorted(by_method.items(), key=lambda kv: (kv[0] != baseline, kv[0])):
+        rows.sort()
+        acc = np.array([a for _, a, _ in rows])
+        saved = np.array([s for _, _, s in rows])
+        paired = [a - base_acc[s] for s, a, _ in rows if s in base_acc]
+        delta = f"{np.mean(paired):+.2f}" if paired and method != baseline else "—"
+        std = f" ± {acc.std(ddof=1):.2f}" if len(acc) > 1 else ""
+        lines.append(f"| {'fp32 (static)' if method == baseline else method} | {acc.mean():.2f}{std} | {delta} | "
+                     f"{100 * saved.mean():.1f}% | {','.join(str(s) for s, _, _ in rows)} |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results", help="results file of the sweep")
+    ap.add_argument("--baseline", default="static", help="the policy.kind of the full-precision runs")
+    a = ap.parse_args()
+    print(table(a.results, a.baseline))
+
+
+if __name__ == "__main__":
+    main()
