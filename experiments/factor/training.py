@@ -12,7 +12,7 @@ command resumes where it stopped:
                each quantized alone, over several seeds: spread of the loss curves and final accuracy.
                Seed 0 runs are the sensitivity command's (same file, same settings).
   accwidth     ResNet-8 with 4-bit weights (int4/absmax/channel) and activations (uint4/absmax/tensor)
-               whose forward products run on integer codes into fixed-point accumulators of 12-20 bits,
+               whose forward products run on integer codes into fixed-point accumulators of 8-18 bits,
                wrapping or saturating, against an fp32 MAC (A2Q's study, Colbert et al. ICCV 2023).
   report       tables (markdown), rank correlations and plots from the files of the three commands.
 
@@ -41,7 +41,7 @@ ACC_FULL = {"model": "resnet8", "train_subset": 8000, "test_subset": 2000, "epoc
 QUICK = {"model": "resnet8", "train_subset": 256, "test_subset": 256, "epochs": 1}
 
 W4, A4 = "int4/absmax/channel", "uint4/absmax/tensor"  # codes in [-7, 7] and [0, 15]
-ACC_WIDTHS = (18, 16, 14, 12)
+ACC_WIDTHS = (18, 16, 14, 12, 10, 8)
 
 
 def config(size, seed, layers=(), precision=None):
@@ -81,9 +81,10 @@ def interior_layers(size):
 
 def cmd_sensitivity(args, size):
     names = interior_layers(size)
-    run(args.out, "baseline,seed=0", config(size, 0), args.quiet)
-    for n in names:
-        run(args.out, f"layer={n},seed=0", config(size, 0, [low_layer(n, args)]), args.quiet)
+    for s in args.sens_seeds:
+        run(args.out, f"baseline,seed={s}", config(size, s), args.quiet)
+        for n in names:
+            run(args.out, f"layer={n},seed={s}", config(size, s, [low_layer(n, args)]), args.quiet)
 
 
 def cmd_depth(args, size):
@@ -127,21 +128,27 @@ def spearman(x, y):
 
 
 def sensitivity_table(runs):
-    """Per layer: depth, K, usage of W and X elements (fwd), params, accuracy/loss change vs baseline."""
+    """Per layer: depth, K, usage of W and X elements (fwd), params, and the accuracy drop / loss rise
+    against the baseline of the same seed, averaged over the seeds every layer has (paired differences)."""
     base = runs.get("baseline,seed=0")
     if base is None:
         return []
     L = base["layers"]
+    names = [str(n) for n in L["name"]]
+    seeds = [s for s in sorted({int(k.rsplit("seed=", 1)[1]) for k in runs if "seed=" in k})
+             if f"baseline,seed={s}" in runs and all(f"layer={n},seed={s}" in runs for n in names[1:-1])]
     rows = []
-    for i, name in enumerate(L["name"]):
-        r = runs.get(f"layer={name},seed=0")
-        if r is None:
+    for i, name in enumerate(names):
+        pairs = [(runs[f"baseline,seed={s}"], runs[f"layer={name},seed={s}"]) for s in seeds
+                 if f"layer={name},seed={s}" in runs]
+        if not pairs:  # the first and last layers: never quantized alone
             continue
+        drop = [100 * (b["epochs"]["test_acc"][-1] - r["epochs"]["test_acc"][-1]) for b, r in pairs]
+        rise = [r["epochs"]["train_loss"][-1] - b["epochs"]["train_loss"][-1] for b, r in pairs]
         rows.append({
-            "layer": str(name), "depth": int(L["depth"][i]), "params": int(L["params"][i]),
+            "layer": name, "depth": int(L["depth"][i]), "params": int(L["params"][i]),
             "k": int(L["k"][0, i, 0]), "usage_w": float(L["usage_a"][0, i, 0]), "usage_x": float(L["usage_b"][0, i, 0]),
-            "acc_drop": 100 * (base["epochs"]["test_acc"][-1] - r["epochs"]["test_acc"][-1]),
-            "loss_rise": r["epochs"]["train_loss"][-1] - base["epochs"]["train_loss"][-1],
+            "acc_drop": float(np.mean(drop)), "loss_rise": float(np.mean(rise)), "seeds": len(pairs),
         })
     return rows
 
@@ -199,7 +206,11 @@ def report(sens, acc, plots=None):
         runs = lpsim.load(sens, status="finished")
         rows = sensitivity_table(runs)
         if rows:
-            out.append("### Per-layer sensitivity (seed 0)\n")
+            out.append(f"### Per-layer sensitivity (paired with the baseline, mean over {rows[0]['seeds']} seed(s))\n")
+            base_acc = [100 * r["epochs"]["test_acc"][-1] for k, r in runs.items() if k.startswith("baseline,")]
+            if len(base_acc) > 1:
+                out.append(f"Noise floor: the baseline's test accuracy over {len(base_acc)} seeds is "
+                           f"{np.mean(base_acc):.2f} ± {np.std(base_acc, ddof=1):.2f} % (std).\n")
             out.append("| layer | depth | K | usage W | usage X | params | acc drop (pp) | loss rise |")
             out.append("|---|---|---|---|---|---|---|---|")
             for r in rows:
@@ -324,6 +335,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="tiny settings for the tests (ResNet-8, 256 images)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--seeds", type=int_list, default=[0, 1, 2], help="depth: seeds to train (default 0,1,2)")
+    p.add_argument("--sens-seeds", type=int_list, default=[0], help="sensitivity: seeds to train (default 0)")
     p.add_argument("--low-w", default="int2/minmax/channel", help="sensitivity/depth: the layer's weights")
     p.add_argument("--low-a", default="int2/minmax/tensor", help="sensitivity/depth: its input activations")
     p.add_argument("--low-e", default="int4/minmax/tensor", help="sensitivity/depth: its errors (SR)")
