@@ -77,6 +77,28 @@ std::optional<TensorRange> activation_range(RunningRange& r, const LayerPrecisio
   return std::nullopt;
 }
 
+template <class T>
+ForwardCodes forward_operands(const LayerPrecision& p, RunningRange& range, const Tensor<T>& x, const Tensor<T>& w,
+                              const Shape& w_view, std::uint64_t iteration, bool training, Tensor<T>& x_out,
+                              Tensor<T>& w_out) {
+  ForwardCodes c;
+  std::optional<TensorRange> a_range;
+  if constexpr (std::is_same_v<T, float>) {
+    c.on = forward_in_codes(p.fwd, p.w, p.a);
+    a_range = activation_range(range, p, x, training);
+  } else {
+    (void)range, (void)training;
+  }
+  x_out = quantized(p.a, x, x.shape, 1, draw_key(p.key, iteration, Draw::A), c.on ? &c.x : nullptr, a_range);
+  w_out = quantized(p.w, w, w_view, 0, draw_key(p.key, iteration, Draw::W), c.on ? &c.w : nullptr);
+  return c;
+}
+template ForwardCodes forward_operands(const LayerPrecision&, RunningRange&, const Tensor<float>&, const Tensor<float>&,
+                                       const Shape&, std::uint64_t, bool, Tensor<float>&, Tensor<float>&);
+template ForwardCodes forward_operands(const LayerPrecision&, RunningRange&, const Tensor<double>&,
+                                       const Tensor<double>&, const Shape&, std::uint64_t, bool, Tensor<double>&,
+                                       Tensor<double>&);
+
 bool computes_in_fixed_point(const sim::MacConfig& cfg) {
   auto fixed = [](const std::optional<sim::Rounded>& r) { return r && r->format.kind == arith::Kind::Fixed; };
   return fixed(cfg.a) || fixed(cfg.b) || cfg.acc.format.kind == arith::Kind::Fixed;
@@ -101,9 +123,12 @@ std::string code_product_problem(const sim::MacConfig& fwd, const std::optional<
     const arith::Format& f = s.q->format;
     const auto range = code_range(f);
     if (!range) return std::string(s.name) + "'s format " + f.spelling + " has no integer codes";
-    if (f.kind == arith::Kind::Scaled && (f.scaled.group == Group::Block || (f.scaled.group == Group::Channel && !s.channel_ok)))
+    const bool along_k = f.kind == arith::Kind::Scaled &&
+                         (f.scaled.group == Group::Block || (f.scaled.group == Group::Channel && !s.channel_ok));
+    if (along_k)
       return std::string(s.name) + "'s format " + f.spelling +
-             " has scales that change along the reduction (use per-tensor scales" + (s.channel_ok ? " or per-channel" : "") + ")";
+             " has scales that change along the reduction (use per-tensor scales" +
+             (s.channel_ok ? " or per-channel" : "") + ")";
     if (s.mac && (s.mac->format.kind != arith::Kind::Fixed || s.mac->format.lowest() > range->first ||
                   s.mac->format.max_finite() < range->second))
       return std::string(s.name) + "'s codes of " + f.spelling + " span [" + std::to_string(long(range->first)) + ", " +

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "nn/layer.hpp"
@@ -102,6 +103,27 @@ struct RunningRange {
 // no A quantizer): nothing.
 std::optional<TensorRange> activation_range(RunningRange& r, const LayerPrecision& p, const Tensor<float>& x,
                                             bool training);
+
+// The operands of a forward product Y = W . X: X and W quantized into
+// x_out and w_out (the values, which backward uses; A with its running
+// range), and their integer codes when the MAC runs on codes
+// (forward_in_codes). `w_view`: W's shape as the product sees it (conv:
+// cout x K).
+struct ForwardCodes {
+  bool on = false;
+  ScaledCodes x, w;
+  // What the engine reads: the codes when on, else the values.
+  template <class T>
+  const T* input(const ScaledCodes& c, const Tensor<T>& values) const {
+    if constexpr (std::is_same_v<T, float>)
+      if (on) return c.code.data();
+    return values.ptr();
+  }
+};
+template <class T>
+ForwardCodes forward_operands(const LayerPrecision& p, RunningRange& range, const Tensor<T>& x, const Tensor<T>& w,
+                              const Shape& w_view, std::uint64_t iteration, bool training, Tensor<T>& x_out,
+                              Tensor<T>& w_out);
 
 // The request of one product: the layer's counting/error choice, its name and depth.
 sim::StatsRequest product_request(const sim::StatsRequest& base, const std::string& name, int depth,

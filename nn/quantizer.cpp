@@ -257,7 +257,8 @@ void quantize_tensor(const QuantSpec& spec, const float* in, float* out, std::sp
   if (codes) codes->code.clear(), codes->scale.assign(1, 1.0);
   if (n == 0) return;
   if (spec.format.kind != Kind::Scaled) {
-    if (range) throw std::invalid_argument("quantize_tensor: \"" + spec.format.spelling + "\" takes no range (not scaled)");
+    if (range)
+      throw std::invalid_argument("quantize_tensor: \"" + spec.format.spelling + "\" takes no range (not scaled)");
     if (codes && !code_range(spec.format))
       throw std::invalid_argument("quantize_tensor: \"" + spec.format.spelling + "\" has no integer codes");
     arith::quantize(in, out, std::size_t(n), spec.format, spec.rounding, key, 0);

@@ -110,7 +110,8 @@ template <bool WRAP, bool SIGNED, bool COUNT>
   for (std::int64_t c = 0; c < w; c += 16) {
     const std::int64_t left = w - c;
     const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(std::int32_t(std::min<std::int64_t>(left, 8))), iota);
-    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(std::int32_t(std::clamp<std::int64_t>(left - 8, 0, 8))), iota);
+    const auto left1 = std::int32_t(std::clamp<std::int64_t>(left - 8, 0, 8));
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(left1), iota);
     __m256i s0 = zero, s1 = zero;
     const std::int32_t* bc = b + j0 + c;
     for (std::int64_t l = 0; l < k; ++l) {

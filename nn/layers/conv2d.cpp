@@ -128,16 +128,9 @@ Tensor<T> Conv2d<T>::forward(const Tensor<T>& x, bool training) {
   const sim::ConvShape s = shape_of(x);
   const std::int64_t k = s.cin / s.groups * s.kh * s.kw, og = s.cout / s.groups, plane = s.out_h() * s.out_w();
   const auto& p = precision;
-  // Integer-code forward product (nn/product.hpp): the engine multiplies the
-  // codes, the result is rescaled; x_ and w_ keep the values for backward.
-  bool codes = false;
-  if constexpr (std::is_same_v<T, float>) codes = forward_in_codes(p.fwd, p.w, p.a);
-  ScaledCodes xc, wc;
-  std::optional<TensorRange> range;
-  if constexpr (std::is_same_v<T, float>) range = activation_range(a_range, p, x, training);
-  else (void)training;
-  x_ = quantized(p.a, x, x.shape, 1, draw_key(p.key, iteration, Draw::A), codes ? &xc : nullptr, range);
-  w_ = quantized(p.w, weight.value, {s.cout, k}, 0, draw_key(p.key, iteration, Draw::W), codes ? &wc : nullptr);
+  // With integer codes (nn/product.hpp) the engine multiplies the codes and
+  // the result is rescaled; x_ and w_ keep the values for backward.
+  const ForwardCodes codes = forward_operands(p, a_range, x, weight.value, {s.cout, k}, iteration, training, x_, w_);
   shape_ = s;
   stats_.name = this->name;
   stats_.depth = this->depth;
@@ -145,12 +138,8 @@ Tensor<T> Conv2d<T>::forward(const Tensor<T>& x, bool training) {
   const auto req = product_request(stats_request, this->name, this->depth, "fwd");
   const auto key = draw_key(p.key, iteration, Draw::Fwd);
   if constexpr (std::is_same_v<T, float>) {
-    if (codes) {
-      sim::conv2d(p.fwd, s, xc.code.data(), wc.code.data(), y.ptr(), key, &stats_.fwd, req);
-      rescale_codes(y.ptr(), s.batch, s.cout, s.out_h() * s.out_w(), wc, xc);
-    } else {
-      sim::conv2d(p.fwd, s, x_.ptr(), w_.ptr(), y.ptr(), key, &stats_.fwd, req);
-    }
+    sim::conv2d(p.fwd, s, codes.input(codes.x, x_), codes.input(codes.w, w_), y.ptr(), key, &stats_.fwd, req);
+    if (codes.on) rescale_codes(y.ptr(), s.batch, s.cout, plane, codes.w, codes.x);
   } else {
     std::vector<T> cols(std::size_t(k * s.batch * plane)), out(std::size_t(og * s.batch * plane));
     for (std::int64_t g = 0; g < s.groups; ++g) {

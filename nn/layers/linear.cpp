@@ -42,27 +42,20 @@ Tensor<T> Linear<T>::forward(const Tensor<T>& x, bool training) {
   check_shape(this->name, "input (flatten images first)", x.shape, {-1, in_features});
   const std::int64_t n = x.dim(0), in = in_features, out = out_features;
   const auto& p = precision;
-  // Integer-code forward product (nn/product.hpp): the engine multiplies the
-  // codes, the result is rescaled; x_ and w_ keep the values for backward.
-  bool codes = false;
-  if constexpr (std::is_same_v<T, float>) codes = forward_in_codes(p.fwd, p.w, p.a);
-  ScaledCodes xc, wc;
-  std::optional<TensorRange> range;
-  if constexpr (std::is_same_v<T, float>) range = activation_range(a_range, p, x, training);
-  else (void)training;
-  x_ = quantized(p.a, x, x.shape, 1, draw_key(p.key, iteration, Draw::A), codes ? &xc : nullptr, range);
-  w_ = quantized(p.w, weight.value, weight.value.shape, 0, draw_key(p.key, iteration, Draw::W), codes ? &wc : nullptr);
+  // With integer codes (nn/product.hpp) the engine multiplies the codes and
+  // the result is rescaled; x_ and w_ keep the values for backward.
+  const ForwardCodes codes =
+      forward_operands(p, a_range, x, weight.value, weight.value.shape, iteration, training, x_, w_);
   stats_.name = this->name;
   stats_.depth = this->depth;
   Tensor<T> yt({out, n});
-  const T* wp = w_.ptr();
-  const T* xp = x_.ptr();
+  const T* w_in = codes.input(codes.w, w_);
+  const T* x_in = codes.input(codes.x, x_);
+  matmul(p.fwd, MatMul<T>{out, n, in, w_in, in, false, x_in, in, true, yt.ptr(), n},
+         draw_key(p.key, iteration, Draw::Fwd), &stats_.fwd,
+         product_request(stats_request, this->name, this->depth, "fwd"));
   if constexpr (std::is_same_v<T, float>)
-    if (codes) wp = wc.code.data(), xp = xc.code.data();
-  matmul(p.fwd, MatMul<T>{out, n, in, wp, in, false, xp, in, true, yt.ptr(), n}, draw_key(p.key, iteration, Draw::Fwd),
-         &stats_.fwd, product_request(stats_request, this->name, this->depth, "fwd"));
-  if constexpr (std::is_same_v<T, float>)
-    if (codes) rescale_codes(yt.ptr(), 1, out, n, wc, xc);
+    if (codes.on) rescale_codes(yt.ptr(), 1, out, n, codes.w, codes.x);
   ++stats_.fwd_calls;
   Tensor<T> y({n, out});
   for (std::int64_t b = 0; b < n; ++b)
