@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "arith/quantize.hpp"
@@ -41,6 +42,16 @@ namespace {
 
 using arith::Kind;
 using arith::Mode;
+
+// Fixed-point operand values as integers on their grid (value * 2^frac):
+// exact, the scaling is a power of two and the values are on the grid.
+template <class I>
+std::vector<I> on_grid(const std::vector<float>& v, int frac_bits) {
+  const double s = std::ldexp(1.0, frac_bits);
+  std::vector<I> out(v.size());
+  for (std::size_t q = 0; q < v.size(); ++q) out[q] = I(double(v[q]) * s);
+  return out;
+}
 
 bool integer_exact(const MacConfig& c) {
   if (c.order != Order::Seq || c.promote || c.product) return false;
@@ -366,32 +377,18 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
         for (std::int64_t j = sgi * kRow; j < std::min(g.n, (sgi + 1) * kRow); ++j)
           bf[std::size_t((sgi * g.k + l) * kRow + j - sgi * kRow)] = ops.b[std::size_t(l * g.n + j)];
   }
-  // The integer path in int32 lanes (int_gemm.hpp): products on the accumulator's grid, everything within 2^30.
-  IntAccumulator lanes;
-  bool int32_lanes = false;
+  // The integer path row by row: in int32 lanes when everything stays within 2^30 (int_gemm.hpp), else int64.
+  std::optional<IntAccumulator> lanes;
   std::vector<std::int32_t> a32, b32;
   if (path == "integer" && !(!count && int16_exact(cfg, g.k))) {
-    const auto& f = cfg.acc.format;
-    const auto& fa = cfg.a->format;
-    const auto& fb = cfg.b->format;
-    lanes = {std::int64_t(std::ldexp(f.lowest(), f.frac_bits)), std::int64_t(std::ldexp(f.max_finite(), f.frac_bits)),
-             f.width, f.wrap, f.is_signed};
-    const double amax = std::ldexp(std::max(-fa.lowest(), fa.max_finite()), fa.frac_bits);
-    const double bmax = std::ldexp(std::max(-fb.lowest(), fb.max_finite()), fb.frac_bits);
-    int32_lanes = f.frac_bits == fa.frac_bits + fb.frac_bits && int32_rows_fit(lanes, amax * bmax, g.k);
-  }
-  if (int32_lanes) {
-    a32.resize(ops.a.size());
-    b32.resize(ops.b.size());
-    const double sa = std::ldexp(1.0, cfg.a->format.frac_bits), sb = std::ldexp(1.0, cfg.b->format.frac_bits);
-    for (std::size_t q = 0; q < a32.size(); ++q) a32[q] = std::int32_t(ops.a[q] * sa);  // exact: powers of two
-    for (std::size_t q = 0; q < b32.size(); ++q) b32[q] = std::int32_t(ops.b[q] * sb);
-  } else if (path == "integer" && !(!count && int16_exact(cfg, g.k))) {
-    ai.resize(ops.a.size());
-    bi.resize(ops.b.size());
-    const double sa = std::ldexp(1.0, cfg.a->format.frac_bits), sb = std::ldexp(1.0, cfg.b->format.frac_bits);
-    for (std::size_t q = 0; q < ai.size(); ++q) ai[q] = std::int64_t(ops.a[q] * sa);  // exact: powers of two
-    for (std::size_t q = 0; q < bi.size(); ++q) bi[q] = std::int64_t(ops.b[q] * sb);
+    lanes = int32_lanes(cfg, g.k);
+    if (lanes) {
+      a32 = on_grid<std::int32_t>(ops.a, cfg.a->format.frac_bits);
+      b32 = on_grid<std::int32_t>(ops.b, cfg.b->format.frac_bits);
+    } else {
+      ai = on_grid<std::int64_t>(ops.a, cfg.a->format.frac_bits);
+      bi = on_grid<std::int64_t>(ops.b, cfg.b->format.frac_bits);
+    }
   }
   const auto out_key = role_key(key, kRoleOut);
   if (path == "float-lanes" || path == "fused-lanes") {
@@ -405,10 +402,8 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
   if (path == "integer" && !count && int16_exact(cfg, g.k)) {
     // Products and sums exact in int32 lanes (or wrapping modulo 2^W, W <= 32): any order gives the model's result.
     const auto& f = cfg.acc.format;
-    std::vector<std::int16_t> a16(ops.a.size()), b16(ops.b.size());
-    const double sa = std::ldexp(1.0, cfg.a->format.frac_bits), sb = std::ldexp(1.0, cfg.b->format.frac_bits);
-    for (std::size_t q = 0; q < a16.size(); ++q) a16[q] = std::int16_t(ops.a[q] * sa);  // exact: powers of two
-    for (std::size_t q = 0; q < b16.size(); ++q) b16[q] = std::int16_t(ops.b[q] * sb);
+    const auto a16 = on_grid<std::int16_t>(ops.a, cfg.a->format.frac_bits);
+    const auto b16 = on_grid<std::int16_t>(ops.b, cfg.b->format.frac_bits);
     std::vector<std::int32_t> c32(std::size_t(g.m * g.n));
     int16_gemm(g.m, g.n, g.k, a16.data(), b16.data(), c32.data());
     const int shift = f.frac_bits - cfg.a->format.frac_bits - cfg.b->format.frac_bits;
@@ -480,9 +475,9 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
           for (std::int64_t j = 0; j < w; ++j) g.c[(i + q) * g.ldc + j0 + j] = float(row[j]);
         }
         continue;
-      } else if (path == "integer" && int32_lanes) {
+      } else if (path == "integer" && lanes) {
         std::int32_t sums[kRow];
-        int32_rows(lanes, a32.data() + i * g.k, b32.data(), g.n, g.k, j0, w, sums, count ? &local : nullptr);
+        int32_rows(*lanes, a32.data() + i * g.k, b32.data(), g.n, g.k, j0, w, sums, count ? &local : nullptr);
         const double unit = std::ldexp(1.0, -cfg.acc.format.frac_bits);
         for (std::int64_t j = 0; j < w; ++j) row[j] = double(sums[j]) * unit;
       } else if (path == "integer") {

@@ -141,11 +141,22 @@ template <bool WRAP, bool SIGNED, bool COUNT>
 
 }  // namespace
 
-bool int32_rows_fit(const IntAccumulator& acc, double max_product, std::int64_t k) {
+std::optional<IntAccumulator> int32_lanes(const MacConfig& cfg, std::int64_t k) {
+  const auto& f = cfg.acc.format;
+  if (!cfg.a || !cfg.b || f.kind != arith::Kind::Fixed) return std::nullopt;
+  const auto& fa = cfg.a->format;
+  const auto& fb = cfg.b->format;
+  if (fa.kind != arith::Kind::Fixed || fb.kind != arith::Kind::Fixed || f.frac_bits != fa.frac_bits + fb.frac_bits)
+    return std::nullopt;
+  const IntAccumulator acc{std::int64_t(std::ldexp(f.lowest(), f.frac_bits)),
+                           std::int64_t(std::ldexp(f.max_finite(), f.frac_bits)), f.width, f.wrap, f.is_signed};
+  const double amax = std::ldexp(std::max(-fa.lowest(), fa.max_finite()), fa.frac_bits);
+  const double bmax = std::ldexp(std::max(-fb.lowest(), fb.max_finite()), fb.frac_bits);
   const double lim = std::ldexp(1.0, 30);
   // k bound: a lane's int32 event counter sees at most 32 * k events (w <= 256).
-  return max_product <= lim && double(acc.hi) <= lim && double(acc.lo) >= -lim && acc.width >= 1 &&
-         acc.width <= 31 && k < (std::int64_t(1) << 25) && __builtin_cpu_supports("avx2");
+  const bool fits = amax * bmax <= lim && double(acc.hi) <= lim && double(acc.lo) >= -lim && acc.width >= 1 &&
+                    acc.width <= 31 && k < (std::int64_t(1) << 25) && __builtin_cpu_supports("avx2");
+  return fits ? std::optional(acc) : std::nullopt;
 }
 
 void int32_rows(const IntAccumulator& acc, const std::int32_t* a, const std::int32_t* b, std::int64_t n, std::int64_t k,

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
+#include "sim/mac_config.hpp"
 #include "sim/stats.hpp"
 
 namespace lpsim::sim {
@@ -29,11 +31,13 @@ struct IntAccumulator {
   bool wrap = false, is_signed = true;
 };
 
-// int32_rows applies: every |product| <= max_product and the accumulator's
-// range within [-2^30, 2^30], so that acc + product is exact in int32; w <= 256.
-bool int32_rows_fit(const IntAccumulator& acc, double max_product, std::int64_t k);
+// The accumulator of a fixed-point configuration on the products' grid
+// (accumulator fraction bits = the operands' sum) when int32_rows applies:
+// every |product| and the accumulator's range within 2^30, so that
+// acc + product is exact in int32, and AVX2 present; else empty.
+std::optional<IntAccumulator> int32_lanes(const MacConfig& cfg, std::int64_t k);
 
-// acc_j = 0; for l in k order: acc_j = range(acc_j + a[l] * b[l*n + j0 + j]),
+// w <= 256 outputs; acc_j = 0; for l in k order: acc_j = range(acc_j + a[l] * b[l*n + j0 + j]),
 // j < w; out[j] = acc_j. With `counts`, also the events of every addition as
 // gemm.cpp's scalar integer path counts them (additions, overflows of a
 // wrapping accumulator, saturations, swamped addends).
