@@ -2,20 +2,42 @@
 
 namespace lpsim::nn {
 
+namespace {
+
+// The layers applied in turn to x (forward) or to a gradient (backward, in
+// reverse); x itself when there are none. The first call reads x in place.
+Tensor<float> chain(const std::vector<std::unique_ptr<Layer<float>>>& layers, const Tensor<float>& x, bool forward,
+                    bool training) {
+  Tensor<float> h;
+  const Tensor<float>* in = &x;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    Layer<float>& l = *layers[forward ? i : layers.size() - 1 - i];
+    h = forward ? l.forward(*in, training) : l.backward(*in);
+    in = &h;
+  }
+  if (layers.empty()) copy_into(h, x);
+  return h;
+}
+
+}  // namespace
+
 Tensor<float> ResidualBlock::forward(const Tensor<float>& x, bool training) {
-  Tensor<float> h = x, s = x;
-  for (auto& l : main) h = l->forward(h, training);
-  for (auto& l : shortcut) s = l->forward(s, training);
-  Tensor<float> y = add.forward(h, s);
+  Tensor<float> s;
+  if (!shortcut.empty()) s = chain(shortcut, x, true, training);
+  Tensor<float> y = add.forward(chain(main, x, true, training), shortcut.empty() ? x : s);
   return relu_after ? relu.forward(y, training) : y;
 }
 
 Tensor<float> ResidualBlock::backward(const Tensor<float>& dy) {
-  const Tensor<float> d = add.backward(relu_after ? relu.backward(dy) : dy);
-  Tensor<float> dh = d, ds = d;
-  for (auto it = main.rbegin(); it != main.rend(); ++it) dh = (*it)->backward(dh);
-  for (auto it = shortcut.rbegin(); it != shortcut.rend(); ++it) ds = (*it)->backward(ds);
-  for (std::int64_t i = 0; i < dh.numel(); ++i) dh[i] += ds[i];
+  Tensor<float> through_relu;
+  if (relu_after) through_relu = relu.backward(dy);
+  const Tensor<float>& d = add.backward(relu_after ? through_relu : dy);
+  Tensor<float> ds;
+  if (!shortcut.empty()) ds = chain(shortcut, d, false, false);
+  Tensor<float> dh = chain(main, d, false, false);
+  const Tensor<float>& other = shortcut.empty() ? d : ds;
+#pragma omp parallel for schedule(static) if (dh.numel() > (1 << 16))
+  for (std::int64_t i = 0; i < dh.numel(); ++i) dh[i] += other[i];
   return dh;
 }
 

@@ -46,7 +46,8 @@ Tensor<T> quantized(const std::optional<QuantSpec>& spec, const Tensor<T>& t, co
                     arith::RandomKey key, ScaledCodes* codes, const std::optional<TensorRange>& range) {
   if (numel(view) != t.numel())
     throw std::invalid_argument("quantized: view " + shape_str(view) + " of a tensor of shape " + shape_str(t.shape));
-  Tensor<T> out = t;
+  Tensor<T> out;
+  copy_into(out, t);
   if constexpr (std::is_same_v<T, float>) {
     if (spec) quantize_tensor(*spec, t.ptr(), out.ptr(), view, channel_axis, key, codes, range ? &*range : nullptr);
     else if (codes) codes->code.assign(t.ptr(), t.ptr() + t.numel()), codes->scale.assign(1, 1.0);
@@ -89,7 +90,8 @@ ForwardCodes forward_operands(const LayerPrecision& p, RunningRange& range, cons
   } else {
     (void)range, (void)training;
   }
-  x_out = quantized(p.a, x, x.shape, 1, draw_key(p.key, iteration, Draw::A), c.on ? &c.x : nullptr, a_range);
+  if (p.a || c.on) x_out = quantized(p.a, x, x.shape, 1, draw_key(p.key, iteration, Draw::A), c.on ? &c.x : nullptr, a_range);
+  else copy_into(x_out, x);  // kept for backward
   w_out = quantized(p.w, w, w_view, 0, draw_key(p.key, iteration, Draw::W), c.on ? &c.w : nullptr);
   return c;
 }

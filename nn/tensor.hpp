@@ -60,6 +60,19 @@ Tensor<U> cast(const Tensor<T>& t) {
   return out;
 }
 
+// dst = src, reusing dst's buffer when it is large enough, copied by all
+// threads: activations are megabytes, and a serial copy idles the others.
+template <class T>
+void copy_into(Tensor<T>& dst, const Tensor<T>& src) {
+  dst.shape = src.shape;
+  dst.data.resize(src.data.size());
+  const std::int64_t n = src.numel();
+  T* d = dst.ptr();
+  const T* s = src.ptr();
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+  for (std::int64_t i = 0; i < n; ++i) d[i] = s[i];
+}
+
 // Throws std::invalid_argument "<layer>: <what> has shape [..], expected [..]"
 // unless `actual` matches `expected`, where a negative expected entry matches any size.
 inline void check_shape(const std::string& layer, const char* what, const Shape& actual, const Shape& expected) {

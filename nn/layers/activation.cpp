@@ -7,10 +7,11 @@ namespace lpsim::nn {
 
 template <class T>
 Tensor<T> ReLU<T>::forward(const Tensor<T>& x, bool) {
-  x_ = x;
+  x_.shape = x.shape;
+  x_.data.resize(x.data.size());  // the previous step's buffer: copied below with y
   Tensor<T> y(x.shape);
 #pragma omp parallel for schedule(static) if (x.numel() > (1 << 16))
-  for (std::int64_t i = 0; i < x.numel(); ++i) y[i] = std::min(std::max(x[i], T(0)), cap);
+  for (std::int64_t i = 0; i < x.numel(); ++i) x_[i] = x[i], y[i] = std::min(std::max(x[i], T(0)), cap);
   return y;
 }
 

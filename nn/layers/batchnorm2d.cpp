@@ -47,7 +47,8 @@ Tensor<T> BatchNorm2d<T>::forward(const Tensor<T>& x, bool training) {
     throw std::invalid_argument(this->name + ": Range BatchNorm needs at least 2 values per chunk (" +
                                 std::to_string(chunks) + " chunks), input " + shape_str(x.shape));
   training_ = training;
-  x_hat_ = Tensor<T>(x.shape);
+  x_hat_.shape = x.shape;
+  x_hat_.data.resize(x.data.size());  // every element written below
   inv_std_.assign(std::size_t(c), 0);
   if (range && training) {
     arg_max_.assign(std::size_t(c * chunks), 0);

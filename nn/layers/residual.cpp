@@ -3,16 +3,16 @@
 namespace lpsim::nn {
 
 template <class T>
-Tensor<T> ResidualAdd<T>::forward(const Tensor<T>& a, const Tensor<T>& b) {
+Tensor<T> ResidualAdd<T>::forward(Tensor<T> a, const Tensor<T>& b) {
   check_shape(name, "shortcut", b.shape, a.shape);
   shape_ = a.shape;
-  Tensor<T> y = a;
-  for (std::int64_t i = 0; i < y.numel(); ++i) y[i] += b[i];
-  return y;
+#pragma omp parallel for schedule(static) if (a.numel() > (1 << 16))
+  for (std::int64_t i = 0; i < a.numel(); ++i) a[i] += b[i];
+  return a;
 }
 
 template <class T>
-Tensor<T> ResidualAdd<T>::backward(const Tensor<T>& dy) const {
+const Tensor<T>& ResidualAdd<T>::backward(const Tensor<T>& dy) const {
   check_shape(name, "output gradient", dy.shape, shape_);
   return dy;
 }

@@ -13,8 +13,8 @@ class ResidualAdd {
  public:
   std::string name;
   int depth = -1;
-  Tensor<T> forward(const Tensor<T>& a, const Tensor<T>& b);
-  Tensor<T> backward(const Tensor<T>& dy) const;  // the gradient of a and of b
+  Tensor<T> forward(Tensor<T> a, const Tensor<T>& b);  // a + b, in a's buffer
+  const Tensor<T>& backward(const Tensor<T>& dy) const;  // the gradient of a and of b: dy itself
 
  private:
   Shape shape_;

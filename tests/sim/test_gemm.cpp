@@ -220,7 +220,9 @@ Run run(bool golden, const MacConfig& cfg, const Shape& s, const std::vector<flo
 TEST_CASE("fast GEMM is bit-identical to the golden model, counts included, for any thread count") {
   const Shape shapes[] = {{1, 1, 1, false, false}, {3, 5, 7, false, true},   {17, 70, 33, true, false},
                           {9, 130, 129, true, true}, {4, 3, 0, false, false}, {2, 65, 300, false, false},
-                          {13, 37, 600, false, false}};
+                          {13, 37, 600, false, false},
+                          // one panel of B (A read in place, ragged rows packed), several k blocks
+                          {14, 16, 1100, true, true}, {20, 9, 700, false, false}};
   std::mt19937_64 g(7);
   std::size_t outputs = 0, mismatches = 0;
   for (const char* spelling : kFastConfigs) {
