@@ -44,6 +44,8 @@ struct Bits<double> {
   static constexpr int NB = 64, MB = 52, BIAS = 1023;
 };
 
+constexpr std::size_t kBlock = 1024;  // elements per task of quantize_array
+
 // Everything the kernel needs, hoisted out of the loop.
 template <class T>
 struct Params {
@@ -95,9 +97,12 @@ inline T pow2(typename Bits<T>::I e) {
   return from_bits<T>(biased >= 1 ? normal : sub);
 }
 
+// SR's random words come from `rnd` (rnd[i] = random_word(seed, stream,
+// index0 + i, 0), drawn eight at a time by philox8) when given.
 template <class T, Mode MODE, bool FIXED>
 [[gnu::always_inline]] inline void kernel(const Params<T>& params, const T* __restrict in, T* __restrict out,
-                                          std::uint8_t* __restrict flag, std::size_t n, std::uint64_t index0) {
+                                          std::uint8_t* __restrict flag, std::size_t n, std::uint64_t index0,
+                                          const std::uint64_t* __restrict rnd = nullptr) {
   const Params<T> p = params;  // a local copy: stores to out/flag cannot alias it, so it stays in registers
   using B = Bits<T>;
   using U = typename B::U;
@@ -147,7 +152,7 @@ template <class T, Mode MODE, bool FIXED>
     else {
       // floor(fraction * 2^64): exact for s <= 64; for s > 64 the bits below
       // are lost, so a tie on the first 64 random bits is settled by golden.
-      const std::uint64_t r64 = random_word(p.key.seed, p.key.stream, index0 + i, 0);
+      const std::uint64_t r64 = rnd ? rnd[i] : random_word(p.key.seed, p.key.stream, index0 + i, 0);
       const std::uint64_t rem64 = rem;
       const int sl = int(std::clamp<I>(64 - s, 0, 63));
       const int sr = int(std::clamp<I>(s - 64, 0, 63));
@@ -233,7 +238,8 @@ bool kernel_covers(const Format& f) {
 
 template <class T, bool FIXED>
 [[gnu::always_inline]] inline void dispatch_mode(const Params<T>& p, Mode m, const T* in, T* out,
-                                                 std::uint8_t* flag, std::size_t n, std::uint64_t idx) {
+                                                 std::uint8_t* flag, std::size_t n, std::uint64_t idx,
+                                                 const std::uint64_t* rnd = nullptr) {
   switch (m) {
     case Mode::RNE: return kernel<T, Mode::RNE, FIXED>(p, in, out, flag, n, idx);
     case Mode::RNA: return kernel<T, Mode::RNA, FIXED>(p, in, out, flag, n, idx);
@@ -241,7 +247,7 @@ template <class T, bool FIXED>
     case Mode::RU: return kernel<T, Mode::RU, FIXED>(p, in, out, flag, n, idx);
     case Mode::RD: return kernel<T, Mode::RD, FIXED>(p, in, out, flag, n, idx);
     case Mode::RO: return kernel<T, Mode::RO, FIXED>(p, in, out, flag, n, idx);
-    case Mode::SR: return kernel<T, Mode::SR, FIXED>(p, in, out, flag, n, idx);
+    case Mode::SR: return kernel<T, Mode::SR, FIXED>(p, in, out, flag, n, idx, rnd);
   }
 }
 
@@ -275,6 +281,21 @@ template <class T, bool FIXED>
   }
   w0 = c0;
   w1 = c1;
+}
+
+// rnd[i] = random_word(key.seed, key.stream, index0 + i, 0) for i < n, eight at a time.
+[[gnu::target("avx2")]] void random_words_avx2(std::uint64_t index0, const RandomKey& key, std::uint64_t* rnd,
+                                               std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256i w0, w1;
+    philox8(index0 + i, key, w0, w1);
+    // Interleaved within 128-bit halves: words of elements 0 1 4 5 and 2 3 6 7.
+    const __m256i lo = _mm256_unpacklo_epi32(w0, w1), hi = _mm256_unpackhi_epi32(w0, w1);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(rnd + i), _mm256_permute2x128_si256(lo, hi, 0x20));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(rnd + i + 4), _mm256_permute2x128_si256(lo, hi, 0x31));
+  }
+  for (; i < n; ++i) rnd[i] = random_word(key.seed, key.stream, index0 + i, 0);
 }
 
 [[gnu::target("avx2")]] inline __m128i half(__m256i v, int h) {
@@ -570,8 +591,12 @@ template <bool SR, bool FIXED>
                                                                      std::uint64_t idx) {
   static const bool avx2 = __builtin_cpu_supports("avx2");
   if (avx2 && !p.fixed && !p.man_zero && m != Mode::SR) return double_minifloat_avx2(p, m, in, out, flag, n);
-  if (p.fixed) dispatch_mode<double, true>(p, m, in, out, flag, n, idx);
-  else dispatch_mode<double, false>(p, m, in, out, flag, n, idx);
+  // SR: Philox, the bulk of the work, eight elements at a time; the rest per element.
+  alignas(32) std::uint64_t rnd[kBlock];
+  const std::uint64_t* r = nullptr;
+  if (avx2 && m == Mode::SR && n <= kBlock) random_words_avx2(idx, p.key, rnd, n), r = rnd;
+  if (p.fixed) dispatch_mode<double, true>(p, m, in, out, flag, n, idx, r);
+  else dispatch_mode<double, false>(p, m, in, out, flag, n, idx, r);
 }
 
 template <class T>
@@ -592,7 +617,6 @@ void check_format(const Format& f) {
                           f.spelling + "\" (the format has no NaN code)");
 }
 
-constexpr std::size_t kBlock = 1024;
 constexpr std::size_t kParallelFrom = 1 << 15;
 
 template <class T>

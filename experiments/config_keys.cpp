@@ -73,10 +73,11 @@ const std::vector<Key>& keys() {
       KEY("policy.prt_threshold", train.policy.prt_threshold, Check::None, "cpt range test: accuracy gain that ends it"),
       KEY("policy.pfq_bits_fwd", train.policy.pfq_bits_fwd, Check::None, "pfq: forward bits of each phase"),
       KEY("policy.pfq_bits_bwd", train.policy.pfq_bits_bwd, Check::None, "pfq: backward bits of each phase"),
+      KEY("policy.pfq_interval", train.policy.pfq_interval, Check::None, "pfq: iterations per evaluation interval (0: one epoch)"),
       KEY("policy.pfq_window", train.policy.pfq_window, Check::Positive, "pfq: evaluation intervals compared"),
       KEY("policy.pfq_threshold", train.policy.pfq_threshold, Check::None, "pfq: initial relative loss change of a plateau"),
       KEY("policy.pfq_decay", train.policy.pfq_decay, Check::None, "pfq: threshold decay at turning points"),
-      KEY("policy.pfq_scale_epochs", train.policy.pfq_scale_epochs, Check::Positive, "pfq: epochs of the loss scale"),
+      KEY("policy.pfq_scale_intervals", train.policy.pfq_scale_intervals, Check::Positive, "pfq: evaluation intervals of the loss scale"),
       KEY("policy.delta", train.policy.delta, Check::None, "dpc/factor: spread of the layer-wise bits"),
       KEY("policy.cos_bounds", train.policy.cos_bounds, Check::None, "dpc: bmin from the cosine similarity of W and Q(W)"),
       KEY("policy.cos_threshold", train.policy.cos_threshold, Check::None, "dpc: that similarity's threshold"),
@@ -96,6 +97,8 @@ const std::vector<KeyAlias>& key_aliases() {
   static const std::vector<KeyAlias> table = {
       {"precision.mac", {"precision.mac_fwd", "precision.mac_bwd_data", "precision.mac_bwd_weight"},
        "MAC of all three products"},
+      // Renamed keys, so that result files written before the rename still resume.
+      {"policy.pfq_scale_epochs", {"policy.pfq_scale_intervals"}, "former name of policy.pfq_scale_intervals"},
   };
   return table;
 }

@@ -103,10 +103,11 @@ struct PolicyConfig {
   // PFQ (FracTrain, Fu et al. 2020).
   std::vector<int> pfq_bits_fwd = {3, 4, 6, 8};
   std::vector<int> pfq_bits_bwd = {6, 6, 8, 8};
-  int pfq_window = 5;               // evaluation intervals (epochs) compared
+  int pfq_interval = 0;             // iterations per evaluation interval; 0: one epoch
+  int pfq_window = 5;               // evaluation intervals compared
   double pfq_threshold = 0.15;      // initial relative loss change of a plateau
   double pfq_decay = 0.4;           // threshold *= decay after the 1st and 2nd turning points
-  int pfq_scale_epochs = 10;        // the loss scale is the mean training loss of these first epochs
+  int pfq_scale_intervals = 10;     // the loss scale is the mean training loss of these first intervals
 
   // DPC (Shen, Lai et al. 2024) and factor-aware allocation.
   double delta = 1.0;               // spread of the layer-wise bits

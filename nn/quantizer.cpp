@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -189,20 +190,25 @@ void quantize_scaled(const QuantSpec& spec, const float* in, float* out, std::in
 
   const bool integer_codes = code_format(f).kind == Kind::Fixed && f.scaled.rule != ScaleRule::MX;
   const bool float_absmax = f.scaled.rule == ScaleRule::AbsMax && !integer_codes;
-  std::vector<double> t(static_cast<std::size_t>(n));
+  // Code-space values, every one written below: no serial zero-fill of megabytes.
+  const std::unique_ptr<double[]> t_buf(new double[std::size_t(n)]);
+  double* t = t_buf.get();
 #pragma omp parallel for schedule(static) if (parallel)
   for (std::int64_t i = 0; i < n; ++i) {
     const GroupMap& m = maps[std::size_t(group(i))];
-    if (m.passthrough) continue;
+    if (m.passthrough) {  // rounded below with the rest, then ignored
+      t[i] = 0;
+      continue;
+    }
     double v = std::clamp(double(in[i]) / m.scale - m.zp, m.lo, m.hi);
     // x / scale is rounded in double: a value on the grid may land a few ulps
     // off its code, which a directed or stochastic rounding would move to the
     // neighbour. Snap such values (the bias is below 1e-9 of a code).
     if (integer_codes && std::fabs(v - std::nearbyint(v)) <= 1e-9 * std::max(1.0, std::fabs(v))) v = std::nearbyint(v);
     if (float_absmax && std::fabs(in[i]) == m.amax) v = std::copysign(m.hi, in[i]);  // the maximum maps exactly
-    t[std::size_t(i)] = v;
+    t[i] = v;
   }
-  arith::quantize(t.data(), t.data(), std::size_t(n), code_format(f), spec.rounding, key, 0);
+  arith::quantize(t, t, std::size_t(n), code_format(f), spec.rounding, key, 0);
   if (codes) {
     if (!integer_codes)
       throw std::invalid_argument("quantize_tensor: \"" + f.spelling + "\" has no integer codes");
@@ -213,7 +219,7 @@ void quantize_scaled(const QuantSpec& spec, const float* in, float* out, std::in
 #pragma omp parallel for schedule(static) if (parallel)
   for (std::int64_t i = 0; i < n; ++i) {
     const GroupMap& m = maps[std::size_t(group(i))];
-    const double code = m.passthrough ? 0.0 : t[std::size_t(i)] + m.zp;  // a passthrough group is all zeros
+    const double code = m.passthrough ? 0.0 : t[i] + m.zp;  // a passthrough group is all zeros
     out[i] = m.passthrough ? in[i] : float(code * m.scale);
     if (codes) codes->code[std::size_t(i)] = float(code);
   }

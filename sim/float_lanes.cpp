@@ -30,6 +30,7 @@ struct Lane {
   const Rounded* r = nullptr;
   __m256i keep, low, half, halfm1, lsb, min_normal, max_bits, negzero_bad;
   int sh = 0;
+  bool no_negzero = false;
 };
 
 [[gnu::target("avx2,fma")]] Lane make_lane(const Rounded& r) {
@@ -45,6 +46,7 @@ struct Lane {
   q.min_normal = _mm256_set1_epi32(int(std::bit_cast<std::uint32_t>(float(r.format.min_normal()))));
   q.max_bits = _mm256_set1_epi32(int(std::bit_cast<std::uint32_t>(float(r.format.max_finite()))));
   q.negzero_bad = _mm256_set1_epi32(r.format.has_negative_zero() ? 0 : -1);
+  q.no_negzero = !r.format.has_negative_zero();
   return q;
 }
 
@@ -65,9 +67,21 @@ struct Lane {
   return _mm256_load_ps(o);
 }
 
-// round(acc + p) into the lane's format, once.
-template <Mode M>
-[[gnu::target("avx2,fma"), gnu::always_inline]] inline __m256 add_round(__m256 acc, __m256 p, const Lane& q) {
+// What the unchecked additions saw, for one test after a block: the largest
+// rounded magnitude (an overflow, infinity or NaN exceeds the format's
+// largest finite) and the smallest nonzero magnitude before rounding minus 1
+// (unsigned: zero wraps to the top), plus any negative zero.
+struct Seen {
+  __m256i max_r, min_a1, negzero;  // start: 0, all ones, 0
+};
+
+// round(acc + p) into the lane's format, once. Checked: each result is
+// tested and the golden model redoes lanes outside the fast path's domain.
+// Unchecked: the tests are folded into `seen` (three instructions instead of
+// ten); a block whose `seen` shows any such lane is recomputed checked.
+template <Mode M, bool Checked = true>
+[[gnu::target("avx2,fma"), gnu::always_inline]] inline __m256 add_round(__m256 acc, __m256 p, const Lane& q,
+                                                                        Seen* seen = nullptr) {
   const __m256i one = _mm256_set1_epi32(1), zero = _mm256_setzero_si256();
   const __m256i signmask = _mm256_set1_epi32(std::numeric_limits<int>::min());
   // TwoSum: s + e == acc + p exactly.
@@ -100,6 +114,12 @@ template <Mode M>
     const __m256i dropped = _mm256_cmpeq_epi32(_mm256_and_si256(a, q.low), zero);
     r = _mm256_or_si256(_mm256_and_si256(a, q.keep), _mm256_andnot_si256(dropped, q.lsb));
   }
+  if constexpr (!Checked) {
+    seen->max_r = _mm256_max_epu32(seen->max_r, r);
+    seen->min_a1 = _mm256_min_epu32(seen->min_a1, _mm256_sub_epi32(a, one));
+    if (q.no_negzero) seen->negzero = _mm256_or_si256(seen->negzero, _mm256_cmpeq_epi32(u, signmask));
+    return _mm256_castsi256_ps(_mm256_or_si256(r, sign));
+  }
   // Fast result valid: a normal of the format (or zero it can hold) in, finite out.
   const __m256i tiny = _mm256_and_si256(_mm256_cmpgt_epi32(q.min_normal, a), _mm256_cmpgt_epi32(a, zero));
   const __m256i negzero = _mm256_and_si256(_mm256_cmpeq_epi32(u, signmask), q.negzero_bad);
@@ -123,9 +143,27 @@ template <Mode M>
 
 constexpr int kRows = 4;
 
-template <Mode M>
-[[gnu::target("avx2,fma")]] void block(const MacConfig& cfg, const float* a, std::int64_t lda, int rows,
+// True when no lane of the additions left the fast path's domain: a normal
+// or zero of the format before rounding, finite and in range after, no
+// negative zero the format lacks.
+[[gnu::target("avx2,fma")]] bool all_fast(const Seen& s, const Lane& q) {
+  alignas(32) std::uint32_t mx[8], mn[8], nz[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(mx), s.max_r);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(mn), s.min_a1);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(nz), s.negzero);
+  const std::uint32_t max_bits = std::uint32_t(_mm256_extract_epi32(q.max_bits, 0));
+  const std::uint32_t min_normal = std::uint32_t(_mm256_extract_epi32(q.min_normal, 0));
+  for (int i = 0; i < 8; ++i)
+    if (mx[i] > max_bits || mn[i] < min_normal - 1 || nz[i]) return false;
+  return true;
+}
+
+// The block's outputs; Checked = false returns false (and writes nothing)
+// when some addition needs the checked path.
+template <Mode M, bool Checked>
+[[gnu::target("avx2,fma")]] bool block(const MacConfig& cfg, const float* a, std::int64_t lda, int rows,
                                        const float* panel, std::int64_t k, float* out) {
+  Seen seen{_mm256_setzero_si256(), _mm256_set1_epi32(-1), _mm256_setzero_si256()};
   const Lane acc_lane = make_lane(cfg.acc);
   Lane outer_lane;
   const Lane* outer = nullptr;
@@ -142,18 +180,29 @@ template <Mode M>
       const __m256 b0 = _mm256_loadu_ps(panel + l * kLaneCols), b1 = _mm256_loadu_ps(panel + l * kLaneCols + 8);
       for (int r = 0; r < kRows; ++r) {
         const __m256 x = _mm256_broadcast_ss(ar[r] + l);
-        acc[2 * r] = add_round<M>(acc[2 * r], _mm256_mul_ps(x, b0), acc_lane);
-        acc[2 * r + 1] = add_round<M>(acc[2 * r + 1], _mm256_mul_ps(x, b1), acc_lane);
+        acc[2 * r] = add_round<M, Checked>(acc[2 * r], _mm256_mul_ps(x, b0), acc_lane, &seen);
+        acc[2 * r + 1] = add_round<M, Checked>(acc[2 * r + 1], _mm256_mul_ps(x, b1), acc_lane, &seen);
       }
     }
     if (cfg.promote > 0)
       for (int v = 0; v < 2 * kRows; ++v) res[v] = add_outer(res[v], acc[v], outer);
   }
+  if constexpr (!Checked)
+    if (!all_fast(seen, acc_lane)) return false;
   for (int r = 0; r < rows; ++r) {
     const __m256* src = cfg.promote > 0 ? res : acc;
     _mm256_storeu_ps(out + r * kLaneCols, src[2 * r]);
     _mm256_storeu_ps(out + r * kLaneCols + 8, src[2 * r + 1]);
   }
+  return true;
+}
+
+// Optimistic: the unchecked block, and the checked one if it met a lane the
+// fast path cannot round (rare: overflow, subnormal sums, infinities, NaN).
+template <Mode M>
+void block(const MacConfig& cfg, const float* a, std::int64_t lda, int rows, const float* panel, std::int64_t k,
+           float* out) {
+  if (!block<M, false>(cfg, a, lda, rows, panel, k, out)) block<M, true>(cfg, a, lda, rows, panel, k, out);
 }
 
 }  // namespace

@@ -2,9 +2,11 @@
 // 2020, and the authors' train_pfq.py): W and A at pfq_bits_fwd[s], E at
 // pfq_bits_bwd[s], where the stage s starts at 0 and advances at each turning
 // point of the training loss:
-//  - the loss of an evaluation interval is the epoch's mean training loss
-//    (the authors evaluate every eval_every iterations, about one epoch);
-//  - the loss scale is the running mean of the first pfq_scale_epochs such
+//  - the loss of an evaluation interval is the mean training loss of its
+//    iterations: pfq_interval iterations (the authors' eval_every), or one
+//    epoch when pfq_interval is 0 (the default; their eval_every is about
+//    one epoch, and a short run needs shorter intervals to see plateaus);
+//  - the loss scale is the running mean of the first pfq_scale_intervals such
 //    losses (the authors' scale_loss over their first 10 intervals);
 //  - a turning point: the latest pfq_window losses are kept and every earlier
 //    one is within threshold x scale of the newest (loss_diff_indicator);
@@ -50,7 +52,8 @@ class Pfq : public LayerwisePolicy {
     require(c.pfq_window >= 2, c.kind, "pfq_window must be at least 2");
     require(c.pfq_threshold > 0 && std::isfinite(c.pfq_threshold), c.kind, "pfq_threshold must be positive");
     require(c.pfq_decay > 0 && c.pfq_decay <= 1, c.kind, "pfq_decay must be in (0, 1]");
-    require(c.pfq_scale_epochs >= 1, c.kind, "pfq_scale_epochs must be at least 1");
+    require(c.pfq_scale_intervals >= 1, c.kind, "pfq_scale_intervals must be at least 1");
+    require(c.pfq_interval >= 0, c.kind, "pfq_interval must be >= 0 (0: one epoch)");
   }
 
   void before_step(Model&, std::int64_t) override {
@@ -59,37 +62,52 @@ class Pfq : public LayerwisePolicy {
     apply();
   }
 
+  void after_step(Model&, std::int64_t, double loss, double) override {
+    if (cfg_.pfq_interval == 0) return;
+    partial_sum_ += loss;
+    if (++partial_count_ == cfg_.pfq_interval) {
+      interval_end(partial_sum_ / partial_count_);
+      partial_sum_ = 0, partial_count_ = 0;
+    }
+  }
+
   void end_epoch(Model&, const EpochRecord& r) override {
-    ++epochs_;
-    if (epochs_ <= cfg_.pfq_scale_epochs) scale_sum_ += r.train_loss;
-    const double scale = scale_sum_ / std::min(epochs_, cfg_.pfq_scale_epochs);
-    if (stage_ + 1 < int(cfg_.pfq_bits_fwd.size()) && detector_.add(r.train_loss, scale)) ++stage_;
+    if (cfg_.pfq_interval == 0) interval_end(r.train_loss);
   }
 
   std::vector<double> state() const override {
-    std::vector<double> s = {kTag, double(stage_), double(epochs_), scale_sum_, detector_.threshold(),
-                             double(detector_.losses().size())};
+    std::vector<double> s = {kTag,  double(stage_), double(intervals_), scale_sum_, detector_.threshold(),
+                             double(detector_.losses().size()), partial_sum_, double(partial_count_)};
     s.insert(s.end(), detector_.losses().begin(), detector_.losses().end());
     return s;
   }
   void set_state(const std::vector<double>& s) override {
     const std::size_t n = s.size() >= 6 ? std::size_t(s[5]) : 0;
-    StateReader r(s, kTag, 6 + n, cfg_.kind);
+    StateReader r(s, kTag, 8 + n, cfg_.kind);
     stage_ = r.next_int();
     require(stage_ >= 0 && stage_ < int(cfg_.pfq_bits_fwd.size()), cfg_.kind, "set_state: stage out of range");
-    epochs_ = r.next_int();
+    intervals_ = r.next_int();
     scale_sum_ = r.next();
     const double threshold = r.next();
     r.next();
+    partial_sum_ = r.next();
+    partial_count_ = r.next_int();
     std::deque<double> losses;
     for (std::size_t i = 0; i < n; ++i) losses.push_back(r.next());
     detector_.restore(threshold, std::move(losses));
   }
 
  private:
+  void interval_end(double loss) {
+    ++intervals_;
+    if (intervals_ <= cfg_.pfq_scale_intervals) scale_sum_ += loss;
+    const double scale = scale_sum_ / std::min(intervals_, cfg_.pfq_scale_intervals);
+    if (stage_ + 1 < int(cfg_.pfq_bits_fwd.size()) && detector_.add(loss, scale)) ++stage_;
+  }
+
   PlateauDetector detector_;
-  int stage_ = 0, epochs_ = 0;
-  double scale_sum_ = 0;
+  int stage_ = 0, intervals_ = 0, partial_count_ = 0;
+  double scale_sum_ = 0, partial_sum_ = 0;
 };
 
 }  // namespace

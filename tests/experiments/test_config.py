@@ -32,6 +32,14 @@ def test_flags_are_shorthand_for_keys():
     assert keys["precision"]["mac_fwd"] == "fp16.fp32" and keys["precision"]["mac_bwd_weight"] == "fp16.fp32"
 
 
+def test_renamed_key_still_reads_for_old_result_files(tmp_path):
+    # Result files store the resolved config; one written before a rename must still resume.
+    old = tmp_path / "old.toml"
+    old.write_text('model.arch = "mlp"\n[policy]\npfq_scale_epochs = 7\n')
+    keys = tomllib.loads(lpsim("train", old, "--print-config").stdout)
+    assert keys["policy"]["pfq_scale_intervals"] == 7 and "pfq_scale_epochs" not in keys["policy"]
+
+
 def test_resolved_config_reads_back_to_itself(tmp_path):
     for name in ("main", "resnet20_fp32", "resnet20_int8", "fp8_h800"):
         text = lpsim("train", f"{CONFIGS}/{name}.toml", "--print-config").stdout

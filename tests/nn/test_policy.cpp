@@ -361,6 +361,34 @@ TEST_CASE("PFQ turns on a plateau of the loss") {
   }
 }
 
+TEST_CASE("PFQ with pfq_interval: intervals of iterations, resumable mid-interval") {
+  // Two steps per interval; their means are the epoch test's 2, 1, 0.5 x 5, so
+  // the turning point comes with interval 7, i.e. after step 14.
+  auto m = tiny();
+  PolicyConfig c = cfg("pfq");
+  c.pfq_interval = 2;
+  auto p = nn::make_policy(c);
+  p->begin(*m, context(100));
+  const double steps[] = {2.5, 1.5, 1.25, 0.75, 0.625, 0.375, 0.5, 0.5, 0.75, 0.25, 0.5, 0.5, 0.25, 0.75};
+  for (int i = 0; i < 14; ++i) {
+    CAPTURE(i);
+    p->before_step(*m, i);
+    CHECK(nn::layer_bits(*m)[0].w == 3);
+    p->after_step(*m, i, steps[i], 0);
+    if (i == 8) {  // mid-interval: a checkpoint's state carries the half-finished interval
+      auto resumed = nn::make_policy(c);
+      resumed->begin(*m, context(100));
+      resumed->set_state(p->state());
+      p = std::move(resumed);
+    }
+    nn::EpochRecord r;
+    r.train_loss = 100;  // epochs do not count as intervals here
+    if (i % 5 == 4) p->end_epoch(*m, r);
+  }
+  p->before_step(*m, 14);
+  CHECK(nn::layer_bits(*m)[0] == LayerBits{4, 4, 6, 32});
+}
+
 TEST_CASE("LDP: the task-gradient estimator and beta under the cost loss") {
   // By hand: -8 ln2 (4/3) * (1 * (0.25 - 0.3)) = 0.36968.
   const float g[] = {1}, w[] = {0.3f}, q[] = {0.25f};
