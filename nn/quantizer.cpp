@@ -20,7 +20,11 @@
 // A group whose elements are all zero is returned unchanged (no 0/0 scale).
 #include "nn/quantizer.hpp"
 
+#include <immintrin.h>
+#include <omp.h>
+
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <memory>
 #include <stdexcept>
@@ -62,7 +66,49 @@ struct Grouping {
     }
     return 0;
   }
+  // The end of the run of indices from i (< hi) that share i's group.
+  std::int64_t run_end(std::int64_t i, std::int64_t hi) const {
+    switch (kind) {
+      case Group::Tensor: return hi;
+      case Group::Channel: return std::min(hi, (i / inner + 1) * inner);
+      case Group::Block: return std::min({hi, (i / row + 1) * row, (i / row) * row + ((i % row) / block + 1) * block});
+    }
+    return hi;
+  }
 };
+
+// f(begin, end, group) over [0, n) in runs of one group, the chunks shared
+// among threads (each run's loop is then plain enough to vectorise).
+template <class F>
+void for_each_run(const Grouping& g, std::int64_t n, F&& f) {
+  constexpr std::int64_t kChunk = 1 << 14;
+  const std::int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+  for (std::int64_t c = 0; c < chunks; ++c)
+    for (std::int64_t i = c * kChunk, hi = std::min(n, i + kChunk); i < hi;) {
+      const std::int64_t e = g.run_end(i, hi);
+      f(i, e, g(i));
+      i = e;
+    }
+}
+
+// Extremes of in[b, e) and the first non-finite index (or e).
+[[gnu::target_clones("avx2", "default")]] std::int64_t run_extremes(const float* in, std::int64_t b, std::int64_t e,
+                                                                   float& lo, float& hi) {
+  float l = INFINITY, h = -INFINITY;
+  int bad = 0;
+  for (std::int64_t i = b; i < e; ++i) {
+    const float x = in[i];
+    l = x < l ? x : l;
+    h = x > h ? x : h;
+    bad |= !(std::fabs(x) <= FLT_MAX);
+  }
+  lo = l, hi = h;
+  if (!bad) return e;
+  std::int64_t i = b;
+  while (std::fabs(in[i]) <= FLT_MAX) ++i;
+  return i;
+}
 
 Grouping make_grouping(const arith::ScaledSpec& s, std::span<const std::int64_t> shape, int axis, std::int64_t n) {
   Grouping g;
@@ -90,6 +136,56 @@ struct GroupMap {
   double amax = 0;
   bool passthrough = false;  // all zero: returned as is
 };
+
+// Code-space values of in[b, e) under map m: x / scale - zp clamped, on-grid
+// values snapped (see below).
+template <bool IntegerCodes, bool FloatAbsmax>
+[[gnu::always_inline]] inline void codes_loop(const float* in, double* t, std::int64_t b, std::int64_t e,
+                                              const GroupMap& m) {
+  for (std::int64_t i = b; i < e; ++i) {
+    const double q = double(in[i]) / m.scale - m.zp;
+    double v = q < m.lo ? m.lo : m.hi < q ? m.hi : q;  // std::clamp, signed zeros included
+    if constexpr (IntegerCodes) {
+      // x / scale is rounded in double: a value on the grid may land a few ulps
+      // off its code, which a directed or stochastic rounding would move to the
+      // neighbour. Snap such values (the bias is below 1e-9 of a code).
+      const double near = std::rint(v), mag = std::fabs(v);
+      v = std::fabs(v - near) <= 1e-9 * (1.0 < mag ? mag : 1.0) ? near : v;
+    }
+    if constexpr (FloatAbsmax)  // the maximum maps exactly
+      v = std::fabs(in[i]) == m.amax ? std::copysign(m.hi, double(in[i])) : v;
+    t[i] = v;
+  }
+}
+
+// codes_loop<true, false> four at a time: the same operations in the same order.
+[[gnu::target("avx2")]] void integer_codes_avx2(const float* in, double* t, std::int64_t b, std::int64_t e,
+                                                const GroupMap& m) {
+  const __m256d scale = _mm256_set1_pd(m.scale), zp = _mm256_set1_pd(m.zp), lo = _mm256_set1_pd(m.lo);
+  const __m256d hi = _mm256_set1_pd(m.hi), one = _mm256_set1_pd(1.0), tol = _mm256_set1_pd(1e-9);
+  const __m256d abs = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffff));
+  std::int64_t i = b;
+  for (; i + 4 <= e; i += 4) {
+    const __m256d q = _mm256_sub_pd(_mm256_div_pd(_mm256_cvtps_pd(_mm_loadu_ps(in + i)), scale), zp);
+    __m256d v = _mm256_blendv_pd(q, hi, _mm256_cmp_pd(hi, q, _CMP_LT_OQ));
+    v = _mm256_blendv_pd(v, lo, _mm256_cmp_pd(q, lo, _CMP_LT_OQ));
+    const __m256d near = _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256d mag = _mm256_and_pd(v, abs);
+    const __m256d bound = _mm256_mul_pd(tol, _mm256_blendv_pd(one, mag, _mm256_cmp_pd(one, mag, _CMP_LT_OQ)));
+    const __m256d off = _mm256_and_pd(_mm256_sub_pd(v, near), abs);
+    _mm256_storeu_pd(t + i, _mm256_blendv_pd(v, near, _mm256_cmp_pd(off, bound, _CMP_LE_OQ)));
+  }
+  codes_loop<true, false>(in, t, i, e, m);
+}
+
+void run_to_codes(const float* in, double* t, std::int64_t b, std::int64_t e, const GroupMap& m, bool integer_codes,
+                  bool float_absmax) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (integer_codes && avx2) integer_codes_avx2(in, t, b, e, m);
+  else if (integer_codes) codes_loop<true, false>(in, t, b, e, m);
+  else if (float_absmax) codes_loop<false, true>(in, t, b, e, m);
+  else codes_loop<false, false>(in, t, b, e, m);
+}
 
 double largest_code(const Format& e) {  // of the element viewed as integer codes or a minifloat
   if (e.kind == Kind::Float) return e.max_finite();
@@ -159,24 +255,22 @@ void quantize_scaled(const QuantSpec& spec, const float* in, float* out, std::in
   std::vector<double> mn(std::size_t(group.count), INFINITY), mx(std::size_t(group.count), -INFINITY);
   // Minima and maxima are exact whatever the order: threads reduce their own
   // share, then merge. The error names the first bad index for any thread count.
-  const bool parallel = n > (1 << 15);
-  std::int64_t first_bad = n;
-#pragma omp parallel if (parallel)
-  {
-    std::vector<double> lmn(mn.size(), INFINITY), lmx(mx.size(), -INFINITY);
-#pragma omp for schedule(static) reduction(min : first_bad)
-    for (std::int64_t i = 0; i < n; ++i) {
-      if (!std::isfinite(in[i])) {
-        first_bad = std::min(first_bad, i);
-        continue;
-      }
-      const auto g = std::size_t(group(i));
-      lmn[g] = std::min(lmn[g], double(in[i]));
-      lmx[g] = std::max(lmx[g], double(in[i]));
-    }
-#pragma omp critical(lpsim_quantize_minmax)
-    for (std::size_t g = 0; g < mn.size(); ++g) mn[g] = std::min(mn[g], lmn[g]), mx[g] = std::max(mx[g], lmx[g]);
-  }
+  // Each thread keeps its own extremes per group (indexed by thread number), merged after.
+  const std::size_t threads = std::size_t(omp_get_max_threads()), groups = mn.size();
+  std::vector<float> tmn(threads * groups, INFINITY), tmx(threads * groups, -INFINITY);
+  std::vector<std::int64_t> tbad(threads, n);
+  for_each_run(group, n, [&](std::int64_t b, std::int64_t e, std::int64_t g) {
+    const std::size_t th = std::size_t(omp_get_thread_num()), k = th * groups + std::size_t(g);
+    float lo, hi;
+    const std::int64_t bad = run_extremes(in, b, e, lo, hi);
+    if (bad < e) tbad[th] = std::min(tbad[th], bad);
+    tmn[k] = std::min(tmn[k], lo);
+    tmx[k] = std::max(tmx[k], hi);
+  });
+  const std::int64_t first_bad = *std::min_element(tbad.begin(), tbad.end());
+  for (std::size_t th = 0; th < threads; ++th)
+    for (std::size_t g = 0; g < groups; ++g)
+      mn[g] = std::min(mn[g], double(tmn[th * groups + g])), mx[g] = std::max(mx[g], double(tmx[th * groups + g]));
   if (first_bad < n)
     throw std::domain_error("quantize_tensor: \"" + f.spelling + "\" met a non-finite value at index " +
                             std::to_string(first_bad));
@@ -193,21 +287,11 @@ void quantize_scaled(const QuantSpec& spec, const float* in, float* out, std::in
   // Code-space values, every one written below: no serial zero-fill of megabytes.
   const std::unique_ptr<double[]> t_buf(new double[std::size_t(n)]);
   double* t = t_buf.get();
-#pragma omp parallel for schedule(static) if (parallel)
-  for (std::int64_t i = 0; i < n; ++i) {
-    const GroupMap& m = maps[std::size_t(group(i))];
-    if (m.passthrough) {  // rounded below with the rest, then ignored
-      t[i] = 0;
-      continue;
-    }
-    double v = std::clamp(double(in[i]) / m.scale - m.zp, m.lo, m.hi);
-    // x / scale is rounded in double: a value on the grid may land a few ulps
-    // off its code, which a directed or stochastic rounding would move to the
-    // neighbour. Snap such values (the bias is below 1e-9 of a code).
-    if (integer_codes && std::fabs(v - std::nearbyint(v)) <= 1e-9 * std::max(1.0, std::fabs(v))) v = std::nearbyint(v);
-    if (float_absmax && std::fabs(in[i]) == m.amax) v = std::copysign(m.hi, in[i]);  // the maximum maps exactly
-    t[i] = v;
-  }
+  for_each_run(group, n, [&](std::int64_t b, std::int64_t e, std::int64_t g) {
+    const GroupMap& m = maps[std::size_t(g)];
+    if (m.passthrough) std::fill(t + b, t + e, 0.0);  // rounded below with the rest, then ignored
+    else run_to_codes(in, t, b, e, m, integer_codes, float_absmax);
+  });
   arith::quantize(t, t, std::size_t(n), code_format(f), spec.rounding, key, 0);
   if (codes) {
     if (!integer_codes)
@@ -216,13 +300,18 @@ void quantize_scaled(const QuantSpec& spec, const float* in, float* out, std::in
     codes->scale.resize(maps.size());
     for (std::size_t g = 0; g < maps.size(); ++g) codes->scale[g] = maps[g].passthrough ? 1.0 : maps[g].scale;
   }
-#pragma omp parallel for schedule(static) if (parallel)
-  for (std::int64_t i = 0; i < n; ++i) {
-    const GroupMap& m = maps[std::size_t(group(i))];
-    const double code = m.passthrough ? 0.0 : t[i] + m.zp;  // a passthrough group is all zeros
-    out[i] = m.passthrough ? in[i] : float(code * m.scale);
-    if (codes) codes->code[std::size_t(i)] = float(code);
-  }
+  float* code_out = codes ? codes->code.data() : nullptr;
+  for_each_run(group, n, [&](std::int64_t b, std::int64_t e, std::int64_t g) {
+    const GroupMap m = maps[std::size_t(g)];
+    if (m.passthrough) {  // all zeros: codes 0
+      std::copy(in + b, in + e, out + b);
+      if (code_out) std::fill(code_out + b, code_out + e, 0.f);
+      return;
+    }
+    for (std::int64_t i = b; i < e; ++i) out[i] = float((t[i] + m.zp) * m.scale);
+    if (code_out)
+      for (std::int64_t i = b; i < e; ++i) code_out[i] = float(t[i] + m.zp);
+  });
 }
 
 }  // namespace
