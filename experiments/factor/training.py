@@ -308,10 +308,19 @@ def plot_accwidth(rows, outdir):
     import matplotlib.pyplot as plt
     os.makedirs(outdir, exist_ok=True)
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    exact = next((r for r in rows if r["acc"] == "int32"), None)
     for mode, style in (("wrap", "o-"), ("sat", "s-")):
-        pts = sorted((int(r["acc"][3:].split(":")[0]), r["test_acc"]) for r in rows if r["acc"].endswith(mode))
-        if pts:
-            ax.plot(*zip(*pts), style, label=mode)
+        mine = sorted(((int(r["acc"][3:].split(":")[0]), r) for r in rows if r["acc"].endswith(mode)),
+                      key=lambda p: p[0])
+        if not mine:
+            continue
+        lines = ax.plot([w for w, _ in mine], [r["test_acc"] for _, r in mine], style, label=mode)
+        widest, r = mine[-1]
+        if exact and r["curve"] == exact["curve"] and widest < 20:  # wider accumulators: the same run
+            ax.plot([widest, 20], [r["test_acc"]] * 2, ":", color=lines[0].get_color())
+    if exact:
+        ax.text(20, exact["test_acc"] - 3, "as int32 (no overflow)", ha="right", va="top", fontsize=8)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     for r in rows:
         if r["acc"] == "fp32":
             ax.axhline(r["test_acc"], color="gray", ls="--", label="fp32 MAC")
