@@ -29,8 +29,10 @@ bool narrow_float(const Rounded& r) {
 struct Lane {
   const Rounded* r = nullptr;
   __m256i keep, low, half, halfm1, lsb, min_normal, max_bits, negzero_bad;
+  __m256 magic;            // 1.5 * 2^23 * q, q the format's subnormal quantum
   int sh = 0;
   bool no_negzero = false;
+  bool sub_fast = false;   // RNE with subnormals: results below the smallest normal rounded in the lanes
 };
 
 [[gnu::target("avx2,fma")]] Lane make_lane(const Rounded& r) {
@@ -47,6 +49,9 @@ struct Lane {
   q.max_bits = _mm256_set1_epi32(int(std::bit_cast<std::uint32_t>(float(r.format.max_finite()))));
   q.negzero_bad = _mm256_set1_epi32(r.format.has_negative_zero() ? 0 : -1);
   q.no_negzero = !r.format.has_negative_zero();
+  // (Not for formats without -0: a tiny negative sum rounding to zero needs the golden model's sign.)
+  q.sub_fast = r.format.subnormals && r.rounding.mode == Mode::RNE && r.format.has_negative_zero();
+  q.magic = _mm256_set1_ps(std::ldexp(1.5f, 23 + r.format.emin() - r.format.man_bits));
   return q;
 }
 
@@ -114,14 +119,25 @@ template <Mode M, bool Checked = true>
     const __m256i dropped = _mm256_cmpeq_epi32(_mm256_and_si256(a, q.low), zero);
     r = _mm256_or_si256(_mm256_and_si256(a, q.keep), _mm256_andnot_si256(dropped, q.lsb));
   }
+  if constexpr (M == Mode::RNE) {
+    if (q.sub_fast) {
+      // Below the smallest normal the grid is the fixed quantum q: adding
+      // 1.5 * 2^23 * q (whose ulp is q) rounds to it to nearest even, once,
+      // from the round-to-odd value (which keeps >= 2 bits below q).
+      const __m256i tiny = _mm256_cmpgt_epi32(q.min_normal, a);
+      const __m256 on_grid = _mm256_sub_ps(_mm256_add_ps(_mm256_castsi256_ps(a), q.magic), q.magic);
+      r = _mm256_blendv_epi8(r, _mm256_castps_si256(on_grid), tiny);
+    }
+  }
   if constexpr (!Checked) {
     seen->max_r = _mm256_max_epu32(seen->max_r, r);
-    seen->min_a1 = _mm256_min_epu32(seen->min_a1, _mm256_sub_epi32(a, one));
+    if (!q.sub_fast) seen->min_a1 = _mm256_min_epu32(seen->min_a1, _mm256_sub_epi32(a, one));
     if (q.no_negzero) seen->negzero = _mm256_or_si256(seen->negzero, _mm256_cmpeq_epi32(u, signmask));
     return _mm256_castsi256_ps(_mm256_or_si256(r, sign));
   }
   // Fast result valid: a normal of the format (or zero it can hold) in, finite out.
-  const __m256i tiny = _mm256_and_si256(_mm256_cmpgt_epi32(q.min_normal, a), _mm256_cmpgt_epi32(a, zero));
+  const __m256i tiny =
+      q.sub_fast ? zero : _mm256_and_si256(_mm256_cmpgt_epi32(q.min_normal, a), _mm256_cmpgt_epi32(a, zero));
   const __m256i negzero = _mm256_and_si256(_mm256_cmpeq_epi32(u, signmask), q.negzero_bad);
   const __m256i bad = _mm256_or_si256(_mm256_or_si256(tiny, negzero), _mm256_cmpgt_epi32(r, q.max_bits));
   const __m256 fast = _mm256_castsi256_ps(_mm256_or_si256(r, sign));
