@@ -25,6 +25,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nn/init.hpp"
@@ -228,10 +229,10 @@ int main(int argc, char** argv) try {
   fmt::print("{} training, 28x28x1, batch {}, {} threads, {} timed steps after {} warm-up\n", o.arch, o.batch,
              o.threads, o.steps, o.warmup);
   if (o.layers) block_profile(o);
-  double fp32 = 0;
+  std::vector<std::pair<std::string, double>> measured;
   for (const auto& c : o.configs) {
     const Run r = train_steps(o, c);
-    if (c == "fp32") fp32 = r.images_per_second;
+    measured.emplace_back(c, r.images_per_second);
     fmt::print("{:<5} {:<42} {:>9.1f} images/s   (loss {:.4f} -> {:.4f}, weights {:016x})\n", c, describe(c),
                r.images_per_second, r.loss_first, r.loss_last, r.digest);
     std::fflush(stdout);  // each line as it comes: the fp8 configuration takes minutes
@@ -242,14 +243,27 @@ int main(int argc, char** argv) try {
     return 0;
   }
   std::fflush(stdout);
-  const double t = torch_images_per_second(o);
-  if (t <= 0) {
-    fmt::print("PyTorch was not found (/usr/bin/python3 -c \"import torch\" failed): no comparison\n");
-    return 0;
+  // Three rounds of PyTorch, each followed by lpsim fp32: on a shared machine
+  // whose speed drifts, a round's ratio compares neighbours in time.
+  std::vector<double> torch, ratios;
+  for (int round = 0; round < 3; ++round) {
+    const double t = torch_images_per_second(o);
+    if (t <= 0) {
+      fmt::print("PyTorch was not found (/usr/bin/python3 -c \"import torch\" failed): no comparison\n");
+      return 0;
+    }
+    const double f = train_steps(o, "fp32").images_per_second;
+    fmt::print("round {}: PyTorch fp32 {:.1f} images/s, lpsim fp32 {:.1f} images/s, ratio {:.3f}\n", round + 1, t, f,
+               f / t);
+    std::fflush(stdout);
+    torch.push_back(t), ratios.push_back(f / t);
   }
-  fmt::print("PyTorch fp32: {:.1f} images/s", t);
-  if (fp32 > 0) fmt::print("; lpsim fp32 / PyTorch = {:.3f}", fp32 / t);
-  fmt::print("\n");
+  std::sort(torch.begin(), torch.end());
+  std::sort(ratios.begin(), ratios.end());
+  fmt::print("PyTorch fp32: {:.1f} images/s (median); lpsim fp32 / PyTorch = {:.3f} (median of the rounds)\n", torch[1],
+             ratios[1]);
+  for (const auto& [c, ips] : measured)
+    if (c != "fp32") fmt::print("lpsim {} / PyTorch fp32 = {:.3f} (against the median)\n", c, ips / torch[1]);
   return 0;
 } catch (const std::exception& e) {
   fmt::print(stderr, "{}\n", e.what());
