@@ -585,6 +585,101 @@ template <bool SR, bool FIXED>
   else dispatch_mode<float, false>(p, m, in, out, flag, n, idx);
 }
 
+// Fixed-point output from double input, four elements at a time: the steps
+// of kernel<double, M, true> on 64-bit lanes (AVX2's variable shifts give 0
+// for counts outside 0..63, which is what the scalar clamps arrive at), SR's
+// random words precomputed in `rnd`. Flags as kernel() flags.
+template <Mode M>
+[[gnu::target("avx2")]] void double_fixed_avx2(const Params<double>& p, const double* in, double* out,
+                                               std::uint8_t* flag, std::size_t n, std::uint64_t index0,
+                                               const std::uint64_t* rnd) {
+  const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi64x(1), flip = _mm256_set1_epi64x(INT64_MIN);
+  const __m256i absmask = _mm256_set1_epi64x(0x7fffffffffffffff), mant = _mm256_set1_epi64x(0xfffffffffffff);
+  const __m256i implicit = _mm256_set1_epi64x(1ll << 52), e2047 = _mm256_set1_epi64x(2047);
+  const __m256i bias = _mm256_set1_epi64x(1023 + 52), qe = _mm256_set1_epi64x(p.qe_fixed);
+  const __m256i c54 = _mm256_set1_epi64x(54), c64 = _mm256_set1_epi64x(64);
+  const __m256i limit = _mm256_set1_epi64x(std::int64_t(p.limit_bits));
+  const __m256i max_pos = _mm256_set1_epi64x(std::int64_t(p.maxmag_pos)), max_neg = _mm256_set1_epi64x(std::int64_t(p.maxmag_neg));
+  const __m256i magic = _mm256_set1_epi64x(0x4330000000000000);
+  const __m256d two52 = _mm256_set1_pd(0x1p52), scale = _mm256_set1_pd(p.scale);
+  const __m256d clamp_pos = _mm256_set1_pd(p.clamp_pos), clamp_neg = _mm256_set1_pd(p.clamp_neg);
+  const __m256i wrap = _mm256_set1_epi64x(p.wrap ? -1 : 0);
+  const int d = p.sr_bits ? 64 - p.sr_bits : 0;
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
+    const __m256i negm = _mm256_cmpgt_epi64(zero, u);
+    const __m256i a = _mm256_and_si256(u, absmask);
+    const __m256i E = _mm256_srli_epi64(a, 52);
+    const __m256i sub = _mm256_cmpeq_epi64(E, zero);
+    const __m256i sig = _mm256_or_si256(_mm256_and_si256(a, mant), _mm256_andnot_si256(sub, implicit));
+    const __m256i ulpexp = _mm256_sub_epi64(_mm256_blendv_epi8(E, one, sub), bias);
+    __m256i golden = _mm256_cmpeq_epi64(E, e2047);
+    const __m256i s = _mm256_sub_epi64(qe, ulpexp);
+    const __m256i s_neg = _mm256_cmpgt_epi64(zero, s);
+    const __m256i n_lo = _mm256_srlv_epi64(sig, s);  // 0 for s >= 64 or s < 0
+    const __m256i rem = _mm256_andnot_si256(_mm256_or_si256(s_neg, _mm256_cmpeq_epi64(s, zero)),
+                                            _mm256_sub_epi64(sig, _mm256_sllv_epi64(n_lo, s)));
+    const __m256i nq = _mm256_blendv_epi8(n_lo, _mm256_sllv_epi64(sig, _mm256_sub_epi64(zero, s)), s_neg);
+    const __m256i inexact = _mm256_xor_si256(_mm256_cmpeq_epi64(rem, zero), _mm256_set1_epi64x(-1));
+    const __m256i odd = _mm256_cmpeq_epi64(_mm256_and_si256(nq, one), one);
+    __m256i up;
+    if constexpr (M == Mode::RNE || M == Mode::RNA) {
+      const __m256i sc = max64(min64(s, c54), zero);
+      const __m256i half = _mm256_srli_epi64(_mm256_sllv_epi64(one, sc), 1);
+      const __m256i gt = _mm256_cmpgt_epi64(rem, half), eq = _mm256_cmpeq_epi64(rem, half);  // both < 2^54
+      up = M == Mode::RNE ? _mm256_or_si256(gt, _mm256_and_si256(_mm256_and_si256(eq, inexact), odd))
+                          : _mm256_and_si256(_mm256_or_si256(gt, eq), inexact);
+    } else if constexpr (M == Mode::RZ) {
+      up = zero;
+    } else if constexpr (M == Mode::RU) {
+      up = _mm256_andnot_si256(negm, inexact);
+    } else if constexpr (M == Mode::RD) {
+      up = _mm256_and_si256(negm, inexact);
+    } else if constexpr (M == Mode::RO) {
+      up = _mm256_andnot_si256(odd, inexact);
+    } else {  // SR: fraction as 64 bits, rem << (64 - s) or rem >> (s - 64)
+      const __m256i r64 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rnd + i));
+      __m256i f = _mm256_or_si256(_mm256_sllv_epi64(rem, _mm256_sub_epi64(c64, s)),
+                                  _mm256_srlv_epi64(rem, _mm256_sub_epi64(s, c64)));
+      f = _mm256_andnot_si256(s_neg, f);
+      __m256i r = r64;
+      if (d) f = _mm256_srli_epi64(f, d), r = _mm256_srli_epi64(r, d);
+      up = _mm256_cmpgt_epi64(_mm256_xor_si256(f, flip), _mm256_xor_si256(r, flip));
+      if (!p.sr_bits)
+        golden = _mm256_or_si256(golden, _mm256_and_si256(_mm256_and_si256(_mm256_cmpeq_epi64(r64, f), inexact),
+                                                          _mm256_cmpgt_epi64(s, c64)));
+    }
+    const __m256i nn = _mm256_sub_epi64(nq, up);  // up is -1 where rounding up
+    const __m256i over = _mm256_or_si256(_mm256_xor_si256(_mm256_cmpgt_epi64(limit, a), _mm256_set1_epi64x(-1)),
+                                         _mm256_cmpgt_epi64(nn, _mm256_blendv_epi8(max_pos, max_neg, negm)));
+    const __m256d mag = _mm256_mul_pd(_mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(nn, magic)), two52), scale);
+    const __m256d negf = _mm256_castsi256_pd(negm);
+    const __m256d signed_val = _mm256_xor_pd(mag, _mm256_and_pd(negf, _mm256_set1_pd(-0.0)));
+    __m256d val = _mm256_blendv_pd(signed_val, _mm256_blendv_pd(clamp_pos, clamp_neg, negf), _mm256_castsi256_pd(over));
+    val = _mm256_add_pd(val, _mm256_setzero_pd());  // fixed point has no -0
+    golden = _mm256_or_si256(golden, _mm256_and_si256(over, wrap));
+    _mm256_storeu_pd(out + i, val);
+    const int g = _mm256_movemask_pd(_mm256_castsi256_pd(golden));
+    for (int q = 0; q < 4; ++q) flag[i + q] = std::uint8_t(g >> q & 1);
+  }
+  if (i < n) dispatch_mode<double, true>(p, M, in + i, out + i, flag + i, n - i, index0 + i, rnd ? rnd + i : nullptr);
+}
+
+[[gnu::target("avx2")]] void double_fixed_avx2(const Params<double>& p, Mode m, const double* in, double* out,
+                                               std::uint8_t* flag, std::size_t n, std::uint64_t idx,
+                                               const std::uint64_t* rnd) {
+  switch (m) {
+    case Mode::RNE: return double_fixed_avx2<Mode::RNE>(p, in, out, flag, n, idx, rnd);
+    case Mode::RNA: return double_fixed_avx2<Mode::RNA>(p, in, out, flag, n, idx, rnd);
+    case Mode::RZ: return double_fixed_avx2<Mode::RZ>(p, in, out, flag, n, idx, rnd);
+    case Mode::RU: return double_fixed_avx2<Mode::RU>(p, in, out, flag, n, idx, rnd);
+    case Mode::RD: return double_fixed_avx2<Mode::RD>(p, in, out, flag, n, idx, rnd);
+    case Mode::RO: return double_fixed_avx2<Mode::RO>(p, in, out, flag, n, idx, rnd);
+    case Mode::SR: return double_fixed_avx2<Mode::SR>(p, in, out, flag, n, idx, rnd);
+  }
+}
+
 [[gnu::target_clones("avx512f", "avx2", "default")]] void block_f64(const Params<double>& p, Mode m,
                                                                      const double* in, double* out,
                                                                      std::uint8_t* flag, std::size_t n,
@@ -595,6 +690,7 @@ template <bool SR, bool FIXED>
   alignas(32) std::uint64_t rnd[kBlock];
   const std::uint64_t* r = nullptr;
   if (avx2 && m == Mode::SR && n <= kBlock) random_words_avx2(idx, p.key, rnd, n), r = rnd;
+  if (avx2 && p.fixed && (m != Mode::SR || r)) return double_fixed_avx2(p, m, in, out, flag, n, idx, r);
   if (p.fixed) dispatch_mode<double, true>(p, m, in, out, flag, n, idx, r);
   else dispatch_mode<double, false>(p, m, in, out, flag, n, idx, r);
 }
