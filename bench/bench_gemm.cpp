@@ -1,5 +1,5 @@
 // Engine GEMM throughput next to Eigen's fp32 GEMM measured in the same run.
-// Usage: bench_gemm [max_size]   (default 1024)
+// Usage: bench_gemm [max_size] [config,config,...]   (default 1024, the six below)
 // GFLOP/s counts 2·m·n·k operations for every configuration. Each ratio is
 // the median of three rounds that time Eigen and the engine back to back.
 #include <Eigen/Core>
@@ -56,7 +56,15 @@ Paired paired(B&& base, S&& subject) {
 int main(int argc, char** argv) {
   const int max_size = argc > 1 ? std::stoi(argv[1]) : 1024;
   Eigen::setNbThreads(omp_get_max_threads());
-  const char* configs[] = {"fp32", "bf16.fp32", "fp16.fp16", "h800.fp8", "int8.int32", "volta.fp16"};
+  std::vector<std::string> configs = {"fp32", "bf16.fp32", "fp16.fp16", "h800.fp8", "int8.int32", "volta.fp16"};
+  if (argc > 2) {  // a comma-separated subset (or other MAC spellings)
+    configs.clear();
+    for (std::string rest = argv[2]; !rest.empty();) {
+      const auto comma = rest.find(',');
+      configs.push_back(rest.substr(0, comma));
+      rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+    }
+  }
   fmt::print("lpsim GEMM vs Eigen fp32 GEMM, {} threads\n", omp_get_max_threads());
   fmt::print("{:<22} {:>6} {:>10} {:>12} {:>14}  {}\n", "config", "size", "ms", "GFLOP/s", "Eigen GFLOP/s",
              "ratio (lpsim/Eigen)");
@@ -67,7 +75,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < n * n; ++i) A.data()[i] = nd(gen), B.data()[i] = nd(gen);
     const double flops = 2.0 * n * n * double(n);
     std::vector<float> c(std::size_t(n) * n);
-    for (const char* name : configs) {
+    for (const std::string& name : configs) {
       const auto cfg = lpsim::sim::parse_mac(name);
       // Eigen is column-major: A's storage is op(A)^T row-major, so pass it transposed.
       const lpsim::sim::GemmArgs g{n, n, n, A.data(), n, true, B.data(), n, true, c.data(), n};
@@ -85,7 +93,7 @@ int main(int argc, char** argv) {
   const std::int64_t M = s.cout, K = s.cin * 9, N = s.batch * s.out_h() * s.out_w();
   Eigen::MatrixXf Wm = Eigen::MatrixXf::Random(M, K), Xm = Eigen::MatrixXf::Random(K, N), Ym(M, N);
   const double flops = 2.0 * double(M) * double(N) * double(K);
-  for (const char* name : configs) {
+  for (const std::string& name : configs) {
     const auto cfg = lpsim::sim::parse_mac(name);
     // Baseline: the lowered GEMM alone in Eigen, im2col not counted.
     const Paired p = paired([&] { Ym.noalias() = Wm * Xm; },
