@@ -1,5 +1,7 @@
 #include "sim/operands.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -29,6 +31,26 @@ namespace {
 // Transposes go in 8 x 8 tiles (measured 1024^2: 4 ms, against 23 ms for a
 // plain column walk and 12 ms for 32 x 32 tiles): with power-of-two strides a
 // tile's rows share one cache set, and 8 of them still fit its 8 ways.
+// Full tiles move as eight AVX registers (unpack, shuffle, permute: the usual
+// 8 x 8 transpose), edges element by element.
+[[gnu::target("avx2")]] void transpose8x8(const float* src, std::int64_t ld, float* dst, std::int64_t ldd) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld);
+  for (int i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  for (int i = 0; i < 8; i += 4)
+    for (int j = 0; j < 2; ++j) {
+      r[i + j] = _mm256_shuffle_ps(t[i + j], t[i + j + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      r[i + j + 2] = _mm256_shuffle_ps(t[i + j], t[i + j + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+  // r[0..7] now hold, per 128-bit half, columns 0 2 1 3 (rows 0-3) and 4 6 5 7 (rows 4-7).
+  const int order[8] = {0, 2, 1, 3, 0, 2, 1, 3};
+  for (int c = 0; c < 8; ++c) {
+    const int lo = order[c], hi = lo + 4;
+    const int imm = c < 4 ? 0x20 : 0x31;
+    _mm256_storeu_ps(dst + c * ldd, _mm256_permute2f128_ps(r[lo], r[hi], imm));
+  }
+}
+
 void gather(const float* src, std::int64_t ld, bool trans, std::int64_t rows, std::int64_t cols, float* dst) {
   constexpr std::int64_t T = 8;
   if (!trans) {
@@ -36,11 +58,17 @@ void gather(const float* src, std::int64_t ld, bool trans, std::int64_t rows, st
     for (std::int64_t r = 0; r < rows; ++r) std::copy(src + r * ld, src + r * ld + cols, dst + r * cols);
     return;
   }
+  static const bool avx2 = __builtin_cpu_supports("avx2");
 #pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
   for (std::int64_t r0 = 0; r0 < rows; r0 += T)
-    for (std::int64_t c0 = 0; c0 < cols; c0 += T)
+    for (std::int64_t c0 = 0; c0 < cols; c0 += T) {
+      if (avx2 && r0 + T <= rows && c0 + T <= cols) {  // src rows c0.., columns r0.. -> dst rows r0.., columns c0..
+        transpose8x8(src + c0 * ld + r0, ld, dst + r0 * cols + c0, cols);
+        continue;
+      }
       for (std::int64_t r = r0; r < std::min(rows, r0 + T); ++r)
         for (std::int64_t c = c0; c < std::min(cols, c0 + T); ++c) dst[r * cols + c] = src[c * ld + r];
+    }
 }
 
 void round_operand(std::vector<float>& v, const std::optional<Rounded>& fmt, arith::RandomKey key, bool golden) {
