@@ -102,6 +102,27 @@ namespace {
 // cover are flagged for golden exactly as kernel() flags them. Minifloat
 // outputs in every mode but SR here, SR in every output (FIXED: W <= 24,
 // F >= 0, which keep magnitudes exact in float).
+// The deterministic modes' decision, on 32- or 64-bit lanes: all ones where
+// the magnitude nq steps up. rem: the dropped bits, half: half a unit of nq
+// (both far below the lane's sign bit), negm: all ones for negative inputs.
+template <int W>
+[[gnu::target("avx2"), gnu::always_inline]] inline __m256i round_up(Mode m, __m256i rem, __m256i half, __m256i nq,
+                                                                    __m256i negm, __m256i inexact) {
+  const __m256i one = W == 32 ? _mm256_set1_epi32(1) : _mm256_set1_epi64x(1);
+  const __m256i odd = W == 32 ? _mm256_cmpeq_epi32(_mm256_and_si256(nq, one), one)
+                              : _mm256_cmpeq_epi64(_mm256_and_si256(nq, one), one);
+  const __m256i gt = W == 32 ? _mm256_cmpgt_epi32(rem, half) : _mm256_cmpgt_epi64(rem, half);
+  const __m256i eq = W == 32 ? _mm256_cmpeq_epi32(rem, half) : _mm256_cmpeq_epi64(rem, half);
+  switch (m) {
+    case Mode::RNE: return _mm256_or_si256(gt, _mm256_and_si256(_mm256_and_si256(eq, inexact), odd));
+    case Mode::RNA: return _mm256_and_si256(_mm256_or_si256(gt, eq), inexact);
+    case Mode::RU: return _mm256_andnot_si256(negm, inexact);
+    case Mode::RD: return _mm256_and_si256(negm, inexact);
+    case Mode::RO: return _mm256_andnot_si256(odd, inexact);
+    default: return _mm256_setzero_si256();  // RZ (SR is decided elsewhere)
+  }
+}
+
 template <bool SR, bool FIXED>
 [[gnu::target("avx2")]] void float_kernel_avx2(const Params<float>& p, Mode m, const float* in, float* out,
                                                std::uint8_t* flag, std::size_t n, std::uint64_t index0) {
@@ -148,18 +169,8 @@ template <bool SR, bool FIXED>
     if constexpr (SR) {
       sr_decide(p, index0 + i, rem, s, inexact, up, golden);
     } else {
-      const __m256i half = _mm256_srli_epi32(_mm256_sllv_epi32(one, sc), 1);
-      const __m256i odd = _mm256_cmpeq_epi32(_mm256_and_si256(nq, one), one);
-      const __m256i gt = _mm256_cmpgt_epi32(rem, half), eq = _mm256_cmpeq_epi32(rem, half);  // both < 2^26
-      switch (m) {
-        case Mode::RNE: up = _mm256_or_si256(gt, _mm256_and_si256(_mm256_and_si256(eq, inexact), odd)); break;
-        case Mode::RNA: up = _mm256_and_si256(_mm256_or_si256(gt, eq), inexact); break;
-        case Mode::RZ: up = zero; break;
-        case Mode::RU: up = _mm256_andnot_si256(negm, inexact); break;
-        case Mode::RD: up = _mm256_and_si256(negm, inexact); break;
-        case Mode::RO: up = _mm256_andnot_si256(odd, inexact); break;
-        default: up = zero; break;  // SR takes the other instantiation
-      }
+      const __m256i half = _mm256_srli_epi32(_mm256_sllv_epi32(one, sc), 1);  // rem, half < 2^26
+      up = round_up<32>(m, rem, half, nq, negm, inexact);
     }
     const __m256i nn = _mm256_sub_epi32(nq, up);  // up is -1 where rounding up
     // 2^qe as a float: normal exponent field, or a subnormal bit (qe >= -149 unless flagged).
@@ -238,18 +249,7 @@ template <bool SR, bool FIXED>
     const __m256i rem = _mm256_sub_epi64(sig, _mm256_sllv_epi64(nq, sc));
     const __m256i half = _mm256_srli_epi64(_mm256_sllv_epi64(one, sc), 1);
     const __m256i inexact = _mm256_xor_si256(_mm256_cmpeq_epi64(rem, zero), _mm256_set1_epi64x(-1));
-    const __m256i odd = _mm256_cmpeq_epi64(_mm256_and_si256(nq, one), one);
-    const __m256i gt = _mm256_cmpgt_epi64(rem, half), eq = _mm256_cmpeq_epi64(rem, half);  // both < 2^55
-    __m256i up;
-    switch (m) {
-      case Mode::RNE: up = _mm256_or_si256(gt, _mm256_and_si256(_mm256_and_si256(eq, inexact), odd)); break;
-      case Mode::RNA: up = _mm256_and_si256(_mm256_or_si256(gt, eq), inexact); break;
-      case Mode::RZ: up = zero; break;
-      case Mode::RU: up = _mm256_andnot_si256(negm, inexact); break;
-      case Mode::RD: up = _mm256_and_si256(negm, inexact); break;
-      case Mode::RO: up = _mm256_andnot_si256(odd, inexact); break;
-      default: up = zero; break;  // SR never comes here
-    }
+    const __m256i up = round_up<64>(m, rem, half, nq, negm, inexact);  // rem, half < 2^55
     const __m256i nn = _mm256_sub_epi64(nq, up);  // up is -1 where rounding up
     const __m256d nd = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(nn, magic)), two52);
     // 2^qe as a double: normal exponent field, or a subnormal bit (qe >= -1074 unless flagged).
@@ -367,22 +367,13 @@ template <Mode M>
                                             _mm256_sub_epi64(sig, _mm256_sllv_epi64(n_lo, s)));
     const __m256i nq = _mm256_blendv_epi8(n_lo, _mm256_sllv_epi64(sig, _mm256_sub_epi64(zero, s)), s_neg);
     const __m256i inexact = _mm256_xor_si256(_mm256_cmpeq_epi64(rem, zero), _mm256_set1_epi64x(-1));
-    const __m256i odd = _mm256_cmpeq_epi64(_mm256_and_si256(nq, one), one);
     __m256i up;
-    if constexpr (M == Mode::RNE || M == Mode::RNA) {
-      const __m256i sc = max64(min64(s, c54), zero);
-      const __m256i half = _mm256_srli_epi64(_mm256_sllv_epi64(one, sc), 1);
-      const __m256i gt = _mm256_cmpgt_epi64(rem, half), eq = _mm256_cmpeq_epi64(rem, half);  // both < 2^54
-      up = M == Mode::RNE ? _mm256_or_si256(gt, _mm256_and_si256(_mm256_and_si256(eq, inexact), odd))
-                          : _mm256_and_si256(_mm256_or_si256(gt, eq), inexact);
-    } else if constexpr (M == Mode::RZ) {
-      up = zero;
-    } else if constexpr (M == Mode::RU) {
-      up = _mm256_andnot_si256(negm, inexact);
-    } else if constexpr (M == Mode::RD) {
-      up = _mm256_and_si256(negm, inexact);
-    } else if constexpr (M == Mode::RO) {
-      up = _mm256_andnot_si256(odd, inexact);
+    if constexpr (M != Mode::SR) {
+      // half only where the mode reads it (M is constant: the decision folds to one expression).
+      const __m256i half = M == Mode::RNE || M == Mode::RNA
+                               ? _mm256_srli_epi64(_mm256_sllv_epi64(one, max64(min64(s, c54), zero)), 1)
+                               : zero;  // rem, half < 2^54
+      up = round_up<64>(M, rem, half, nq, negm, inexact);
     } else {  // SR: fraction as 64 bits, rem << (64 - s) or rem >> (s - 64)
       const __m256i r64 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rnd + i));
       __m256i f = _mm256_or_si256(_mm256_sllv_epi64(rem, _mm256_sub_epi64(c64, s)),
