@@ -10,6 +10,7 @@
 
 #include "nn/init.hpp"
 #include "nn/product.hpp"
+#include "sim/conv_direct.hpp"
 
 namespace lpsim::nn {
 
@@ -196,39 +197,56 @@ Tensor<T> Conv2d<T>::backward(const Tensor<T>& dy) {
   if constexpr (std::is_same_v<T, float>) flip_w = og < 32 && sim::orientation_free(p.bwd_weight);
   const sim::MacConfig cfg_w = flip_w ? sim::transposed(p.bwd_weight) : p.bwd_weight;
   std::vector<sim::GemmStats> st_w(std::size_t(s.groups)), st_d(std::size_t(s.groups));
-  const bool input_grad = compute_input_grad;
+  // The fma-fp32 model on a stride-1 convolution: the same bits without
+  // im2col/col2im (sim/conv_direct.hpp); the statistics of the lowered products.
+  bool direct_w = false, direct_d = false;
+  if constexpr (std::is_same_v<T, float>) {
+    if (sim::conv_direct_applies(p.bwd_weight, s, &st_w[0], req_w)) {
+      sim::conv2d_weight_grad_direct(s, x_.ptr(), ew.ptr(), dw.ptr());
+      st_w[0] = sim::lowered_stats(og, k, ncol, req_w);
+      direct_w = true;
+    }
+    if (compute_input_grad && sim::conv_direct_applies(p.bwd_data, s, &st_d[0], req_d) &&
+        sim::conv2d_data_grad_direct(s, w_.ptr(), e.ptr(), dx.ptr())) {
+      st_d[0] = sim::lowered_stats(k, ncol, og, req_d);
+      direct_d = true;
+    }
+  }
+  const bool input_grad = compute_input_grad && !direct_d;
   auto one_group = [&](std::int64_t g) {
     // Scratch kept between steps and layers (multi-megabyte: fresh buffers
     // cost page faults); one set per thread, as groups may run in parallel.
     thread_local std::vector<T> d, cols, dcols, dwt, d_dw;
     d.resize(std::size_t(og * ncol));
-    cols.resize(std::size_t(k * ncol));
     gather_group(s, e.ptr(), g, d.data());
-    if (p.e_dw) d_dw.resize(d.size()), gather_group(s, ew.ptr(), g, d_dw.data());
-    const T* dw_err = p.e_dw ? d_dw.data() : d.data();
-    if constexpr (std::is_same_v<T, float>) sim::im2col(s, x_.ptr(), g, cols.data());  // parallel, same layout
-    else im2col(s, x_.ptr(), g, cols.data());
-    T* dwg = dw.ptr() + g * og * k;
-    sim::GemmStats& gw = st_w[std::size_t(g)];
-    if (flip_w) {
-      dwt.resize(std::size_t(k * og));
-      matmul(cfg_w, MatMul<T>{k, og, ncol, cols.data(), ncol, false, dw_err, ncol, true, dwt.data(), og},
-             group_key(key_w, g), &gw, req_w);
-      for (std::int64_t o = 0; o < og; ++o)
-        for (std::int64_t l = 0; l < k; ++l) dwg[o * k + l] = dwt[std::size_t(l * og + o)];
-      std::swap(gw.m, gw.n), std::swap(gw.usage_a, gw.usage_b), std::swap(gw.usage_a_max, gw.usage_b_max);
-    } else {
-      matmul(cfg_w, MatMul<T>{og, k, ncol, dw_err, ncol, false, cols.data(), ncol, true, dwg, k}, group_key(key_w, g),
-             &gw, req_w);
+    if (!direct_w) {
+      cols.resize(std::size_t(k * ncol));
+      if (p.e_dw) d_dw.resize(d.size()), gather_group(s, ew.ptr(), g, d_dw.data());
+      const T* dw_err = p.e_dw ? d_dw.data() : d.data();
+      if constexpr (std::is_same_v<T, float>) sim::im2col(s, x_.ptr(), g, cols.data());  // parallel, same layout
+      else im2col(s, x_.ptr(), g, cols.data());
+      T* dwg = dw.ptr() + g * og * k;
+      sim::GemmStats& gw = st_w[std::size_t(g)];
+      if (flip_w) {
+        dwt.resize(std::size_t(k * og));
+        matmul(cfg_w, MatMul<T>{k, og, ncol, cols.data(), ncol, false, dw_err, ncol, true, dwt.data(), og},
+               group_key(key_w, g), &gw, req_w);
+        for (std::int64_t o = 0; o < og; ++o)
+          for (std::int64_t l = 0; l < k; ++l) dwg[o * k + l] = dwt[std::size_t(l * og + o)];
+        std::swap(gw.m, gw.n), std::swap(gw.usage_a, gw.usage_b), std::swap(gw.usage_a_max, gw.usage_b_max);
+      } else {
+        matmul(cfg_w, MatMul<T>{og, k, ncol, dw_err, ncol, false, cols.data(), ncol, true, dwg, k}, group_key(key_w, g),
+               &gw, req_w);
+      }
     }
     if (!input_grad) return;
-    dcols.resize(cols.size());
+    dcols.resize(std::size_t(k * ncol));
     matmul(p.bwd_data, MatMul<T>{k, ncol, og, w_.ptr() + g * og * k, k, true, d.data(), ncol, false, dcols.data(), ncol},
            group_key(key_d, g), &st_d[std::size_t(g)], req_d);
     if constexpr (std::is_same_v<T, float>) sim::col2im_add(s, dcols.data(), g, dx.ptr());
     else col2im_add(s, dcols.data(), g, dx.ptr());
   };
-  sim::for_each_group(s.groups, og * k * ncol, one_group);
+  if (!direct_w || input_grad) sim::for_each_group(s.groups, og * k * ncol, one_group);
   for (std::int64_t g = 0; g < s.groups; ++g) {  // in group order: the same sums for any thread count
     add_group_stats(stats_.bwd_weight, st_w[std::size_t(g)], g, s.groups);
     if (compute_input_grad) add_group_stats(stats_.bwd_data, st_d[std::size_t(g)], g, s.groups);

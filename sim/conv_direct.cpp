@@ -1,0 +1,289 @@
+#include "sim/conv_direct.hpp"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "sim/gemm.hpp"
+
+namespace lpsim::sim {
+
+namespace {
+
+// Scratch kept between calls: fresh multi-megabyte buffers cost page faults every layer.
+std::vector<float>& scratch(int which) {
+  thread_local std::vector<float> buffers[4];
+  return buffers[which];
+}
+
+constexpr std::int64_t kSlack = 64;  // zeros after the last plane: a tile's last vectors read up to 23 floats past it
+
+// src (planes x rows x cols) into dst as planes of prow x pcol with the rows
+// and columns around the copy (at top, left) zero, then kSlack zeros.
+void pad_planes(const float* src, std::int64_t planes, std::int64_t rows, std::int64_t cols, std::int64_t top,
+                std::int64_t left, std::int64_t prow, std::int64_t pcol, std::vector<float>& dst) {
+  const std::int64_t pp = prow * pcol;
+  dst.resize(std::size_t(planes * pp + kSlack));
+#pragma omp parallel for schedule(static) if (planes * pp > (1 << 15))
+  for (std::int64_t p = 0; p < planes; ++p) {
+    float* d = dst.data() + p * pp;
+    const float* s = src + p * rows * cols;
+    std::fill(d, d + top * pcol, 0.f);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      float* dr = d + (top + r) * pcol;
+      std::fill(dr, dr + left, 0.f);
+      std::copy_n(s + r * cols, cols, dr + left);
+      std::fill(dr + left + cols, dr + pcol, 0.f);
+    }
+    std::fill(d + (top + rows) * pcol, d + pp, 0.f);
+  }
+  std::fill(dst.end() - kSlack, dst.end(), 0.f);
+}
+
+std::int64_t round_up(std::int64_t v, std::int64_t m) { return (v + m - 1) / m * m; }
+
+// ---- forward ----------------------------------------------------------------
+// Output positions are flattened over the padded input's width Wp: position
+// q = oy*Wp + ox reads tap (ci, r, c) at q + ci*plane + r*Wp + c, so 8
+// consecutive positions are one unaligned load. Lanes with ox >= ow (they
+// straddle the padding) compute values nobody stores.
+constexpr std::int64_t kFq = 24, kFc = 4;  // tile: 24 positions (3 vectors) x 4 output channels
+
+[[gnu::target("avx2,fma")]] void forward_tile(const float* xb, const std::int64_t* koff, std::int64_t k,
+                                              const float* wk, std::int64_t ldw, float* out) {
+  // Twelve named accumulators (an array makes GCC keep them on the stack).
+  __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+  __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+  for (std::int64_t l = 0; l < k; ++l) {
+    const float* p = xb + koff[l];
+    const __m256 x0 = _mm256_loadu_ps(p), x1 = _mm256_loadu_ps(p + 8), x2 = _mm256_loadu_ps(p + 16);
+    const float* w = wk + l * ldw;
+    __m256 v = _mm256_broadcast_ss(w);
+    a00 = _mm256_fmadd_ps(x0, v, a00), a01 = _mm256_fmadd_ps(x1, v, a01), a02 = _mm256_fmadd_ps(x2, v, a02);
+    v = _mm256_broadcast_ss(w + 1);
+    a10 = _mm256_fmadd_ps(x0, v, a10), a11 = _mm256_fmadd_ps(x1, v, a11), a12 = _mm256_fmadd_ps(x2, v, a12);
+    v = _mm256_broadcast_ss(w + 2);
+    a20 = _mm256_fmadd_ps(x0, v, a20), a21 = _mm256_fmadd_ps(x1, v, a21), a22 = _mm256_fmadd_ps(x2, v, a22);
+    v = _mm256_broadcast_ss(w + 3);
+    a30 = _mm256_fmadd_ps(x0, v, a30), a31 = _mm256_fmadd_ps(x1, v, a31), a32 = _mm256_fmadd_ps(x2, v, a32);
+  }
+  _mm256_store_ps(out, a00), _mm256_store_ps(out + 8, a01), _mm256_store_ps(out + 16, a02);
+  _mm256_store_ps(out + 24, a10), _mm256_store_ps(out + 32, a11), _mm256_store_ps(out + 40, a12);
+  _mm256_store_ps(out + 48, a20), _mm256_store_ps(out + 56, a21), _mm256_store_ps(out + 64, a22);
+  _mm256_store_ps(out + 72, a30), _mm256_store_ps(out + 80, a31), _mm256_store_ps(out + 88, a32);
+}
+
+// ---- data gradient ------------------------------------------------------------
+// dY padded to (h + kh - 1) x (w + kw - 1) planes so that input position
+// q = iy*Wd + ix finds tap (r, c)'s output element at q + (kh-1-r)*Wd + (kw-1-c).
+constexpr std::int64_t kDq = 24, kDc = 4;  // tile: 24 positions x 4 input channels
+
+[[gnu::target("avx2,fma")]] void data_tile(const float* db, std::int64_t planed, const std::int64_t* toff,
+                                           std::int64_t taps, std::int64_t cout, const float* wt, std::int64_t ldc,
+                                           float* acc) {
+  __m256 s[12];
+  for (auto& v : s) v = _mm256_setzero_ps();  // col2im's dx starts at +0
+  for (std::int64_t tap = 0; tap < taps; ++tap) {
+    __m256 t00 = _mm256_setzero_ps(), t01 = t00, t02 = t00, t10 = t00, t11 = t00, t12 = t00;
+    __m256 t20 = t00, t21 = t00, t22 = t00, t30 = t00, t31 = t00, t32 = t00;
+    const float* d = db + toff[tap];
+    const float* w = wt + tap * cout * ldc;
+    for (std::int64_t co = 0; co < cout; ++co, d += planed, w += ldc) {  // the chain of W^T . dY, in co order
+      const __m256 x0 = _mm256_loadu_ps(d), x1 = _mm256_loadu_ps(d + 8), x2 = _mm256_loadu_ps(d + 16);
+      __m256 v = _mm256_broadcast_ss(w);
+      t00 = _mm256_fmadd_ps(x0, v, t00), t01 = _mm256_fmadd_ps(x1, v, t01), t02 = _mm256_fmadd_ps(x2, v, t02);
+      v = _mm256_broadcast_ss(w + 1);
+      t10 = _mm256_fmadd_ps(x0, v, t10), t11 = _mm256_fmadd_ps(x1, v, t11), t12 = _mm256_fmadd_ps(x2, v, t12);
+      v = _mm256_broadcast_ss(w + 2);
+      t20 = _mm256_fmadd_ps(x0, v, t20), t21 = _mm256_fmadd_ps(x1, v, t21), t22 = _mm256_fmadd_ps(x2, v, t22);
+      v = _mm256_broadcast_ss(w + 3);
+      t30 = _mm256_fmadd_ps(x0, v, t30), t31 = _mm256_fmadd_ps(x1, v, t31), t32 = _mm256_fmadd_ps(x2, v, t32);
+    }
+    // col2im's `dx += column entry`, tap by tap.
+    s[0] = _mm256_add_ps(s[0], t00), s[1] = _mm256_add_ps(s[1], t01), s[2] = _mm256_add_ps(s[2], t02);
+    s[3] = _mm256_add_ps(s[3], t10), s[4] = _mm256_add_ps(s[4], t11), s[5] = _mm256_add_ps(s[5], t12);
+    s[6] = _mm256_add_ps(s[6], t20), s[7] = _mm256_add_ps(s[7], t21), s[8] = _mm256_add_ps(s[8], t22);
+    s[9] = _mm256_add_ps(s[9], t30), s[10] = _mm256_add_ps(s[10], t31), s[11] = _mm256_add_ps(s[11], t32);
+  }
+  for (int i = 0; i < 12; ++i) _mm256_store_ps(acc + 8 * i, s[i]);
+}
+
+// ---- weight gradient -----------------------------------------------------------
+// Rows (ci, r, c) of dW^T against 16 output channels; the reduction runs over
+// one image's pixels per call, the accumulators parked in dW^T in between.
+constexpr std::int64_t kWr = 6, kWc = 16;
+
+[[gnu::target("avx2,fma")]] void weight_tile(const float* xb, const std::int64_t* roff, const float* eb,
+                                             std::int64_t lde, std::int64_t oh, std::int64_t ow, std::int64_t wp,
+                                             float* acc) {
+  __m256 c00 = _mm256_loadu_ps(acc), c01 = _mm256_loadu_ps(acc + 8);
+  __m256 c10 = _mm256_loadu_ps(acc + lde), c11 = _mm256_loadu_ps(acc + lde + 8);
+  __m256 c20 = _mm256_loadu_ps(acc + 2 * lde), c21 = _mm256_loadu_ps(acc + 2 * lde + 8);
+  __m256 c30 = _mm256_loadu_ps(acc + 3 * lde), c31 = _mm256_loadu_ps(acc + 3 * lde + 8);
+  __m256 c40 = _mm256_loadu_ps(acc + 4 * lde), c41 = _mm256_loadu_ps(acc + 4 * lde + 8);
+  __m256 c50 = _mm256_loadu_ps(acc + 5 * lde), c51 = _mm256_loadu_ps(acc + 5 * lde + 8);
+  const float *p0 = xb + roff[0], *p1 = xb + roff[1], *p2 = xb + roff[2];
+  const float *p3 = xb + roff[3], *p4 = xb + roff[4], *p5 = xb + roff[5];
+  for (std::int64_t oy = 0; oy < oh; ++oy, p0 += wp, p1 += wp, p2 += wp, p3 += wp, p4 += wp, p5 += wp)
+    for (std::int64_t ox = 0; ox < ow; ++ox, eb += lde) {  // the chain of dY . im2col^T, in (oy, ox) order
+      const __m256 e0 = _mm256_loadu_ps(eb), e1 = _mm256_loadu_ps(eb + 8);
+      __m256 x = _mm256_broadcast_ss(p0 + ox);
+      c00 = _mm256_fmadd_ps(x, e0, c00), c01 = _mm256_fmadd_ps(x, e1, c01);
+      x = _mm256_broadcast_ss(p1 + ox);
+      c10 = _mm256_fmadd_ps(x, e0, c10), c11 = _mm256_fmadd_ps(x, e1, c11);
+      x = _mm256_broadcast_ss(p2 + ox);
+      c20 = _mm256_fmadd_ps(x, e0, c20), c21 = _mm256_fmadd_ps(x, e1, c21);
+      x = _mm256_broadcast_ss(p3 + ox);
+      c30 = _mm256_fmadd_ps(x, e0, c30), c31 = _mm256_fmadd_ps(x, e1, c31);
+      x = _mm256_broadcast_ss(p4 + ox);
+      c40 = _mm256_fmadd_ps(x, e0, c40), c41 = _mm256_fmadd_ps(x, e1, c41);
+      x = _mm256_broadcast_ss(p5 + ox);
+      c50 = _mm256_fmadd_ps(x, e0, c50), c51 = _mm256_fmadd_ps(x, e1, c51);
+    }
+  _mm256_storeu_ps(acc, c00), _mm256_storeu_ps(acc + 8, c01);
+  _mm256_storeu_ps(acc + lde, c10), _mm256_storeu_ps(acc + lde + 8, c11);
+  _mm256_storeu_ps(acc + 2 * lde, c20), _mm256_storeu_ps(acc + 2 * lde + 8, c21);
+  _mm256_storeu_ps(acc + 3 * lde, c30), _mm256_storeu_ps(acc + 3 * lde + 8, c31);
+  _mm256_storeu_ps(acc + 4 * lde, c40), _mm256_storeu_ps(acc + 4 * lde + 8, c41);
+  _mm256_storeu_ps(acc + 5 * lde, c50), _mm256_storeu_ps(acc + 5 * lde + 8, c51);
+}
+
+// Offsets of the rows (ci, r, c) of the lowered matrix in a padded image of planes pr x pc, in k order.
+std::vector<std::int64_t> row_offsets(const ConvShape& s, std::int64_t pr, std::int64_t pc, std::int64_t rows) {
+  std::vector<std::int64_t> off(std::size_t(rows), 0);
+  for (std::int64_t ci = 0; ci < s.cin; ++ci)
+    for (std::int64_t r = 0; r < s.kh; ++r)
+      for (std::int64_t c = 0; c < s.kw; ++c) off[std::size_t((ci * s.kh + r) * s.kw + c)] = ci * pr * pc + r * pc + c;
+  return off;
+}
+
+}  // namespace
+
+bool conv_direct_applies(const MacConfig& cfg, const ConvShape& s, const GemmStats* stats, const StatsRequest& req) {
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool plain_fp32 = std::string_view(gemm_path(cfg)) == "fma-fp32" && !cfg.a && !cfg.b && !cfg.out;
+  return avx2 && plain_fp32 && !(stats && (req.counts || req.error)) && s.groups == 1 && s.stride_h == 1 &&
+         s.stride_w == 1 && s.pad_h < s.kh && s.pad_w < s.kw;
+}
+
+void conv2d_direct(const ConvShape& s, const float* x, const float* weights, float* y) {
+  const std::int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w, plane = hp * wp;
+  const std::int64_t oh = s.out_h(), ow = s.out_w(), k = s.cin * s.kh * s.kw;
+  const std::int64_t qn = (oh - 1) * wp + ow, nqt = (qn + kFq - 1) / kFq, ldw = round_up(s.cout, kFc),
+                     ncb = ldw / kFc;
+  std::vector<float>& xp = scratch(0);
+  pad_planes(x, s.batch * s.cin, s.h, s.w, s.pad_h, s.pad_w, hp, wp, xp);
+  std::vector<float>& wk = scratch(1);  // W^T, k x ldw, zero columns past cout
+  wk.assign(std::size_t(k * ldw), 0.f);
+  for (std::int64_t co = 0; co < s.cout; ++co)
+    for (std::int64_t l = 0; l < k; ++l) wk[std::size_t(l * ldw + co)] = weights[co * k + l];
+  const std::vector<std::int64_t> koff = row_offsets(s, hp, wp, k);
+  const float* xd = xp.data();
+  const float* wd = wk.data();
+#pragma omp parallel for schedule(static)
+  for (std::int64_t t = 0; t < s.batch * nqt * ncb; ++t) {
+    const std::int64_t b = t / (nqt * ncb), q0 = t / ncb % nqt * kFq, cb = t % ncb;
+    alignas(32) float out[kFc * kFq];
+    forward_tile(xd + b * s.cin * plane + q0, koff.data(), k, wd + cb * kFc, ldw, out);
+    std::int64_t oy = q0 / wp, ox = q0 % wp;
+    for (std::int64_t i = 0; i < std::min(kFq, qn - q0); ++i) {
+      if (ox < ow)
+        for (std::int64_t c = 0; c < std::min(kFc, s.cout - cb * kFc); ++c)
+          y[((b * s.cout + cb * kFc + c) * oh + oy) * ow + ox] = out[c * kFq + i];
+      if (++ox == wp) ox = 0, ++oy;
+    }
+  }
+}
+
+bool conv2d_data_grad_direct(const ConvShape& s, const float* weights, const float* dy, float* dx) {
+  const std::int64_t k = s.cin * s.kh * s.kw;
+  for (std::int64_t i = 0; i < s.cout * k; ++i)
+    if (!std::isfinite(weights[i])) return false;
+  const std::int64_t hd = s.h + s.kh - 1, wd = s.w + s.kw - 1, planed = hd * wd, oh = s.out_h(), ow = s.out_w();
+  std::vector<float>& dyp = scratch(2);
+  pad_planes(dy, s.batch * s.cout, oh, ow, s.kh - 1 - s.pad_h, s.kw - 1 - s.pad_w, hd, wd, dyp);
+  const std::int64_t taps = s.kh * s.kw, ldc = round_up(s.cin, kDc), ncb = ldc / kDc;
+  std::vector<std::int64_t> toff(static_cast<std::size_t>(taps));
+  for (std::int64_t r = 0; r < s.kh; ++r)
+    for (std::int64_t c = 0; c < s.kw; ++c) toff[std::size_t(r * s.kw + c)] = (s.kh - 1 - r) * wd + (s.kw - 1 - c);
+  std::vector<float>& wt = scratch(1);  // [tap][co][ci], zero past cin
+  wt.assign(std::size_t(taps * s.cout * ldc), 0.f);
+  for (std::int64_t co = 0; co < s.cout; ++co)
+    for (std::int64_t ci = 0; ci < s.cin; ++ci)
+      for (std::int64_t tap = 0; tap < taps; ++tap)
+        wt[std::size_t((tap * s.cout + co) * ldc + ci)] = weights[(co * s.cin + ci) * taps + tap];
+  const std::int64_t qn = (s.h - 1) * wd + s.w, nqt = (qn + kDq - 1) / kDq;
+  const float* dd = dyp.data();
+  const float* wtd = wt.data();
+#pragma omp parallel for schedule(static)
+  for (std::int64_t t = 0; t < s.batch * nqt * ncb; ++t) {
+    const std::int64_t b = t / (nqt * ncb), q0 = t / ncb % nqt * kDq, cb = t % ncb;
+    alignas(32) float acc[kDc * kDq];
+    data_tile(dd + b * s.cout * planed + q0, planed, toff.data(), taps, s.cout, wtd + cb * kDc, ldc, acc);
+    std::int64_t iy = q0 / wd, ix = q0 % wd;
+    for (std::int64_t i = 0; i < std::min(kDq, qn - q0); ++i) {
+      if (ix < s.w)
+        for (std::int64_t c = 0; c < std::min(kDc, s.cin - cb * kDc); ++c)
+          dx[((b * s.cin + cb * kDc + c) * s.h + iy) * s.w + ix] = acc[c * kDq + i];
+      if (++ix == wd) ix = 0, ++iy;
+    }
+  }
+  return true;
+}
+
+void conv2d_weight_grad_direct(const ConvShape& s, const float* x, const float* dy, float* dw) {
+  const std::int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w, plane = hp * wp;
+  const std::int64_t oh = s.out_h(), ow = s.out_w(), npix = oh * ow, k = s.cin * s.kh * s.kw;
+  const std::int64_t lde = round_up(s.cout, kWc), kp = round_up(k, kWr);
+  std::vector<float>& xp = scratch(0);
+  pad_planes(x, s.batch * s.cin, s.h, s.w, s.pad_h, s.pad_w, hp, wp, xp);
+  std::vector<float>& et = scratch(2);  // dY^T per image: pixel-major, lde channels (zeros past cout)
+  et.resize(std::size_t(s.batch * npix * lde));
+  float* etd = et.data();
+#pragma omp parallel for schedule(static)
+  for (std::int64_t b = 0; b < s.batch; ++b)
+    for (std::int64_t p = 0; p < npix; ++p) {
+      float* row = etd + (b * npix + p) * lde;
+      for (std::int64_t co = 0; co < s.cout; ++co) row[co] = dy[(b * s.cout + co) * npix + p];
+      std::fill(row + s.cout, row + lde, 0.f);
+    }
+  std::vector<std::int64_t> roff = row_offsets(s, hp, wp, k);
+  roff.resize(std::size_t(kp), 0);  // rows past k read image data nobody keeps
+  std::vector<float>& dwt = scratch(3);  // dW^T, kp x lde: the accumulators between images
+  dwt.assign(std::size_t(kp * lde), 0.f);
+  const std::int64_t ctiles = lde / kWc, tasks = kp / kWr * ctiles;
+  const float* xd = xp.data();
+  float* acc = dwt.data();
+  // Each thread owns a fixed range of tiles and walks the images in order:
+  // one chain per output, and an image's data stays in cache for all its tiles.
+#pragma omp parallel
+  {
+    const std::int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
+    const std::int64_t t0 = tasks * id / nt, t1 = tasks * (id + 1) / nt;
+    for (std::int64_t b = 0; b < s.batch; ++b)
+      for (std::int64_t t = t0; t < t1; ++t) {
+        const std::int64_t rt = t / ctiles, ct = t % ctiles;
+        weight_tile(xd + b * s.cin * plane, roff.data() + rt * kWr, etd + b * npix * lde + ct * kWc, lde, oh, ow, wp,
+                    acc + rt * kWr * lde + ct * kWc);
+      }
+  }
+  for (std::int64_t co = 0; co < s.cout; ++co)
+    for (std::int64_t l = 0; l < k; ++l) dw[co * k + l] = dwt[std::size_t(l * lde + co)];
+}
+
+GemmStats lowered_stats(std::int64_t m, std::int64_t n, std::int64_t k, const StatsRequest& req) {
+  GemmStats st;
+  st.m = m, st.n = n, st.k = k;
+  st.usage_a = st.usage_a_max = double(n);
+  st.usage_b = st.usage_b_max = double(m);
+  st.depth = req.depth;
+  st.tag = req.tag;
+  return st;
+}
+
+}  // namespace lpsim::sim
