@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -99,6 +100,14 @@ void quantize_array(const T* in, T* out, std::size_t n, const Format& f, Roundin
       std::fill(flag, flag + len, std::uint8_t(1));
     }
     for (std::size_t i = 0; i < len; ++i) {
+      if (i % 8 == 0 && i + 8 <= len) {  // eight flags at once: most blocks have none
+        std::uint64_t any;
+        std::memcpy(&any, flag + i, 8);
+        if (!any) {
+          i += 7;
+          continue;
+        }
+      }
       if (!flag[i]) continue;
       double v;
       if (golden_quantize(double(in[lo + i]), f, r, key, index0 + lo + i, v)) {

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """A markdown table of a policy sweep (lpsim sweep ... --grid policy.kind=... --grid seed=...):
-per method, final test accuracy mean ± std over seeds, its difference from the fp32 (static) runs,
-training BitOPs savings against 32 bits, and the seeds used.
+per method, final test accuracy mean ± std over seeds, its difference from the fp32 (static) runs
+(paired by seed), training BitOPs savings against 32 bits and against static 8-bit SBM (the
+reference the CPT and FracTrain papers report their savings against), and the seeds used.
 
   PYTHONPATH=build/python /usr/bin/python3 experiments/results_table.py repro.h5
 """
@@ -19,7 +20,7 @@ def point(attrs):
     return dict(line.split(" = ", 1) for line in attrs.get("point", "").splitlines() if " = " in line)
 
 
-def table(path, baseline="static"):
+def table(path, baseline="static", reference="sbm"):
     if not os.path.exists(path):
         sys.exit(f"error: {path} does not exist")
     runs = lpsim.load(path, status="finished")
@@ -33,19 +34,24 @@ def table(path, baseline="static"):
         e = r["epochs"]
         by_method.setdefault(p["policy.kind"], []).append(
             (int(p.get("seed", r["attrs"].get("seed", 0))), 100 * e["test_acc"][-1],
-             1 - e["bitops"].sum() / e["bitops_fp32"].sum()))
+             1 - e["bitops"].sum() / e["bitops_fp32"].sum(), e["bitops"].sum()))
     base = by_method.get(baseline)
-    base_acc = {s: a for s, a, _ in base} if base else {}
-    lines = ["| method | test accuracy (%) | Δ vs fp32 (pp) | BitOPs saved | seeds |", "|---|---|---|---|---|"]
+    base_acc = {s: a for s, a, _, _ in base} if base else {}
+    ref = by_method.get(reference)
+    ref_ops = np.mean([o for _, _, _, o in ref]) if ref else None
+    lines = [f"| method | test accuracy (%) | Δ vs fp32 (pp) | BitOPs saved vs 32-bit | BitOPs saved vs {reference} | seeds |",
+             "|---|---|---|---|---|---|"]
     for method, rows in sorted(by_method.items(), key=lambda kv: (kv[0] != baseline, kv[0])):
         rows.sort()
-        acc = np.array([a for _, a, _ in rows])
-        saved = np.array([s for _, _, s in rows])
-        paired = [a - base_acc[s] for s, a, _ in rows if s in base_acc]
+        acc = np.array([a for _, a, _, _ in rows])
+        saved = np.array([s for _, _, s, _ in rows])
+        ops = np.mean([o for _, _, _, o in rows])
+        vs_ref = f"{100 * (1 - ops / ref_ops):.1f}%" if ref_ops and method != baseline else "—"
+        paired = [a - base_acc[s] for s, a, _, _ in rows if s in base_acc]
         delta = f"{np.mean(paired):+.2f}" if paired and method != baseline else "—"
         std = f" ± {acc.std(ddof=1):.2f}" if len(acc) > 1 else ""
         lines.append(f"| {'fp32 (static)' if method == baseline else method} | {acc.mean():.2f}{std} | {delta} | "
-                     f"{100 * saved.mean():.1f}% | {','.join(str(s) for s, _, _ in rows)} |")
+                     f"{100 * saved.mean():.1f}% | {vs_ref} | {','.join(str(s) for s, _, _, _ in rows)} |")
     return "\n".join(lines)
 
 
@@ -53,8 +59,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", help="results file of the sweep")
     ap.add_argument("--baseline", default="static", help="the policy.kind of the full-precision runs")
+    ap.add_argument("--reference", default="sbm", help="the policy.kind whose BitOPs the second savings column is against")
     a = ap.parse_args()
-    print(table(a.results, a.baseline))
+    print(table(a.results, a.baseline, a.reference))
 
 
 if __name__ == "__main__":
