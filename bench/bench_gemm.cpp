@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sim/conv.hpp"
+#include "sim/conv_direct.hpp"
 #include "sim/gemm.hpp"
 
 namespace {
@@ -98,7 +99,9 @@ int main(int argc, char** argv) {
     // Baseline: the lowered GEMM alone in Eigen, im2col not counted.
     const Paired p = paired([&] { Ym.noalias() = Wm * Xm; },
                             [&] { lpsim::sim::conv2d(cfg, s, x.data(), w.data(), y.data()); });
-    fmt::print("{:<22} {:>6} {:>10.1f} {:>12.2f} {:>14.2f}  {:.4f} [conv {}x{}x{}, im2col included]\n", name, "conv",
-               p.subject * 1e3, flops / p.subject / 1e9, flops / p.base / 1e9, p.ratio, M, N, K);
+    const bool direct = lpsim::sim::conv_direct_applies(cfg, s, nullptr, {});
+    fmt::print("{:<22} {:>6} {:>10.1f} {:>12.2f} {:>14.2f}  {:.4f} [conv {}x{}x{}, {}]\n", name, "conv",
+               p.subject * 1e3, flops / p.subject / 1e9, flops / p.base / 1e9, p.ratio, M, N, K,
+               direct ? "direct, no lowering" : "im2col included");
   }
 }
