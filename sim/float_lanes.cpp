@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "arith/golden.hpp"
 #include "sim/exact_round.hpp"
@@ -145,6 +146,62 @@ template <Mode M, bool Checked = true>
   return m ? redo_lanes(acc, p, fast, m, *q.r) : fast;
 }
 
+// Directed roundings toward zero or +infinity in the unchecked path: the
+// hardware adds in that rounding mode (set in MXCSR by the caller), which
+// gives the exact sum rounded the same way at 24 bits, and rounding that again
+// the same way to the format's p bits equals one rounding of the exact sum:
+// the format's grid is a subset of float's wherever the format is normal (the
+// lanes outside are caught by `seen`), and truncations (ceilings) to nested
+// grids compose. No TwoSum, no round to odd. Toward -infinity is left out: an
+// exact zero sum of opposite signs is -0 there, +0 in the golden model.
+template <Mode M>
+[[gnu::target("avx2,fma"), gnu::always_inline]] inline __m256 add_directed(__m256 acc, __m256 p, const Lane& q,
+                                                                           Seen* seen) {
+  static_assert(M == Mode::RZ || M == Mode::RU);
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i signmask = _mm256_set1_epi32(std::numeric_limits<int>::min());
+  const __m256i u = _mm256_castps_si256(_mm256_add_ps(acc, p));  // rounded at 24 bits by the hardware, mode M
+  const __m256i sign = _mm256_and_si256(u, signmask);
+  const __m256i a = _mm256_andnot_si256(signmask, u);
+  __m256i r;
+  if constexpr (M == Mode::RZ) {
+    r = _mm256_and_si256(a, q.keep);
+  } else {  // up: away from zero when positive, truncated when negative
+    const __m256i away = _mm256_and_si256(_mm256_add_epi32(a, q.low), q.keep);
+    r = _mm256_blendv_epi8(away, _mm256_and_si256(a, q.keep), _mm256_srai_epi32(u, 31));
+  }
+  seen->max_r = _mm256_max_epu32(seen->max_r, r);
+  seen->min_a1 = _mm256_min_epu32(seen->min_a1, _mm256_sub_epi32(a, one));
+  if (q.no_negzero) seen->negzero = _mm256_or_si256(seen->negzero, _mm256_cmpeq_epi32(u, signmask));
+  return _mm256_castsi256_ps(_mm256_or_si256(r, sign));
+}
+
+constexpr int kRows = 4;
+
+// The accumulators of every chunk of k (chunk terms each) into out, 2 kRows
+// vectors per chunk, with add_directed<M>. The caller sets the rounding mode;
+// kept out of line so that no floating-point operation of the caller can be
+// scheduled into the span of the changed mode, nor one of these out of it.
+template <Mode M>
+[[gnu::target("avx2,fma"), gnu::noinline]] void directed_chunks(const float* const* ar, const float* panel,
+                                                               std::int64_t k, std::int64_t chunk, const Lane& q,
+                                                               Seen* seen, float* out) {
+  for (std::int64_t c0 = 0; c0 < k; c0 += chunk) {
+    __m256 acc[2 * kRows];
+    for (auto& v : acc) v = _mm256_setzero_ps();
+    const std::int64_t c1 = std::min(k, c0 + chunk);
+    for (std::int64_t l = c0; l < c1; ++l) {
+      const __m256 b0 = _mm256_loadu_ps(panel + l * kLaneCols), b1 = _mm256_loadu_ps(panel + l * kLaneCols + 8);
+      for (int r = 0; r < kRows; ++r) {
+        const __m256 x = _mm256_broadcast_ss(ar[r] + l);
+        acc[2 * r] = add_directed<M>(acc[2 * r], _mm256_mul_ps(x, b0), q, seen);
+        acc[2 * r + 1] = add_directed<M>(acc[2 * r + 1], _mm256_mul_ps(x, b1), q, seen);
+      }
+    }
+    for (int v = 0; v < 2 * kRows; ++v) _mm256_storeu_ps(out + (c0 / chunk * 2 * kRows + v) * 8, acc[v]);
+  }
+}
+
 [[gnu::target("avx2,fma")]] __m256 add_outer(__m256 outer, __m256 acc, const Lane* q) {
   if (!q) return _mm256_add_ps(outer, acc);  // fp32 RNE: the IEEE addition is the single rounding
   switch (q->r->rounding.mode) {
@@ -156,8 +213,6 @@ template <Mode M, bool Checked = true>
     default: return add_round<Mode::RO>(outer, acc, *q);
   }
 }
-
-constexpr int kRows = 4;
 
 // True when no lane of the additions left the fast path's domain: a normal
 // or zero of the format before rounding, finite and in range after, no
@@ -189,19 +244,35 @@ template <Mode M, bool Checked>
   const std::int64_t chunk = cfg.promote > 0 ? cfg.promote : std::max<std::int64_t>(k, 1);
   __m256 res[2 * kRows], acc[2 * kRows];
   for (int v = 0; v < 2 * kRows; ++v) res[v] = acc[v] = _mm256_setzero_ps();  // k = 0: zeros
-  for (std::int64_t c0 = 0; c0 < k; c0 += chunk) {
-    for (auto& v : acc) v = _mm256_setzero_ps();
-    const std::int64_t c1 = std::min(k, c0 + chunk);
-    for (std::int64_t l = c0; l < c1; ++l) {
-      const __m256 b0 = _mm256_loadu_ps(panel + l * kLaneCols), b1 = _mm256_loadu_ps(panel + l * kLaneCols + 8);
-      for (int r = 0; r < kRows; ++r) {
-        const __m256 x = _mm256_broadcast_ss(ar[r] + l);
-        acc[2 * r] = add_round<M, Checked>(acc[2 * r], _mm256_mul_ps(x, b0), acc_lane, &seen);
-        acc[2 * r + 1] = add_round<M, Checked>(acc[2 * r + 1], _mm256_mul_ps(x, b1), acc_lane, &seen);
+  if constexpr (!Checked && (M == Mode::RZ || M == Mode::RU)) {
+    thread_local std::vector<float> chunks;  // 2 kRows vectors of 8 per chunk
+    chunks.resize(std::size_t((k + chunk - 1) / chunk * 2 * kRows * 8));
+    const unsigned saved = _mm_getcsr();
+    _mm_setcsr((saved & ~0x6000u) | (M == Mode::RZ ? 0x6000u : 0x4000u));  // MXCSR rounding control
+    directed_chunks<M>(ar, panel, k, chunk, acc_lane, &seen, chunks.data());
+    _mm_setcsr(saved);
+    asm volatile("" ::: "memory");  // the chunks are read, and added below, in the restored mode
+    for (std::size_t c = 0; c < chunks.size(); c += 2 * kRows * 8)
+      for (int v = 0; v < 2 * kRows; ++v) {
+        const __m256 sum = _mm256_loadu_ps(chunks.data() + c + std::size_t(v) * 8);
+        if (cfg.promote > 0) res[v] = add_outer(res[v], sum, outer);
+        else acc[v] = sum;
       }
+  } else {
+    for (std::int64_t c0 = 0; c0 < k; c0 += chunk) {
+      for (auto& v : acc) v = _mm256_setzero_ps();
+      const std::int64_t c1 = std::min(k, c0 + chunk);
+      for (std::int64_t l = c0; l < c1; ++l) {
+        const __m256 b0 = _mm256_loadu_ps(panel + l * kLaneCols), b1 = _mm256_loadu_ps(panel + l * kLaneCols + 8);
+        for (int r = 0; r < kRows; ++r) {
+          const __m256 x = _mm256_broadcast_ss(ar[r] + l);
+          acc[2 * r] = add_round<M, Checked>(acc[2 * r], _mm256_mul_ps(x, b0), acc_lane, &seen);
+          acc[2 * r + 1] = add_round<M, Checked>(acc[2 * r + 1], _mm256_mul_ps(x, b1), acc_lane, &seen);
+        }
+      }
+      if (cfg.promote > 0)
+        for (int v = 0; v < 2 * kRows; ++v) res[v] = add_outer(res[v], acc[v], outer);
     }
-    if (cfg.promote > 0)
-      for (int v = 0; v < 2 * kRows; ++v) res[v] = add_outer(res[v], acc[v], outer);
   }
   if constexpr (!Checked)
     if (!all_fast(seen, acc_lane)) return false;
