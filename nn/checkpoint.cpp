@@ -17,7 +17,7 @@ namespace lpsim::nn {
 namespace {
 
 NamedArray array_of(const std::string& name, const Tensor<float>& t) {
-  return {name, std::vector<std::int64_t>(t.shape.begin(), t.shape.end()), t.data};
+  return {name, std::vector<std::int64_t>(t.shape.begin(), t.shape.end()), {t.data.begin(), t.data.end()}};
 }
 
 // A's running range (nn/product.hpp), when the layer keeps one.
@@ -164,7 +164,7 @@ void restore_state(Model& m, PrecisionPolicy& policy, const TrainState& s) {
     const NamedArray& a = *f->second;
     if (std::vector<std::int64_t>(t.shape.begin(), t.shape.end()) != a.shape || a.data.size() != t.data.size())
       throw std::runtime_error("checkpoint tensor \"" + name + "\" has another shape than the model's " + shape_str(t.shape));
-    t.data = a.data;
+    t.data.assign(a.data.begin(), a.data.end());
     ++used;
     return true;
   };

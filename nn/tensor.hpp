@@ -5,8 +5,12 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace lpsim::nn {
@@ -29,16 +33,49 @@ inline std::string shape_str(const Shape& s) {
   return out + "]";
 }
 
+// std::allocator whose value-less construct leaves the element uninitialised:
+// resize() then costs nothing, and a tensor's elements are written once, by
+// all threads (a serial zero fill of a layer's megabytes idled the others).
+template <class T>
+struct DefaultInit : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = DefaultInit<U>;
+  };
+  DefaultInit() = default;
+  template <class U>
+  DefaultInit(const DefaultInit<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
 template <class T>
 struct Tensor {
   Shape shape;
-  std::vector<T> data;
+  std::vector<T, DefaultInit<T>> data;
 
   Tensor() = default;
-  explicit Tensor(Shape s, T fill = T(0)) : shape(std::move(s)) {
-    for (auto d : shape)
-      if (d < 0) throw std::invalid_argument("Tensor: negative dimension in shape " + shape_str(shape));
-    data.assign(std::size_t(nn::numel(shape)), fill);
+  // Every element `fill` (zero by default).
+  explicit Tensor(Shape s, T fill = T(0)) : Tensor(uninitialized(std::move(s))) {
+    T* d = data.data();
+    const std::int64_t n = numel();
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (std::int64_t i = 0; i < n; ++i) d[i] = fill;
+  }
+  // Elements left for the caller to write, every one of them.
+  static Tensor uninitialized(Shape s) {
+    for (auto d : s)
+      if (d < 0) throw std::invalid_argument("Tensor: negative dimension in shape " + shape_str(s));
+    Tensor t;
+    t.shape = std::move(s);
+    t.data.resize(std::size_t(nn::numel(t.shape)));
+    return t;
   }
 
   std::int64_t numel() const { return std::int64_t(data.size()); }

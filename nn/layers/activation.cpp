@@ -12,7 +12,7 @@ template <class T>
 Tensor<T> ReLU<T>::forward(const Tensor<T>& x, bool) {
   x_.shape = x.shape;
   x_.data.resize(x.data.size());  // the previous step's buffer: copied below with y
-  Tensor<T> y(x.shape);
+  auto y = Tensor<T>::uninitialized(x.shape);  // every element written below
   // Raw pointers and the cap in a local: through `this` and the vectors GCC
   // must assume aliasing and emits a scalar, branching loop.
   const T c = cap;
@@ -27,7 +27,7 @@ Tensor<T> ReLU<T>::forward(const Tensor<T>& x, bool) {
 template <class T>
 Tensor<T> ReLU<T>::backward(const Tensor<T>& dy) {
   check_shape(this->name, "output gradient", dy.shape, x_.shape);
-  Tensor<T> dx(dy.shape);
+  auto dx = Tensor<T>::uninitialized(dy.shape);  // every element written below
   // 0 < x < cap as a signed comparison of the bit patterns (cap > 0: NaN and
   // negative values, -0 included, fail as they do in floating point), and
   // the select as a mask: integer operations GCC vectorises, where a

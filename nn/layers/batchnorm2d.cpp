@@ -90,7 +90,7 @@ Tensor<T> BatchNorm2d<T>::forward(const Tensor<T>& x, bool training) {
                                ? 0.5 * 0.35 * (1 + std::sqrt(std::numbers::pi * std::log(4.0))) /
                                      std::sqrt(2 * std::log(double(count / chunks)))
                                : 0;
-  Tensor<T> y(x.shape);
+  auto y = Tensor<T>::uninitialized(x.shape);  // every element written below
   // Batch statistics: the sum, then the sum of squared deviations from the
   // mean, four channels at a time (channel_sums).
   std::vector<double> batch_sum(static_cast<std::size_t>(c)), batch_sq(static_cast<std::size_t>(c));
@@ -178,7 +178,7 @@ Tensor<T> BatchNorm2d<T>::backward(const Tensor<T>& dy) {
   check_shape(this->name, "output gradient", dy.shape, x_hat_.shape);
   const std::int64_t n = dy.dim(0), c = channels, plane = dy.dim(2) * dy.dim(3);
   const double count = double(n * plane);
-  Tensor<T> dx(dy.shape);
+  auto dx = Tensor<T>::uninitialized(dy.shape);  // every element written below
   // Per channel, the sums of dy and of dy x_hat, four channels at a time (channel_sums).
   std::vector<double> sums_dy(static_cast<std::size_t>(c)), sums_dy_xhat(static_cast<std::size_t>(c));
   const T* dyd = dy.ptr();

@@ -135,7 +135,7 @@ Tensor<T> Conv2d<T>::forward(const Tensor<T>& x, bool training) {
   shape_ = s;
   stats_.name = this->name;
   stats_.depth = this->depth;
-  Tensor<T> y({s.batch, s.cout, s.out_h(), s.out_w()});
+  auto y = Tensor<T>::uninitialized({s.batch, s.cout, s.out_h(), s.out_w()});  // every element written below
   const auto req = product_request(stats_request, this->name, this->depth, "fwd");
   const auto key = draw_key(p.key, iteration, Draw::Fwd);
   if constexpr (std::is_same_v<T, float>) {
@@ -185,7 +185,7 @@ Tensor<T> Conv2d<T>::backward(const Tensor<T>& dy) {
     }
 
   Tensor<T> dw(weight.value.shape), dx;
-  if (compute_input_grad) dx = Tensor<T>(x_.shape);
+  if (compute_input_grad) dx = Tensor<T>::uninitialized(x_.shape);  // the direct kernel writes it, col2im adds to zeros
   const auto req_w = product_request(stats_request, this->name, this->depth, "bwd_weight");
   const auto req_d = product_request(stats_request, this->name, this->depth, "bwd_data");
   const auto key_w = draw_key(p.key, iteration, Draw::BwdWeight), key_d = draw_key(p.key, iteration, Draw::BwdData);
@@ -213,6 +213,7 @@ Tensor<T> Conv2d<T>::backward(const Tensor<T>& dy) {
     }
   }
   const bool input_grad = compute_input_grad && !direct_d;
+  if (input_grad) dx = Tensor<T>(x_.shape);
   auto one_group = [&](std::int64_t g) {
     // Scratch kept between steps and layers (multi-megabyte: fresh buffers
     // cost page faults); one set per thread, as groups may run in parallel.

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <vector>
 
 #include "nn/nn.hpp"
 
@@ -38,6 +39,12 @@ double max_abs_diff(const Tensor<A>& a, const Tensor<B>& b) {
   double m = 0;
   for (std::int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::fabs(double(a[i]) - double(b[i])));
   return m;
+}
+
+// The elements as a plain vector (for comparisons with a literal list).
+template <class T>
+std::vector<T> values(const Tensor<T>& t) {
+  return {t.data.begin(), t.data.end()};
 }
 
 }  // namespace nn_test

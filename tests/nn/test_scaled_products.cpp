@@ -107,10 +107,10 @@ TEST_CASE("a fixed-point conv MAC on codes equals the exact integer convolution,
     const ScaledCodes xc = codes_of("int4/minmax/tensor", x, x.shape, 1);
     // The codes through the fp32 reference convolution (exact: small integers), rescaled.
     Conv2d<float> ref(c.cin, c.cout, c.k, c.stride, c.pad, c.groups);
-    ref.weight.value.data = wc.code;
+    ref.weight.value.data.assign(wc.code.begin(), wc.code.end());
     ref.bias.value.data.assign(std::size_t(c.cout), 0.f);
     Tensor<float> xcodes(x.shape);
-    xcodes.data = xc.code;
+    xcodes.data.assign(xc.code.begin(), xc.code.end());
     Tensor<float> want = direct_conv(ref, xcodes);
     const std::int64_t plane = want.dim(2) * want.dim(3);
     for (std::int64_t i = 0; i < want.numel(); ++i) {
