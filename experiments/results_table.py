@@ -2,7 +2,8 @@
 """A markdown table of a policy sweep (lpsim sweep ... --grid policy.kind=... --grid seed=...):
 per method, final test accuracy mean ± std over seeds, its difference from the fp32 (static) runs
 (paired by seed), training BitOPs savings against 32 bits and against static 8-bit SBM (the
-reference the CPT and FracTrain papers report their savings against), and the seeds used.
+reference the CPT and FracTrain papers report their savings against), the seeds used, and the
+mean W/A/E bits of the layers the policy quantized (over layers and epochs; fp32 layers left out).
 
   PYTHONPATH=build/python /usr/bin/python3 experiments/results_table.py repro.h5
 """
@@ -20,6 +21,16 @@ def point(attrs):
     return dict(line.split(" = ", 1) for line in attrs.get("point", "").splitlines() if " = " in line)
 
 
+def mean_bits(layers):
+    """Mean W, A, E bits over epochs and the layers below 32 bits (all 32 when none is)."""
+    out = []
+    for key in ("bits_w", "bits_a", "bits_e"):
+        b = np.asarray(layers[key], dtype=float)
+        low = b[b < 32]
+        out.append(low.mean() if low.size else 32.0)
+    return out
+
+
 def table(path, baseline="static", reference="sbm"):
     if not os.path.exists(path):
         sys.exit(f"error: {path} does not exist")
@@ -34,24 +45,25 @@ def table(path, baseline="static", reference="sbm"):
         e = r["epochs"]
         by_method.setdefault(p["policy.kind"], []).append(
             (int(p.get("seed", r["attrs"].get("seed", 0))), 100 * e["test_acc"][-1],
-             1 - e["bitops"].sum() / e["bitops_fp32"].sum(), e["bitops"].sum()))
+             1 - e["bitops"].sum() / e["bitops_fp32"].sum(), e["bitops"].sum(), mean_bits(r["layers"])))
     base = by_method.get(baseline)
-    base_acc = {s: a for s, a, _, _ in base} if base else {}
+    base_acc = {s: a for s, a, *_ in base} if base else {}
     ref = by_method.get(reference)
-    ref_ops = np.mean([o for _, _, _, o in ref]) if ref else None
-    lines = [f"| method | test accuracy (%) | Δ vs fp32 (pp) | BitOPs saved vs 32-bit | BitOPs saved vs {reference} | seeds |",
-             "|---|---|---|---|---|---|"]
+    ref_ops = np.mean([o for _, _, _, o, _ in ref]) if ref else None
+    lines = [f"| method | test accuracy (%) | Δ vs fp32 (pp) | BitOPs saved vs 32-bit | BitOPs saved vs {reference} | seeds "
+             "| mean bits W/A/E |", "|---|---|---|---|---|---|---|"]
     for method, rows in sorted(by_method.items(), key=lambda kv: (kv[0] != baseline, kv[0])):
         rows.sort()
-        acc = np.array([a for _, a, _, _ in rows])
-        saved = np.array([s for _, _, s, _ in rows])
-        ops = np.mean([o for _, _, _, o in rows])
+        acc = np.array([a for _, a, *_ in rows])
+        saved = np.array([s for _, _, s, *_ in rows])
+        ops = np.mean([o for _, _, _, o, _ in rows])
+        bits = "/".join(f"{np.mean([b[i] for *_, b in rows]):.2f}".rstrip("0").rstrip(".") for i in range(3))
         vs_ref = f"{100 * (1 - ops / ref_ops):.1f}%" if ref_ops and method != baseline else "—"
-        paired = [a - base_acc[s] for s, a, _, _ in rows if s in base_acc]
+        paired = [a - base_acc[s] for s, a, *_ in rows if s in base_acc]
         delta = f"{np.mean(paired):+.2f}" if paired and method != baseline else "—"
         std = f" ± {acc.std(ddof=1):.2f}" if len(acc) > 1 else ""
         lines.append(f"| {'fp32 (static)' if method == baseline else method} | {acc.mean():.2f}{std} | {delta} | "
-                     f"{100 * saved.mean():.1f}% | {vs_ref} | {','.join(str(s) for s, _, _, _ in rows)} |")
+                     f"{100 * saved.mean():.1f}% | {vs_ref} | {','.join(str(s) for s, *_ in rows)} | {bits} |")
     return "\n".join(lines)
 
 

@@ -137,6 +137,7 @@ def test_results_table_of_a_policy_sweep(tmp_path):
     assert rows["fp32 (static)"][1] == "—" and rows["fp32 (static)"][2] == "0.0%" and rows["fp32 (static)"][3] == "—"
     assert rows["sbm"][4] == "0,1" and " ± " in rows["sbm"][0]
     assert rows["sbm"][3] == "0.0%"  # the reference of the second savings column
+    assert rows["sbm"][5] == "8/8/8" and rows["fp32 (static)"][5] == "32/32/32"  # mean bits of the quantized layers
     # SBM's 8-bit W, A, E on the middle layer of the mlp: some BitOPs saved, not all
     saved = float(rows["sbm"][2].rstrip("%"))
     assert 0 < saved < 100
