@@ -48,10 +48,9 @@ void pad_planes(const float* src, std::int64_t planes, std::int64_t rows, std::i
 std::int64_t round_up(std::int64_t v, std::int64_t m) { return (v + m - 1) / m * m; }
 
 // ---- forward ----------------------------------------------------------------
-// Output positions are flattened over the padded input's width Wp: position
-// q = oy*Wp + ox reads tap (ci, r, c) at q + ci*plane + r*Wp + c, so 8
-// consecutive positions are one unaligned load. Lanes with ox >= ow (they
-// straddle the padding) compute values nobody stores.
+// Output positions are flattened over the width ws of the input's phase
+// planes (split_phases): 8 consecutive positions are one unaligned load per
+// tap. Lanes with ox >= ow (they straddle the padding) compute values nobody stores.
 constexpr std::int64_t kFq = 24, kFc = 4;  // tile: 24 positions (3 vectors) x 4 output channels
 
 [[gnu::target("avx2,fma")]] void forward_tile(const float* xb, const std::int64_t* koff, std::int64_t k,
@@ -153,13 +152,51 @@ constexpr std::int64_t kWr = 6, kWc = 16;
   _mm256_storeu_ps(acc + 5 * lde, c50), _mm256_storeu_ps(acc + 5 * lde + 8, c51);
 }
 
-// Offsets of the rows (ci, r, c) of the lowered matrix in a padded image of planes pr x pc, in k order.
-std::vector<std::int64_t> row_offsets(const ConvShape& s, std::int64_t pr, std::int64_t pc, std::int64_t rows) {
-  std::vector<std::int64_t> off(std::size_t(rows), 0);
+// The zero-padded input split by stride phases: for image b, channel ci and
+// phase (r0, c0) < (stride_h, stride_w), a plane of hs x ws whose element
+// (i, j) is the padded input's (r0 + i stride_h, c0 + j stride_w) (zero past
+// its edge). Output position q = oy*ws + ox then reads tap (ci, r, c) at
+// q + offset(ci, r, c), one unaligned load for 8 consecutive positions
+// whatever the stride. With stride 1 it is the padded image itself.
+struct Phased {
+  std::int64_t hs = 0, ws = 0, plane = 0, image = 0;  // plane hs*ws; image: floats per image
+  std::vector<std::int64_t> offset;                   // per row (ci, r, c) of the lowered matrix, in k order
+};
+
+Phased split_phases(const ConvShape& s, const float* x, std::vector<float>& dst) {
+  const std::int64_t sh = s.stride_h, sw = s.stride_w, hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w;
+  Phased ph;
+  ph.hs = (hp + sh - 1) / sh, ph.ws = (wp + sw - 1) / sw, ph.plane = ph.hs * ph.ws;
+  ph.image = s.cin * sh * sw * ph.plane;
+  ph.offset.resize(std::size_t(s.cin * s.kh * s.kw));
   for (std::int64_t ci = 0; ci < s.cin; ++ci)
     for (std::int64_t r = 0; r < s.kh; ++r)
-      for (std::int64_t c = 0; c < s.kw; ++c) off[std::size_t((ci * s.kh + r) * s.kw + c)] = ci * pr * pc + r * pc + c;
-  return off;
+      for (std::int64_t c = 0; c < s.kw; ++c)
+        ph.offset[std::size_t((ci * s.kh + r) * s.kw + c)] =
+            ((ci * sh + r % sh) * sw + c % sw) * ph.plane + r / sh * ph.ws + c / sw;
+  if (sh == 1 && sw == 1) {
+    pad_planes(x, s.batch * s.cin, s.h, s.w, s.pad_h, s.pad_w, hp, wp, dst);
+    return ph;
+  }
+  dst.resize(std::size_t(s.batch * ph.image + kSlack));
+  float* d0 = dst.data();
+#pragma omp parallel for schedule(static) if (s.batch * ph.image > (1 << 15))
+  for (std::int64_t t = 0; t < s.batch * s.cin; ++t) {
+    const float* src = x + t * s.h * s.w;
+    for (std::int64_t r0 = 0; r0 < sh; ++r0)
+      for (std::int64_t c0 = 0; c0 < sw; ++c0) {
+        float* d = d0 + ((t * sh + r0) * sw + c0) * ph.plane;
+        for (std::int64_t i = 0; i < ph.hs; ++i) {
+          const std::int64_t y = r0 + i * sh - s.pad_h;
+          for (std::int64_t j = 0; j < ph.ws; ++j) {
+            const std::int64_t xx = c0 + j * sw - s.pad_w;
+            d[i * ph.ws + j] = y >= 0 && y < s.h && xx >= 0 && xx < s.w ? src[y * s.w + xx] : 0.f;
+          }
+        }
+      }
+  }
+  std::fill(dst.end() - kSlack, dst.end(), 0.f);
+  return ph;
 }
 
 }  // namespace
@@ -167,40 +204,38 @@ std::vector<std::int64_t> row_offsets(const ConvShape& s, std::int64_t pr, std::
 bool conv_direct_applies(const MacConfig& cfg, const ConvShape& s, const GemmStats* stats, const StatsRequest& req) {
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   const bool plain_fp32 = std::string_view(gemm_path(cfg)) == "fma-fp32" && !cfg.a && !cfg.b && !cfg.out;
-  return avx2 && plain_fp32 && !(stats && (req.counts || req.error)) && s.groups == 1 && s.stride_h == 1 &&
-         s.stride_w == 1 && s.pad_h < s.kh && s.pad_w < s.kw;
+  return avx2 && plain_fp32 && !(stats && (req.counts || req.error)) && s.groups == 1;
 }
 
 void conv2d_direct(const ConvShape& s, const float* x, const float* weights, float* y) {
-  const std::int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w, plane = hp * wp;
   const std::int64_t oh = s.out_h(), ow = s.out_w(), k = s.cin * s.kh * s.kw;
-  const std::int64_t qn = (oh - 1) * wp + ow, nqt = (qn + kFq - 1) / kFq, ldw = round_up(s.cout, kFc),
-                     ncb = ldw / kFc;
   std::vector<float>& xp = scratch(0);
-  pad_planes(x, s.batch * s.cin, s.h, s.w, s.pad_h, s.pad_w, hp, wp, xp);
+  const Phased ph = split_phases(s, x, xp);
+  const std::int64_t qn = (oh - 1) * ph.ws + ow, nqt = (qn + kFq - 1) / kFq, ldw = round_up(s.cout, kFc),
+                     ncb = ldw / kFc;
   std::vector<float>& wk = scratch(1);  // W^T, k x ldw, zero columns past cout
   wk.assign(std::size_t(k * ldw), 0.f);
   for (std::int64_t co = 0; co < s.cout; ++co)
     for (std::int64_t l = 0; l < k; ++l) wk[std::size_t(l * ldw + co)] = weights[co * k + l];
-  const std::vector<std::int64_t> koff = row_offsets(s, hp, wp, k);
   const float* xd = xp.data();
   const float* wd = wk.data();
 #pragma omp parallel for schedule(static)
   for (std::int64_t t = 0; t < s.batch * nqt * ncb; ++t) {
     const std::int64_t b = t / (nqt * ncb), q0 = t / ncb % nqt * kFq, cb = t % ncb;
     alignas(32) float out[kFc * kFq];
-    forward_tile(xd + b * s.cin * plane + q0, koff.data(), k, wd + cb * kFc, ldw, out);
-    std::int64_t oy = q0 / wp, ox = q0 % wp;
+    forward_tile(xd + b * ph.image + q0, ph.offset.data(), k, wd + cb * kFc, ldw, out);
+    std::int64_t oy = q0 / ph.ws, ox = q0 % ph.ws;
     for (std::int64_t i = 0; i < std::min(kFq, qn - q0); ++i) {
       if (ox < ow)
         for (std::int64_t c = 0; c < std::min(kFc, s.cout - cb * kFc); ++c)
           y[((b * s.cout + cb * kFc + c) * oh + oy) * ow + ox] = out[c * kFq + i];
-      if (++ox == wp) ox = 0, ++oy;
+      if (++ox == ph.ws) ox = 0, ++oy;
     }
   }
 }
 
 bool conv2d_data_grad_direct(const ConvShape& s, const float* weights, const float* dy, float* dx) {
+  if (s.stride_h != 1 || s.stride_w != 1 || s.pad_h >= s.kh || s.pad_w >= s.kw) return false;
   const std::int64_t k = s.cin * s.kh * s.kw;
   for (std::int64_t i = 0; i < s.cout * k; ++i)
     if (!std::isfinite(weights[i])) return false;
@@ -237,11 +272,10 @@ bool conv2d_data_grad_direct(const ConvShape& s, const float* weights, const flo
 }
 
 void conv2d_weight_grad_direct(const ConvShape& s, const float* x, const float* dy, float* dw) {
-  const std::int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w, plane = hp * wp;
   const std::int64_t oh = s.out_h(), ow = s.out_w(), npix = oh * ow, k = s.cin * s.kh * s.kw;
   const std::int64_t lde = round_up(s.cout, kWc), kp = round_up(k, kWr);
   std::vector<float>& xp = scratch(0);
-  pad_planes(x, s.batch * s.cin, s.h, s.w, s.pad_h, s.pad_w, hp, wp, xp);
+  const Phased ph = split_phases(s, x, xp);
   std::vector<float>& et = scratch(2);  // dY^T per image: pixel-major, lde channels (zeros past cout)
   et.resize(std::size_t(s.batch * npix * lde));
   float* etd = et.data();
@@ -252,7 +286,7 @@ void conv2d_weight_grad_direct(const ConvShape& s, const float* x, const float* 
       for (std::int64_t co = 0; co < s.cout; ++co) row[co] = dy[(b * s.cout + co) * npix + p];
       std::fill(row + s.cout, row + lde, 0.f);
     }
-  std::vector<std::int64_t> roff = row_offsets(s, hp, wp, k);
+  std::vector<std::int64_t> roff = ph.offset;
   roff.resize(std::size_t(kp), 0);  // rows past k read image data nobody keeps
   std::vector<float>& dwt = scratch(3);  // dW^T, kp x lde: the accumulators between images
   dwt.assign(std::size_t(kp * lde), 0.f);
@@ -268,7 +302,7 @@ void conv2d_weight_grad_direct(const ConvShape& s, const float* x, const float* 
     for (std::int64_t b = 0; b < s.batch; ++b)
       for (std::int64_t t = t0; t < t1; ++t) {
         const std::int64_t rt = t / ctiles, ct = t % ctiles;
-        weight_tile(xd + b * s.cin * plane, roff.data() + rt * kWr, etd + b * npix * lde + ct * kWc, lde, oh, ow, wp,
+        weight_tile(xd + b * ph.image, roff.data() + rt * kWr, etd + b * npix * lde + ct * kWc, lde, oh, ow, ph.ws,
                     acc + rt * kWr * lde + ct * kWc);
       }
   }

@@ -1,6 +1,7 @@
 // Direct (unlowered) convolution kernels for the engine's "fma-fp32" MAC
-// model: the forward product, the data gradient and the weight gradient of a
-// stride-1 convolution read zero-padded copies of the tensors in place
+// model: the forward product and the weight gradient (any stride; the input
+// split into stride phases) and the data gradient (stride 1) read
+// zero-padded copies of the tensors in place
 // instead of materialising im2col's K x (batch·pixels) matrix (9x the input
 // for a 3x3 kernel) and scattering it back (col2im). Each result is
 // bit-identical to the lowered computation it replaces, because it performs
@@ -24,16 +25,16 @@ namespace lpsim::sim {
 
 // True when the direct kernels compute `cfg`'s product for shape `s`: the
 // fma-fp32 model with no operand or output format, neither event counts nor
-// error statistics requested (into `stats`, if not null), one group, stride
-// 1, padding smaller than the kernel, and a CPU with AVX2 and FMA.
-// Otherwise the lowered path runs.
+// error statistics requested (into `stats`, if not null), one group, and a
+// CPU with AVX2 and FMA. Otherwise the lowered path runs.
 bool conv_direct_applies(const MacConfig& cfg, const ConvShape& s, const GemmStats* stats, const StatsRequest& req);
 
 // y (batch x cout x oh x ow) = conv(x, weights), as conv2d.
 void conv2d_direct(const ConvShape& s, const float* x, const float* weights, float* y);
 
 // dx (batch x cin x h x w) = the data gradient of dy (batch x cout x oh x ow),
-// written, not added. Returns false, writing nothing, when a weight is not finite.
+// written, not added. Returns false, writing nothing, for a stride above 1,
+// padding not smaller than the kernel, or a weight that is not finite.
 bool conv2d_data_grad_direct(const ConvShape& s, const float* weights, const float* dy, float* dx);
 
 // dw (cout x cin x kh x kw) = dY . im2col(x)^T, written.
