@@ -178,6 +178,42 @@ template <Mode M>
 
 constexpr int kRows = 4;
 
+// The terms [c0, c1) of k into the 2 kRows accumulators (from zero), each
+// addition by add(acc, product): add_round or add_directed, through a functor
+// (a lambda would not inherit the target attribute).
+template <class Add>
+[[gnu::target("avx2,fma"), gnu::always_inline]] inline void chunk_terms(const float* const* ar, const float* panel,
+                                                                       std::int64_t c0, std::int64_t c1, __m256* acc,
+                                                                       const Add& add) {
+  for (int v = 0; v < 2 * kRows; ++v) acc[v] = _mm256_setzero_ps();
+  for (std::int64_t l = c0; l < c1; ++l) {
+    const __m256 b0 = _mm256_loadu_ps(panel + l * kLaneCols), b1 = _mm256_loadu_ps(panel + l * kLaneCols + 8);
+    for (int r = 0; r < kRows; ++r) {
+      const __m256 x = _mm256_broadcast_ss(ar[r] + l);
+      acc[2 * r] = add(acc[2 * r], _mm256_mul_ps(x, b0));
+      acc[2 * r + 1] = add(acc[2 * r + 1], _mm256_mul_ps(x, b1));
+    }
+  }
+}
+
+template <Mode M, bool Checked>
+struct RoundAdd {
+  const Lane& q;
+  Seen* seen;
+  [[gnu::target("avx2,fma"), gnu::always_inline]] __m256 operator()(__m256 acc, __m256 p) const {
+    return add_round<M, Checked>(acc, p, q, seen);
+  }
+};
+
+template <Mode M>
+struct DirectedAdd {
+  const Lane& q;
+  Seen* seen;
+  [[gnu::target("avx2,fma"), gnu::always_inline]] __m256 operator()(__m256 acc, __m256 p) const {
+    return add_directed<M>(acc, p, q, seen);
+  }
+};
+
 // The accumulators of every chunk of k (chunk terms each) into out, 2 kRows
 // vectors per chunk, with add_directed<M>. The caller sets the rounding mode;
 // kept out of line so that no floating-point operation of the caller can be
@@ -188,16 +224,7 @@ template <Mode M>
                                                                Seen* seen, float* out) {
   for (std::int64_t c0 = 0; c0 < k; c0 += chunk) {
     __m256 acc[2 * kRows];
-    for (auto& v : acc) v = _mm256_setzero_ps();
-    const std::int64_t c1 = std::min(k, c0 + chunk);
-    for (std::int64_t l = c0; l < c1; ++l) {
-      const __m256 b0 = _mm256_loadu_ps(panel + l * kLaneCols), b1 = _mm256_loadu_ps(panel + l * kLaneCols + 8);
-      for (int r = 0; r < kRows; ++r) {
-        const __m256 x = _mm256_broadcast_ss(ar[r] + l);
-        acc[2 * r] = add_directed<M>(acc[2 * r], _mm256_mul_ps(x, b0), q, seen);
-        acc[2 * r + 1] = add_directed<M>(acc[2 * r + 1], _mm256_mul_ps(x, b1), q, seen);
-      }
-    }
+    chunk_terms(ar, panel, c0, std::min(k, c0 + chunk), acc, DirectedAdd<M>{q, seen});
     for (int v = 0; v < 2 * kRows; ++v) _mm256_storeu_ps(out + (c0 / chunk * 2 * kRows + v) * 8, acc[v]);
   }
 }
@@ -260,16 +287,7 @@ template <Mode M, bool Checked>
       }
   } else {
     for (std::int64_t c0 = 0; c0 < k; c0 += chunk) {
-      for (auto& v : acc) v = _mm256_setzero_ps();
-      const std::int64_t c1 = std::min(k, c0 + chunk);
-      for (std::int64_t l = c0; l < c1; ++l) {
-        const __m256 b0 = _mm256_loadu_ps(panel + l * kLaneCols), b1 = _mm256_loadu_ps(panel + l * kLaneCols + 8);
-        for (int r = 0; r < kRows; ++r) {
-          const __m256 x = _mm256_broadcast_ss(ar[r] + l);
-          acc[2 * r] = add_round<M, Checked>(acc[2 * r], _mm256_mul_ps(x, b0), acc_lane, &seen);
-          acc[2 * r + 1] = add_round<M, Checked>(acc[2 * r + 1], _mm256_mul_ps(x, b1), acc_lane, &seen);
-        }
-      }
+      chunk_terms(ar, panel, c0, std::min(k, c0 + chunk), acc, RoundAdd<M, Checked>{acc_lane, &seen});
       if (cfg.promote > 0)
         for (int v = 0; v < 2 * kRows; ++v) res[v] = add_outer(res[v], acc[v], outer);
     }
