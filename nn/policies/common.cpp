@@ -84,13 +84,13 @@ void Formats::set(LayerPrecision& p, int w_bits, int a_bits, int e_bits) const {
   p.e = e(e_bits);
 }
 
-int cyclic_bits(std::int64_t t, std::int64_t period, int bmin, int bmax) {
+int cyclic_bits(std::int64_t t, double period, int bmin, int bmax) {
   // Spelled as the authors' 1 + cos(pi x + pi), so that ties round alike.
-  const double phase = double(t % period) / double(period);
+  const double phase = std::fmod(double(t), period) / period;
   return int(std::nearbyint(bmin + 0.5 * (bmax - bmin) * (1 + std::cos(std::numbers::pi * phase + std::numbers::pi))));
 }
 
-std::int64_t cyclic_period(std::int64_t total, int cycles) { return std::max<std::int64_t>(1, total / cycles); }
+double cyclic_period(std::int64_t total, int cycles) { return std::max(1.0, double(total) / double(cycles)); }
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;

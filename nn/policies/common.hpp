@@ -56,10 +56,15 @@ class Formats {
 
 // CPT (Fu et al. ICLR 2021, and the authors' cyclic_adjust_precision):
 // rint(bmin + (bmax - bmin)/2 * (1 - cos(pi * (t mod period) / period))),
-// rint rounding half to even as numpy's.
-int cyclic_bits(std::int64_t t, std::int64_t period, int bmin, int bmax);
-// The authors' period: int(total / cycles), at least 1.
-std::int64_t cyclic_period(std::int64_t total, int cycles);
+// rint rounding half to even as numpy's; t mod period is fmod.
+int cyclic_bits(std::int64_t t, double period, int bmin, int bmax);
+// The period T = total / cycles, not rounded (at least 1). The authors take
+// int(total / cycles): the same where cycles divide the iterations (their
+// 64000 / 32), but otherwise the last iterations open one more cycle at
+// bmin, and the final evaluation (at the last iteration's precision) runs at
+// bmin -- 3 bits in a 316-iteration run of 32 cycles. A real T tiles the run
+// with the cycles, which end at the top as theirs do.
+double cyclic_period(std::int64_t total, int cycles);
 
 double median(std::vector<double> v);
 

@@ -1,10 +1,11 @@
 // CPT, cyclic precision training (Fu et al., ICLR 2021). Every iteration t,
 // W and A get b_fwd(t) and E gets b_bwd(t) bits, both
 //   rint(Bmin + (Bmax - Bmin)/2 * (1 - cos(pi * (t mod T) / T))),
-// T = int(iterations / cpt_cycles), as the authors' cyclic_adjust_precision
-// (one cosine ramp from Bmin up to Bmax per period). Quantizers as the
-// authors' code: per-output-channel min-max for W, per-tensor min-max for A,
-// per-tensor min-max with stochastic rounding for E.
+// T = iterations / cpt_cycles, as the authors' cyclic_adjust_precision but
+// not rounded down (common.hpp, cyclic_period: the run ends at the top of a
+// cycle whatever its length). One cosine ramp from Bmin up to Bmax per
+// period. Quantizers as the authors' code: per-output-channel min-max for W,
+// per-tensor min-max for A, per-tensor min-max with stochastic rounding for E.
 // Evaluation uses the formats of the epoch's last iteration, as the authors'
 // validate() uses the current num_bits; activation ranges there are the
 // running ones of QuantMeasure (a_range = ema by default, common.cpp).
@@ -16,7 +17,7 @@
 // that of the precision before it by at least prt_threshold (the accuracy
 // "starts to rise" there). Reaching bmax_fwd without such a gain gives
 // Bmin = bmax_fwd. The test's iterations are training iterations; the cycles
-// then run over the iterations left (T = int(remaining / cpt_cycles)).
+// then run over the iterations left (T = remaining / cpt_cycles).
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -53,7 +54,7 @@ class Cpt : public LayerwisePolicy {
   void before_step(Model&, std::int64_t t) override {
     int fwd = test_bits_, bwd = cfg_.bmax_bwd;
     if (!testing_) {
-      const std::int64_t period = cyclic_period(ctx_.total_iterations - test_end_, cfg_.cpt_cycles);
+      const double period = cyclic_period(ctx_.total_iterations - test_end_, cfg_.cpt_cycles);
       fwd = cyclic_bits(t - test_end_, period, bmin_fwd_, cfg_.bmax_fwd);
       bwd = cyclic_bits(t - test_end_, period, cfg_.bmin_bwd, cfg_.bmax_bwd);
     }

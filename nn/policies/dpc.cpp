@@ -72,7 +72,7 @@ class Dpc : public LayerwisePolicy {
   }
 
   void before_step(Model&, std::int64_t t) override {
-    const std::int64_t period = cyclic_period(ctx_.total_iterations, cfg_.cpt_cycles);
+    const double period = cyclic_period(ctx_.total_iterations, cfg_.cpt_cycles);
     for (std::size_t k = 0; k < bits_.size(); ++k) {
       int b = base_[k];
       if (cyclic_) {

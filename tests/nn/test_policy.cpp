@@ -155,8 +155,17 @@ TEST_CASE("CPT schedule follows the cosine formula, including cycle boundaries")
   CHECK(nn::policies::cyclic_bits(100, 100, 3, 8) == 3);
   CHECK(nn::policies::cyclic_bits(199, 100, 3, 8) == 8);
   CHECK(nn::policies::cyclic_bits(50, 100, 8, 8) == 8);  // a flat range stays put
-  CHECK(nn::policies::cyclic_period(1000, 32) == 31);     // int(iters / cycles), as the authors
+  CHECK(nn::policies::cyclic_period(1000, 32) == 31.25);  // iters / cycles, not rounded down
   CHECK(nn::policies::cyclic_period(10, 32) == 1);
+  // 316 iterations, 32 cycles: T = 9.875. The last iteration ends a cycle near
+  // the top (with the authors' int(T) = 9 it would open a 33rd one at bmin:
+  // 315 mod 9 = 0, and the final evaluation would run at 3 bits).
+  const double t316 = nn::policies::cyclic_period(316, 32);
+  CHECK(t316 == 9.875);
+  CHECK(nn::policies::cyclic_bits(315, t316, 3, 8) == 8);  // fmod(315, 9.875) = 8.875: 3 + 5 sin^2(0.449 pi) = 7.87
+  CHECK(nn::policies::cyclic_bits(9, t316, 3, 8) == 8);    // 9 / 9.875: 7.90
+  CHECK(nn::policies::cyclic_bits(10, t316, 3, 8) == 3);   // 0.125 / 9.875: a new cycle
+  CHECK(nn::policies::cyclic_bits(315, 9, 3, 8) == 3);     // the rounded-down period's last step
 
   // The policy sets W and A to b_fwd(t), E to b_bwd(t), on every layer when asked.
   auto m = tiny();
