@@ -31,21 +31,33 @@ def mean_bits(layers):
     return out
 
 
-def table(path, baseline="static", reference="sbm"):
-    if not os.path.exists(path):
-        sys.exit(f"error: {path} does not exist")
-    runs = lpsim.load(path, status="finished")
-    if not runs:
-        sys.exit(f"error: {path}: no finished runs")
+def table(path, baseline="static", reference="sbm", extra=()):
+    """The table of the sweep in `path`, plus the runs of each (file, label) in `extra`
+    as rows "<method> (<label>)" (variants of a method, paired with the same baseline)."""
     by_method = {}
+    for file, label in [(path, None), *extra]:
+        if not os.path.exists(file):
+            sys.exit(f"error: {file} does not exist")
+        runs = lpsim.load(file, status="finished")
+        if not runs:
+            sys.exit(f"error: {file}: no finished runs")
+        collect(file, runs, label, by_method)
+    return render(by_method, baseline, reference)
+
+
+def collect(path, runs, label, by_method):
     for name, r in runs.items():
         p = point(r["attrs"])
         if "policy.kind" not in p:
             sys.exit(f"error: {path}: run {name!r} is not a point of a policy.kind sweep")
         e = r["epochs"]
-        by_method.setdefault(p["policy.kind"], []).append(
+        method = p["policy.kind"] if label is None else f"{p['policy.kind']} ({label})"
+        by_method.setdefault(method, []).append(
             (int(p.get("seed", r["attrs"].get("seed", 0))), 100 * e["test_acc"][-1],
              1 - e["bitops"].sum() / e["bitops_fp32"].sum(), e["bitops"].sum(), mean_bits(r["layers"])))
+
+
+def render(by_method, baseline, reference):
     base = by_method.get(baseline)
     base_acc = {s: a for s, a, *_ in base} if base else {}
     ref = by_method.get(reference)
@@ -72,8 +84,16 @@ def main():
     ap.add_argument("results", help="results file of the sweep")
     ap.add_argument("--baseline", default="static", help="the policy.kind of the full-precision runs")
     ap.add_argument("--reference", default="sbm", help="the policy.kind whose BitOPs the second savings column is against")
+    ap.add_argument("--extra", action="append", default=[], metavar="FILE:LABEL",
+                    help="another sweep's runs as rows '<method> (LABEL)', e.g. a variant of a method's knobs")
     a = ap.parse_args()
-    print(table(a.results, a.baseline, a.reference))
+    extra = []
+    for spec in a.extra:
+        file, sep, label = spec.rpartition(":")
+        if not sep or not file or not label:
+            sys.exit(f"error: --extra {spec!r}: expected FILE:LABEL")
+        extra.append((file, label))
+    print(table(a.results, a.baseline, a.reference, extra))
 
 
 if __name__ == "__main__":

@@ -146,5 +146,13 @@ def test_results_table_of_a_policy_sweep(tmp_path):
     base = {s: acc[f"policy.kind=static,seed={s}"] for s in (0, 1)}
     sbm = [100 * (acc[f"policy.kind=sbm,seed={s}"] - base[s]) for s in (0, 1)]
     assert rows["sbm"][1] == f"{sum(sbm) / 2:+.2f}"  # the paired difference per seed, averaged
+    # Another sweep's runs as labelled rows, paired with this file's baseline (here: the same file again).
+    r = subprocess.run([sys.executable, script, str(out), "--extra", f"{out}:again"], capture_output=True, text=True,
+                       env=env)
+    assert r.returncode == 0, r.stderr
+    again = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in r.stdout.splitlines()[2:]}
+    assert again["sbm (again)"] == rows["sbm"] and again["static (again)"][1] == "+0.00"
+    r = subprocess.run([sys.executable, script, str(out), "--extra", "no-label"], capture_output=True, text=True, env=env)
+    assert r.returncode != 0 and "FILE:LABEL" in r.stderr
     r = subprocess.run([sys.executable, script, str(tmp_path / "none.h5")], capture_output=True, text=True, env=env)
     assert r.returncode != 0
