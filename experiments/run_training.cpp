@@ -30,6 +30,8 @@ void print_header(const RunRequest& req) {
              p.a.empty() ? "fp32" : p.a, p.e.empty() ? "fp32" : p.e, p.e_round, p.g.empty() ? "fp32" : p.g, p.mac_fwd,
              p.mac_bwd_data, p.mac_bwd_weight, p.keep_first_last ? "  (first/last layer fp32)" : "",
              c.layers.empty() ? "" : fmt::format("  ({} per-layer overrides)", c.layers.size()));
+  // A policy sets W, A and E itself, per layer and step (the line above is where it starts from).
+  if (c.policy.kind != "static") fmt::print("  precision policy {} (docs/policies.md)\n", c.policy.kind);
 }
 
 // The first differing line of two resolved configs, for the resume error.
