@@ -31,8 +31,8 @@ struct ConvShape {
 // computes the same dot products as the transposed product im2col(x_g)^T .
 // W_g^T with the operand formats exchanged, which the blocked kernels run
 // several times faster for few output channels; the result is bit-identical.
-// The fma-fp32 model on a stride-1 convolution skips the lowering altogether
-// (conv_direct.hpp), again with the same bits.
+// The fma-fp32 model on an ungrouped convolution skips the lowering
+// altogether (conv_direct.hpp), again with the same bits.
 void conv2d(const MacConfig& cfg, const ConvShape& s, const float* x, const float* weights, float* y,
             arith::RandomKey key = {}, GemmStats* stats = nullptr, const StatsRequest& req = {}, bool golden = false);
 

@@ -1,9 +1,9 @@
 // Direct (unlowered) convolution kernels for the engine's "fma-fp32" MAC
 // model: the forward product and the weight gradient (any stride; the input
 // split into stride phases) and the data gradient (stride 1) read
-// zero-padded copies of the tensors in place
-// instead of materialising im2col's K x (batch·pixels) matrix (9x the input
-// for a 3x3 kernel) and scattering it back (col2im). Each result is
+// zero-padded copies of the tensors in place instead of materialising
+// im2col's K x (batch·pixels) matrix (9x the input for a 3x3 kernel) and
+// scattering it back (col2im). Each result is
 // bit-identical to the lowered computation it replaces, because it performs
 // the same IEEE operations in the same order:
 //  - forward:  y = one fma chain over k = (ci, r, c), from +0 (conv2d's GEMM);

@@ -197,7 +197,7 @@ Tensor<T> Conv2d<T>::backward(const Tensor<T>& dy) {
   if constexpr (std::is_same_v<T, float>) flip_w = og < 32 && sim::orientation_free(p.bwd_weight);
   const sim::MacConfig cfg_w = flip_w ? sim::transposed(p.bwd_weight) : p.bwd_weight;
   std::vector<sim::GemmStats> st_w(std::size_t(s.groups)), st_d(std::size_t(s.groups));
-  // The fma-fp32 model on a stride-1 convolution: the same bits without
+  // The fma-fp32 model on an ungrouped convolution: the same bits without
   // im2col/col2im (sim/conv_direct.hpp); the statistics of the lowered products.
   bool direct_w = false, direct_d = false;
   if constexpr (std::is_same_v<T, float>) {
