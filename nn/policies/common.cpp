@@ -145,6 +145,25 @@ int cosine_bmin(const std::vector<const Tensor<float>*>& weights, const Formats&
   return bmax;
 }
 
+void require_capacity_knobs(const PolicyConfig& c) {
+  require_bits(c.bmax_fwd, c.kind, "bmax_fwd");
+  require_bits(c.bmax_bwd, c.kind, "bmax_bwd");
+  if (!c.cos_bounds) {
+    require_bits(c.bmin_fwd, c.kind, "bmin_fwd");
+    require(c.bmin_fwd <= c.bmax_fwd, c.kind, "bmin_fwd > bmax_fwd");
+  } else {
+    require(c.cos_threshold > 0 && c.cos_threshold < 1, c.kind, "cos_threshold must be in (0, 1)");
+  }
+  require(c.delta > 0 && std::isfinite(c.delta), c.kind, "delta must be positive");
+}
+
+int capacity_bmin(const std::vector<Target>& targets, const Formats& formats, const PolicyConfig& c) {
+  if (!c.cos_bounds) return c.bmin_fwd;
+  std::vector<const Tensor<float>*> weights;
+  for (const Target& t : targets) weights.push_back(&weight_of(t.layer)->value);
+  return cosine_bmin(weights, formats, c.bmax_fwd, c.cos_threshold);
+}
+
 namespace {
 bool per_tensor(const std::string& scale) {
   return scale.size() >= 7 && scale.compare(scale.size() - 7, 7, "/tensor") == 0;

@@ -82,6 +82,13 @@ double cosine_similarity(std::span<const float> a, std::span<const float> b);
 int cosine_bmin(const std::vector<const Tensor<float>*>& weights, const Formats& formats, int bmax,
                 double threshold);
 
+// The capacity rule's knobs (DPC and factor-aware): bmax_fwd, bmax_bwd,
+// delta, and the lower bound, bmin_fwd or (cos_bounds) cos_threshold.
+void require_capacity_knobs(const PolicyConfig& c);
+// The capacity rule's lower bound: cosine_bmin over the targets' current
+// weights with cos_bounds, else bmin_fwd.
+int capacity_bmin(const std::vector<Target>& targets, const Formats& formats, const PolicyConfig& c);
+
 // Reads a saved state: a kind tag, then values, each checked.
 class StateReader {
  public:

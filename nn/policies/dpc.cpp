@@ -36,15 +36,7 @@ constexpr double kTag = 4;
 class Dpc : public LayerwisePolicy {
  public:
   explicit Dpc(const PolicyConfig& c) : LayerwisePolicy(c, "minmax/channel") {
-    require_bits(c.bmax_fwd, c.kind, "bmax_fwd");
-    require_bits(c.bmax_bwd, c.kind, "bmax_bwd");
-    if (!c.cos_bounds) {
-      require_bits(c.bmin_fwd, c.kind, "bmin_fwd");
-      require(c.bmin_fwd <= c.bmax_fwd, c.kind, "bmin_fwd > bmax_fwd");
-    } else {
-      require(c.cos_threshold > 0 && c.cos_threshold < 1, c.kind, "cos_threshold must be in (0, 1)");
-    }
-    require(c.delta > 0 && std::isfinite(c.delta), c.kind, "delta must be positive");
+    require_capacity_knobs(c);
     adaptive_ = c.kind == "dpc_adaptive";
     cyclic_ = c.kind == "dpc_cpt";
     if (adaptive_)
@@ -59,12 +51,8 @@ class Dpc : public LayerwisePolicy {
   void begin(Model& m, const PolicyContext& ctx) override {
     LayerwisePolicy::begin(m, ctx);
     std::vector<double> sizes;
-    std::vector<const Tensor<float>*> weights;
-    for (const Target& t : targets_) {
-      sizes.push_back(double(parameter_count(t.layer)));
-      weights.push_back(&weight_of(t.layer)->value);
-    }
-    bmin_ = cfg_.cos_bounds ? cosine_bmin(weights, formats_, cfg_.bmax_fwd, cfg_.cos_threshold) : cfg_.bmin_fwd;
+    for (const Target& t : targets_) sizes.push_back(double(parameter_count(t.layer)));
+    bmin_ = capacity_bmin(targets_, formats_, cfg_);
     base_ = capacity_bits(sizes, bmin_, cfg_.bmax_fwd, cfg_.delta);
     norm_sum_.assign(targets_.size(), 0);
     norm_sq_.assign(targets_.size(), 0);

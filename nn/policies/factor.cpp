@@ -38,22 +38,12 @@ constexpr double kTag = 6;
 class Factor : public LayerwisePolicy {
  public:
   explicit Factor(const PolicyConfig& c) : LayerwisePolicy(c, "minmax/channel") {
-    require_bits(c.bmax_fwd, c.kind, "bmax_fwd");
-    require_bits(c.bmax_bwd, c.kind, "bmax_bwd");
-    if (!c.cos_bounds) {
-      require_bits(c.bmin_fwd, c.kind, "bmin_fwd");
-      require(c.bmin_fwd <= c.bmax_fwd, c.kind, "bmin_fwd > bmax_fwd");
-    } else {
-      require(c.cos_threshold > 0 && c.cos_threshold < 1, c.kind, "cos_threshold must be in (0, 1)");
-    }
-    require(c.delta > 0 && std::isfinite(c.delta), c.kind, "delta must be positive");
+    require_capacity_knobs(c);
   }
 
   void begin(Model& m, const PolicyContext& ctx) override {
     LayerwisePolicy::begin(m, ctx);
-    std::vector<const Tensor<float>*> weights;
-    for (const Target& t : targets_) weights.push_back(&weight_of(t.layer)->value);
-    bmin_ = cfg_.cos_bounds ? cosine_bmin(weights, formats_, cfg_.bmax_fwd, cfg_.cos_threshold) : cfg_.bmin_fwd;
+    bmin_ = capacity_bmin(targets_, formats_, cfg_);
     allocated_ = false;
   }
 

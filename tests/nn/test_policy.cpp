@@ -545,6 +545,13 @@ TEST_CASE("bad knob values are clear errors naming the knob") {
   c = cfg("dpc");
   c.cos_threshold = 1.5;
   expect_error(c, "cos_threshold");
+  c = cfg("factor");  // the capacity rule's knobs, shared with DPC
+  c.delta = 0;
+  expect_error(c, "policy factor: delta");
+  c = cfg("factor");
+  c.cos_bounds = false;  // else bmin_fwd is not used
+  c.bmin_fwd = 9;
+  expect_error(c, "policy factor: bmin_fwd > bmax_fwd");
   c = cfg("dpc_adaptive");
   c.adpc_stable_cv = 0.9;
   expect_error(c, "adpc_stable_cv");
