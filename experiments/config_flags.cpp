@@ -19,7 +19,7 @@ struct Flag {
 // Aliases (--mac) before the keys they set, so --mac-bwd-data refines --mac.
 const std::vector<Flag>& flags() {
   static const std::vector<Flag> table = {
-      {"--model", "model.arch", "", "mlp, lenet5, resnet<6n+2> (resnet20, resnet56, ...)"},
+      {"--model", "model.arch", "", "mlp, lenet5, resnet<6n+2> (resnet20, resnet56, ...), mobilenetv2[_<width>]"},
       {"--dataset", "dataset", "", "fashion-mnist, cifar10, cifar100"},
       {"--data-dir", "data_dir", "", "dataset directory (default: Debian's for fashion-mnist)"},
       {"--epochs", "epochs", "", ""},
@@ -46,6 +46,8 @@ const std::vector<Flag>& flags() {
       {"--mac-fwd", "precision.mac_fwd", "", "MAC of the forward product Y = W X"},
       {"--mac-bwd-data", "precision.mac_bwd_data", "", "MAC of the error product dX = W^T dY"},
       {"--mac-bwd-weight", "precision.mac_bwd_weight", "", "MAC of the weight-gradient product dW = dY X^T"},
+      {"--master", "precision.master", "", "master-weight format, e.g. bf16, fp16 (default fp32)"},
+      {"--master-round", "precision.master_round", "", ""},
       {"--quantize-first-last", "precision.keep_first_last", "false", "quantize the first and last layers too"},
       {"--count-events", "precision.count_events", "true", "count swamped/overflowed additions (slower kernels)"},
       {"--measure-error", "precision.measure_error", "true", "error and SQNR of every product against fp64 (slow)"},

@@ -10,7 +10,7 @@ namespace lpsim::cli {
 
 const std::vector<Key>& keys() {
   static const std::vector<Key> table = {
-      KEY("model.arch", train.model.arch, Check::None, "mlp, lenet5, resnet<6n+2> (resnet20, resnet56, ...)"),
+      KEY("model.arch", train.model.arch, Check::None, "mlp, lenet5, resnet<6n+2> (resnet20, resnet56, ...), mobilenetv2[_<width>]"),
       KEY("model.hidden", train.model.hidden, Check::Positive, "hidden units of mlp"),
       KEY("model.norm", train.model.norm, Check::None, "normalisation layers: batch, range (Range BN, Banner et al. 2018)"),
       KEY("dataset", train.dataset, Check::None, "fashion-mnist, cifar10, cifar100"),
@@ -45,6 +45,9 @@ const std::vector<Key>& keys() {
       KEY("precision.mac_fwd", train.precision.mac_fwd, Check::Mac, "MAC of Y = W X"),
       KEY("precision.mac_bwd_data", train.precision.mac_bwd_data, Check::Mac, "MAC of dX = W^T dY"),
       KEY("precision.mac_bwd_weight", train.precision.mac_bwd_weight, Check::Mac, "MAC of dW = dY X^T"),
+      KEY("precision.master", train.precision.master, Check::Master,
+          "master-weight format after each update: bf16, fp16, fx16.12 (empty: fp32)"),
+      KEY("precision.master_round", train.precision.master_round, Check::Rounding, "rounding of master weights (sr: stochastic)"),
       KEY("precision.keep_first_last", train.precision.keep_first_last, Check::None, "first and last layers stay fp32"),
       KEY("precision.count_events", train.precision.count_events, Check::None, "count swamped/overflowed additions"),
       KEY("precision.measure_error", train.precision.measure_error, Check::None, "error and SQNR against fp64 (slow)"),

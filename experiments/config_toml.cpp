@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "arith/arith.hpp"
+#include "nn/optim.hpp"
 #include "nn/quantizer.hpp"
 #include "sim/mac_config.hpp"
 
@@ -74,6 +75,7 @@ std::string type_name(const toml::node& n) {
 void check_string(Check check, const std::string& key, const std::string& v, const std::string& where) {
   try {
     if (check == Check::Quant && !v.empty() && v != "fp32") nn::parse_quant(v, "rne");
+    if (check == Check::Master && !v.empty() && v != "fp32") nn::parse_master(v, "rne");
     if (check == Check::Rounding) arith::parse_rounding(v);
     if (check == Check::Mac) sim::parse_mac(v);
   } catch (const std::exception& e) {

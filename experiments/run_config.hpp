@@ -26,7 +26,7 @@ using ValueRef = std::variant<std::string*, int*, std::int64_t*, std::uint64_t*,
 
 // What a string value must be, checked when it is read so that the error can
 // name the file and line.
-enum class Check { None, Quant, Rounding, Mac, Positive };
+enum class Check { None, Quant, Master, Rounding, Mac, Positive };
 
 struct Key {
   const char* path;

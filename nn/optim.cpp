@@ -3,8 +3,30 @@
 #include <cmath>
 #include <numbers>
 #include <stdexcept>
+#include <string>
+
+#include "nn/product.hpp"
 
 namespace lpsim::nn {
+
+QuantSpec parse_master(std::string_view format, std::string_view rounding) {
+  QuantSpec q = parse_quant(format, rounding);
+  if (q.format.kind == arith::Kind::Scaled)
+    throw std::invalid_argument("\"" + std::string(format) +
+                                "\" is a scaled format; master weights take an absolute format (a float or "
+                                "fixed-point grid: bf16, fp16, e5m7, fx16.12)");
+  return q;
+}
+
+void round_master(const QuantSpec& spec, const std::vector<Param<float>*>& params, std::uint64_t seed,
+                  std::int64_t iteration) {
+  for (std::size_t j = 0; j < params.size(); ++j) {
+    Tensor<float>& w = params[j]->value;
+    const arith::RandomKey key =
+        draw_key({seed, kMasterStream + std::uint32_t(j)}, std::uint64_t(iteration), Draw::Master);
+    quantize_tensor(spec, w.ptr(), w.ptr(), w.shape, 0, key);
+  }
+}
 
 void optimizer_step(const OptimizerConfig& c, std::vector<Param<float>*>& params, double lr, std::int64_t step) {
   const bool adam = c.kind == "adam", nesterov = c.kind == "nesterov";

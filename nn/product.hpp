@@ -42,7 +42,7 @@ void matmul(const sim::MacConfig& cfg, const MatMul<double>& p, arith::RandomKey
             const sim::StatsRequest& req);
 
 // Every random draw of a layer in one step: the quantizers and the three products.
-enum class Draw : std::uint32_t { W, A, E, G, Fwd, BwdData, BwdWeight };
+enum class Draw : std::uint32_t { W, A, E, G, Fwd, BwdData, BwdWeight, Master };
 
 // A key of its own for (layer key, iteration, draw): the layer's seed and
 // stream are hashed together with the step, so that stochastic rounding

@@ -22,6 +22,15 @@ std::optional<QuantSpec> quant(const std::string& spelling, const std::string& r
   return parse_quant(spelling, rounding);
 }
 
+std::optional<QuantSpec> master_spec(const PrecisionConfig& p) {
+  if (p.master.empty() || p.master == "fp32") return std::nullopt;
+  try {
+    return parse_master(p.master, p.master_round);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("precision.master: ") + e.what());
+  }
+}
+
 int bits_of(const std::optional<QuantSpec>& q) {
   if (!q) return 32;
   return q->format.kind == arith::Kind::Scaled ? q->format.scaled.elem->bits() : q->format.bits();
@@ -222,6 +231,7 @@ void check_config(const TrainConfig& c) {
   auto model = make_model(spec);
   apply_precision(*model, c.precision, c.seed, c.layers);
   make_policy(c.policy);
+  master_spec(c.precision);
   learning_rate(c.schedule, c.schedule.warmup_iters, c.schedule.warmup_iters + 1);  // past warm-up: checks the kind
   std::vector<Param<float>*> none;
   optimizer_step(c.optimizer, none, 0.0, 0);  // checks the kind
@@ -250,6 +260,8 @@ std::vector<EpochRecord> train(const TrainConfig& c, const TrainHooks& hooks) {
   const auto policy = make_policy(c.policy);
   auto params = model->params();
   const auto product_layers = model->product_layers();
+  const std::optional<QuantSpec> master = master_spec(c.precision);
+  if (master) round_master(*master, params, c.seed, 0);  // the initial weights, stored (a resume overwrites them)
 
   data::LoaderOptions lo{.batch_size = c.batch, .seed = c.seed, .shuffle = true, .drop_last = false,
                          .crop_padding = c.augment ? (tr.h >= 32 ? 4 : 2) : 0, .flip = c.augment};
@@ -298,6 +310,7 @@ std::vector<EpochRecord> train(const TrainConfig& c, const TrainHooks& hooks) {
       model->backward(model->loss.backward());
       policy->after_backward(*model, it);
       optimizer_step(c.optimizer, params, r.lr, it);
+      if (master) round_master(*master, params, c.seed, it + 1);
       policy->after_step(*model, it, loss, double(model->loss.correct) / b.size);
       for (std::size_t i = 0; i < product_layers.size(); ++i) {
         step_bitops(*product_layers[i], r.bitops, r.bitops_fp32);

@@ -20,6 +20,9 @@ struct PrecisionConfig {
   std::string w, a, e, g;  // quantizer spellings (nn/quantizer.hpp); empty = fp32
   std::string w_round = "rne", a_round = "rne", e_round = "sr", g_round = "rne";
   std::string mac_fwd = "fp32", mac_bwd_data = "fp32", mac_bwd_weight = "fp32";
+  // Master weights (every trainable parameter) stored in this absolute
+  // format after each update (nn/optim.hpp round_master); empty or fp32: fp32.
+  std::string master, master_round = "rne";
   // First and last layers stay fp32, as SBM (Banner et al. 2018) and most
   // low-precision training papers do.
   bool keep_first_last = true;

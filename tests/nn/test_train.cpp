@@ -69,6 +69,35 @@ TEST_CASE("a ResNet with Range BatchNorm (SBM's option) learns; model.norm is ch
   CHECK(h.back().test_acc > 0.4);  // chance is 0.1
 }
 
+TEST_CASE("master weights in bf16 with stochastic rounding: stored in bf16 throughout, and it learns") {
+  nn::TrainConfig c = small("mlp");
+  c.precision.master = "int8/absmax/tensor";
+  CHECK_THROWS_WITH_AS(nn::check_config(c), doctest::Contains("precision.master: \"int8/absmax/tensor\" is a scaled"),
+                       std::invalid_argument);
+  c.precision.master = "bf16";
+  c.precision.master_round = "sr";
+  CHECK_NOTHROW(nn::check_config(c));
+  if (!have_data()) return;
+  c.epochs = 1;
+  const nn::QuantSpec bf16 = nn::parse_quant("bf16");
+  std::size_t values = 0, off_grid = 0;
+  nn::TrainHooks hooks;
+  hooks.on_end = [&](nn::Model& m) {
+    for (nn::Param<float>* p : m.params())
+      for (float v : p->value.data) {
+        std::vector<float> q{v};
+        const std::int64_t one = 1;
+        nn::quantize_tensor(bf16, q.data(), q.data(), {&one, 1}, 0, {});
+        off_grid += q[0] != v;
+        ++values;
+      }
+  };
+  const auto h = nn::train(c, hooks);
+  CHECK(values > 100000);
+  CHECK(off_grid == 0);
+  CHECK(h.back().test_acc > 0.6);  // chance is 0.1
+}
+
 TEST_CASE("a diverging run stops with an error naming the loss") {
   if (!have_data()) return;
   nn::TrainConfig c = small("mlp");
