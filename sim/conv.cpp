@@ -186,8 +186,8 @@ void conv2d(const MacConfig& cfg, const ConvShape& s, const float* x, const floa
           std::copy_n(out.data() + o * ncol + b * plane, plane, y + (b * s.cout + g * og + o) * plane);
     }
   };
-  // The fma-fp32 model on a stride-1 convolution: the same bits without lowering (conv_direct.hpp).
-  if (!golden && conv_direct_applies(cfg, s, stats, req)) conv2d_direct(s, x, weights, y);
+  // The fma-fp32 model on an ungrouped convolution: the same bits without lowering (conv_direct.hpp).
+  if (!golden && conv_direct_applies(cfg, s, stats, req)) conv2d_direct(cfg, s, x, weights, y);
   else for_each_group(s.groups, og * ncol * k, one_group);
   GemmStats total;
   for (std::int64_t g = 0; g < std::int64_t(per_group.size()); ++g) {  // in group order: the same sums for any threads

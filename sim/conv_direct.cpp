@@ -9,11 +9,26 @@
 #include <string_view>
 #include <vector>
 
+#include "arith/quantize.hpp"
 #include "sim/gemm.hpp"
 
 namespace lpsim::sim {
 
 namespace {
+
+bool deterministic(const std::optional<Rounded>& r) { return !r || r->rounding.mode != arith::Mode::SR; }
+
+// v[0..n) rounded into an operand's or the output's format, if it has one.
+// Deterministic roundings only (conv_direct_applies), so that rounding the
+// tensors -- zero padding included, as zero stays zero -- gives the values
+// the lowered GEMM's rounding of the im2col matrix gives.
+void round_all(float* v, std::int64_t n, const std::optional<Rounded>& r) {
+  if (!r) return;
+  constexpr std::int64_t kChunk = 1 << 14;
+#pragma omp parallel for schedule(static) if (n > 4 * kChunk)
+  for (std::int64_t i = 0; i < n; i += kChunk)
+    arith::quantize(v + i, v + i, std::size_t(std::min(kChunk, n - i)), r->format, r->rounding, {}, std::uint64_t(i));
+}
 
 // Scratch kept between calls: fresh multi-megabyte buffers cost page faults every layer.
 std::vector<float>& scratch(int which) {
@@ -203,11 +218,12 @@ Phased split_phases(const ConvShape& s, const float* x, std::vector<float>& dst)
 
 bool conv_direct_applies(const MacConfig& cfg, const ConvShape& s, const GemmStats* stats, const StatsRequest& req) {
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  const bool plain_fp32 = std::string_view(gemm_path(cfg)) == "fma-fp32" && !cfg.a && !cfg.b && !cfg.out;
-  return avx2 && plain_fp32 && !(stats && (req.counts || req.error)) && s.groups == 1;
+  const bool fma_fp32 = std::string_view(gemm_path(cfg)) == "fma-fp32" && deterministic(cfg.a) &&
+                        deterministic(cfg.b) && deterministic(cfg.out);
+  return avx2 && fma_fp32 && !(stats && (req.counts || req.error)) && s.groups == 1;
 }
 
-void conv2d_direct(const ConvShape& s, const float* x, const float* weights, float* y) {
+void conv2d_direct(const MacConfig& cfg, const ConvShape& s, const float* x, const float* weights, float* y) {
   const std::int64_t oh = s.out_h(), ow = s.out_w(), k = s.cin * s.kh * s.kw;
   std::vector<float>& xp = scratch(0);
   const Phased ph = split_phases(s, x, xp);
@@ -217,6 +233,8 @@ void conv2d_direct(const ConvShape& s, const float* x, const float* weights, flo
   wk.assign(std::size_t(k * ldw), 0.f);
   for (std::int64_t co = 0; co < s.cout; ++co)
     for (std::int64_t l = 0; l < k; ++l) wk[std::size_t(l * ldw + co)] = weights[co * k + l];
+  round_all(xp.data(), std::int64_t(xp.size()), cfg.b);  // B = im2col(x), A = W
+  round_all(wk.data(), std::int64_t(wk.size()), cfg.a);
   const float* xd = xp.data();
   const float* wd = wk.data();
 #pragma omp parallel for schedule(static)
@@ -232,13 +250,12 @@ void conv2d_direct(const ConvShape& s, const float* x, const float* weights, flo
       if (++ox == ph.ws) ox = 0, ++oy;
     }
   }
+  round_all(y, s.batch * s.cout * oh * ow, cfg.out);
 }
 
-bool conv2d_data_grad_direct(const ConvShape& s, const float* weights, const float* dy, float* dx) {
-  if (s.stride_h != 1 || s.stride_w != 1 || s.pad_h >= s.kh || s.pad_w >= s.kw) return false;
-  const std::int64_t k = s.cin * s.kh * s.kw;
-  for (std::int64_t i = 0; i < s.cout * k; ++i)
-    if (!std::isfinite(weights[i])) return false;
+bool conv2d_data_grad_direct(const MacConfig& cfg, const ConvShape& s, const float* weights, const float* dy,
+                             float* dx) {
+  if (s.stride_h != 1 || s.stride_w != 1 || s.pad_h >= s.kh || s.pad_w >= s.kw || cfg.out) return false;
   const std::int64_t hd = s.h + s.kh - 1, wd = s.w + s.kw - 1, planed = hd * wd, oh = s.out_h(), ow = s.out_w();
   std::vector<float>& dyp = scratch(2);
   pad_planes(dy, s.batch * s.cout, oh, ow, s.kh - 1 - s.pad_h, s.kw - 1 - s.pad_w, hd, wd, dyp);
@@ -252,6 +269,10 @@ bool conv2d_data_grad_direct(const ConvShape& s, const float* weights, const flo
     for (std::int64_t ci = 0; ci < s.cin; ++ci)
       for (std::int64_t tap = 0; tap < taps; ++tap)
         wt[std::size_t((tap * s.cout + co) * ldc + ci)] = weights[(co * s.cin + ci) * taps + tap];
+  round_all(wt.data(), std::int64_t(wt.size()), cfg.a);  // A = W^T, B = dY
+  for (float v : wt)
+    if (!std::isfinite(v)) return false;
+  round_all(dyp.data(), std::int64_t(dyp.size()), cfg.b);
   const std::int64_t qn = (s.h - 1) * wd + s.w, nqt = (qn + kDq - 1) / kDq;
   const float* dd = dyp.data();
   const float* wtd = wt.data();
@@ -271,7 +292,7 @@ bool conv2d_data_grad_direct(const ConvShape& s, const float* weights, const flo
   return true;
 }
 
-void conv2d_weight_grad_direct(const ConvShape& s, const float* x, const float* dy, float* dw) {
+void conv2d_weight_grad_direct(const MacConfig& cfg, const ConvShape& s, const float* x, const float* dy, float* dw) {
   const std::int64_t oh = s.out_h(), ow = s.out_w(), npix = oh * ow, k = s.cin * s.kh * s.kw;
   const std::int64_t lde = round_up(s.cout, kWc), kp = round_up(k, kWr);
   std::vector<float>& xp = scratch(0);
@@ -286,6 +307,8 @@ void conv2d_weight_grad_direct(const ConvShape& s, const float* x, const float* 
       for (std::int64_t co = 0; co < s.cout; ++co) row[co] = dy[(b * s.cout + co) * npix + p];
       std::fill(row + s.cout, row + lde, 0.f);
     }
+  round_all(etd, std::int64_t(et.size()), cfg.a);  // A = dY, B = im2col(x)^T
+  round_all(xp.data(), std::int64_t(xp.size()), cfg.b);
   std::vector<std::int64_t> roff = ph.offset;
   roff.resize(std::size_t(kp), 0);  // rows past k read image data nobody keeps
   std::vector<float>& dwt = scratch(3);  // dW^T, kp x lde: the accumulators between images
@@ -308,6 +331,7 @@ void conv2d_weight_grad_direct(const ConvShape& s, const float* x, const float* 
   }
   for (std::int64_t co = 0; co < s.cout; ++co)
     for (std::int64_t l = 0; l < k; ++l) dw[co * k + l] = dwt[std::size_t(l * lde + co)];
+  round_all(dw, s.cout * k, cfg.out);
 }
 
 GemmStats lowered_stats(std::int64_t m, std::int64_t n, std::int64_t k, const StatsRequest& req) {

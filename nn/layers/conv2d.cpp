@@ -202,12 +202,12 @@ Tensor<T> Conv2d<T>::backward(const Tensor<T>& dy) {
   bool direct_w = false, direct_d = false;
   if constexpr (std::is_same_v<T, float>) {
     if (sim::conv_direct_applies(p.bwd_weight, s, &st_w[0], req_w)) {
-      sim::conv2d_weight_grad_direct(s, x_.ptr(), ew.ptr(), dw.ptr());
+      sim::conv2d_weight_grad_direct(p.bwd_weight, s, x_.ptr(), ew.ptr(), dw.ptr());
       st_w[0] = sim::lowered_stats(og, k, ncol, req_w);
       direct_w = true;
     }
     if (compute_input_grad && sim::conv_direct_applies(p.bwd_data, s, &st_d[0], req_d) &&
-        sim::conv2d_data_grad_direct(s, w_.ptr(), e.ptr(), dx.ptr())) {
+        sim::conv2d_data_grad_direct(p.bwd_data, s, w_.ptr(), e.ptr(), dx.ptr())) {
       st_d[0] = sim::lowered_stats(k, ncol, og, req_d);
       direct_d = true;
     }

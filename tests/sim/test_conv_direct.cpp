@@ -1,6 +1,7 @@
 // The direct fp32 convolution kernels (sim/conv_direct.hpp) give the bits of
 // the lowered computation they replace: golden GEMMs on im2col's matrix, and
-// col2im for the data gradient; for any thread count.
+// col2im for the data gradient; with operand and output formats; for any
+// thread count.
 #include <doctest/doctest.h>
 #include <omp.h>
 
@@ -22,9 +23,9 @@ namespace {
 
 // Normal values over a wide range of magnitudes (so that rounding matters),
 // with exact zeros of both signs.
-std::vector<float> values(std::size_t n, std::mt19937& gen) {
+std::vector<float> values(std::size_t n, std::mt19937& gen, int range = 20) {
   std::normal_distribution<float> nd;
-  std::uniform_int_distribution<int> kind(0, 9), scale(-20, 20);
+  std::uniform_int_distribution<int> kind(0, 9), scale(-range, range);
   std::vector<float> v(n);
   for (auto& x : v) {
     const int k = kind(gen);
@@ -59,9 +60,10 @@ struct Case {
   std::vector<float> x, w, dy;
 };
 
-Case make(const sim::ConvShape& s, std::mt19937& gen) {
-  Case c{s, values(std::size_t(s.batch * s.cin * s.h * s.w), gen), values(std::size_t(s.cout * s.cin * s.kh * s.kw), gen),
-         values(std::size_t(s.batch * s.cout * s.out_h() * s.out_w()), gen)};
+Case make(const sim::ConvShape& s, std::mt19937& gen, int range = 20) {
+  Case c{s, values(std::size_t(s.batch * s.cin * s.h * s.w), gen, range),
+         values(std::size_t(s.cout * s.cin * s.kh * s.kw), gen, range),
+         values(std::size_t(s.batch * s.cout * s.out_h() * s.out_w()), gen, range)};
   return c;
 }
 
@@ -80,20 +82,34 @@ const sim::ConvShape kShapes[] = {
     {1, 3, 4, 5, 4, 3, 3, 1, 1, 3, 4, 1},      // padding beyond the kernel
 };
 
+// The fma-fp32 model with operand and output formats (deterministic roundings).
+// Magnitudes within 2^+-6 for the narrow formats, so that weights stay finite
+// and the data gradient is computed too.
+const std::pair<const char*, int> kConfigs[] = {
+    {"fp32", 20},
+    {"bf16.fp32", 20},
+    {"in=fp16,acc=fp32,out=bf16", 6},
+    {"in=e4m3fn,in_round=rz,acc=fp32,out=fp16,out_round=ru", 6},
+    {"in=fx8.4,acc=fp32,out=e5m7:sat,out_round=rna", 6},
+    {"a=e4m3fn,b=fp16,acc=fp32", 6},  // A and B apart: W (forward, data gradient) and dY (weight gradient) are A
+    {"a=bf16,b=e5m3,b_round=rz,acc=fp32,out=bf16", 6},
+};
+
 }  // namespace
 
 TEST_CASE("direct fp32 convolution kernels equal the lowered golden products bit for bit") {
-  const sim::MacConfig cfg = sim::parse_mac("fp32");
   std::mt19937 gen(11);
+  for (const auto& [spelling, range] : kConfigs)
   for (const auto& s : kShapes) {
-    const Case c = make(s, gen);
+    const sim::MacConfig cfg = sim::parse_mac(spelling);
+    const Case c = make(s, gen, range);
     const std::int64_t k = s.cin * s.kh * s.kw, ncol = s.batch * s.out_h() * s.out_w();
-    INFO("cin " << s.cin << " cout " << s.cout << " " << s.h << "x" << s.w << " kernel " << s.kh << "x" << s.kw
+    INFO(spelling << ": cin " << s.cin << " cout " << s.cout << " " << s.h << "x" << s.w << " kernel " << s.kh << "x" << s.kw
                 << " pad " << s.pad_h << "," << s.pad_w);
     REQUIRE(sim::conv_direct_applies(cfg, s, nullptr, {}));
 
     std::vector<float> y(std::size_t(s.batch * s.cout * s.out_h() * s.out_w())), want(y.size());
-    sim::conv2d_direct(s, c.x.data(), c.w.data(), y.data());
+    sim::conv2d_direct(cfg, s, c.x.data(), c.w.data(), y.data());
     sim::conv2d(cfg, s, c.x.data(), c.w.data(), want.data(), {}, nullptr, {}, /*golden=*/true);
     CHECK(same(y, want));
 
@@ -102,8 +118,8 @@ TEST_CASE("direct fp32 convolution kernels equal the lowered golden products bit
     const std::vector<float> d = gathered(s, c.dy);
 
     std::vector<float> dx(c.x.size(), 1.f), dx_want(c.x.size(), 0.f);  // dx is written, not added to
-    const bool covered = s.stride_h == 1 && s.stride_w == 1 && s.pad_h < s.kh && s.pad_w < s.kw;
-    REQUIRE(sim::conv2d_data_grad_direct(s, c.w.data(), c.dy.data(), dx.data()) == covered);
+    const bool covered = s.stride_h == 1 && s.stride_w == 1 && s.pad_h < s.kh && s.pad_w < s.kw && !cfg.out;
+    REQUIRE(sim::conv2d_data_grad_direct(cfg, s, c.w.data(), c.dy.data(), dx.data()) == covered);
     if (covered) {
       sim::gemm_golden(cfg, {k, ncol, s.cout, c.w.data(), k, true, d.data(), ncol, false, dcols.data(), ncol});
       sim::col2im_add(s, dcols.data(), 0, dx_want.data());
@@ -113,7 +129,7 @@ TEST_CASE("direct fp32 convolution kernels equal the lowered golden products bit
     }
 
     std::vector<float> dw(c.w.size(), 1.f), dw_want(c.w.size());
-    sim::conv2d_weight_grad_direct(s, c.x.data(), c.dy.data(), dw.data());
+    sim::conv2d_weight_grad_direct(cfg, s, c.x.data(), c.dy.data(), dw.data());
     sim::gemm_golden(cfg, {s.cout, k, ncol, d.data(), ncol, false, cols.data(), ncol, true, dw_want.data(), k});
     CHECK(same(dw, dw_want));
   }
@@ -121,17 +137,19 @@ TEST_CASE("direct fp32 convolution kernels equal the lowered golden products bit
 
 TEST_CASE("direct fp32 convolution kernels give the same bits for any thread count") {
   std::mt19937 gen(12);
+  for (const char* spelling : {"fp32", "in=bf16,acc=fp32,out=fp16"})
   for (const sim::ConvShape& s : {sim::ConvShape{3, 6, 10, 9, 20, 3, 3, 1, 1, 1, 1, 1},
                                   sim::ConvShape{3, 6, 10, 9, 20, 3, 3, 2, 2, 1, 1, 1}}) {
-    const Case c = make(s, gen);
+    const sim::MacConfig cfg = sim::parse_mac(spelling);
+    const Case c = make(s, gen, 6);
     std::vector<std::vector<float>> runs;
     const int threads = omp_get_max_threads();
     for (int t : {1, 3}) {
       omp_set_num_threads(t);
       std::vector<float> y(c.dy.size()), dx(c.x.size()), dw(c.w.size());
-      sim::conv2d_direct(s, c.x.data(), c.w.data(), y.data());
-      sim::conv2d_data_grad_direct(s, c.w.data(), c.dy.data(), dx.data());
-      sim::conv2d_weight_grad_direct(s, c.x.data(), c.dy.data(), dw.data());
+      sim::conv2d_direct(cfg, s, c.x.data(), c.w.data(), y.data());
+      sim::conv2d_data_grad_direct(cfg, s, c.w.data(), c.dy.data(), dx.data());
+      sim::conv2d_weight_grad_direct(cfg, s, c.x.data(), c.dy.data(), dw.data());
       y.insert(y.end(), dx.begin(), dx.end());
       y.insert(y.end(), dw.begin(), dw.end());
       runs.push_back(y);
@@ -150,25 +168,30 @@ TEST_CASE("non-finite values: the forward and weight gradient agree, the data gr
   c.x[5] = inf, c.x[40] = -inf, c.dy[7] = inf;
   const std::int64_t k = s.cin * s.kh * s.kw, ncol = s.batch * s.out_h() * s.out_w();
   std::vector<float> y(c.dy.size()), want(y.size());
-  sim::conv2d_direct(s, c.x.data(), c.w.data(), y.data());
+  sim::conv2d_direct(cfg, s, c.x.data(), c.w.data(), y.data());
   sim::conv2d(cfg, s, c.x.data(), c.w.data(), want.data(), {}, nullptr, {}, true);
   CHECK(same(y, want));
   std::vector<float> cols(std::size_t(k * ncol)), dw(c.w.size()), dw_want(c.w.size());
   sim::im2col(s, c.x.data(), 0, cols.data());
   const std::vector<float> d = gathered(s, c.dy);
-  sim::conv2d_weight_grad_direct(s, c.x.data(), c.dy.data(), dw.data());
+  sim::conv2d_weight_grad_direct(cfg, s, c.x.data(), c.dy.data(), dw.data());
   sim::gemm_golden(cfg, {s.cout, k, ncol, d.data(), ncol, false, cols.data(), ncol, true, dw_want.data(), k});
   CHECK(same(dw, dw_want));
   // An infinite dY element with finite weights: still the lowered bits.
   std::vector<float> dx(c.x.size()), dx_want(c.x.size(), 0.f), dcols(cols.size());
-  REQUIRE(sim::conv2d_data_grad_direct(s, c.w.data(), c.dy.data(), dx.data()));
+  REQUIRE(sim::conv2d_data_grad_direct(cfg, s, c.w.data(), c.dy.data(), dx.data()));
   sim::gemm_golden(cfg, {k, ncol, s.cout, c.w.data(), k, true, d.data(), ncol, false, dcols.data(), ncol});
   sim::col2im_add(s, dcols.data(), 0, dx_want.data());
   CHECK(same(dx, dx_want));
   // An infinite weight: a padding tap would give 0 x inf = NaN where col2im adds nothing.
-  c.w[4] = inf;
   std::vector<float> untouched(c.x.size(), 7.f);
-  CHECK_FALSE(sim::conv2d_data_grad_direct(s, c.w.data(), c.dy.data(), untouched.data()));
+  c.w[4] = 1e5f;  // finite, but infinite once rounded into fp16
+  CHECK(sim::conv2d_data_grad_direct(cfg, s, c.w.data(), c.dy.data(), untouched.data()));
+  untouched.assign(c.x.size(), 7.f);
+  CHECK_FALSE(sim::conv2d_data_grad_direct(sim::parse_mac("in=fp16,acc=fp32"), s, c.w.data(), c.dy.data(), untouched.data()));
+  CHECK(untouched == std::vector<float>(c.x.size(), 7.f));
+  c.w[4] = inf;
+  CHECK_FALSE(sim::conv2d_data_grad_direct(cfg, s, c.w.data(), c.dy.data(), untouched.data()));
   CHECK(untouched == std::vector<float>(c.x.size(), 7.f));
 }
 
@@ -180,7 +203,11 @@ TEST_CASE("the direct kernels apply only where they are exact") {
   CHECK(sim::conv_direct_applies(fp32, s, &st, {false, false, 0, ""}));
   CHECK_FALSE(sim::conv_direct_applies(fp32, s, &st, {true, false, 0, ""}));   // counts asked for
   CHECK_FALSE(sim::conv_direct_applies(fp32, s, &st, {false, true, 0, ""}));   // error statistics asked for
-  for (const char* other : {"in=bf16,acc=fp32", "acc=fp32,out=bf16", "in=fp16,acc=e5m10", "acc=fp32,order=pairwise"})
+  for (const char* formats : {"in=bf16,acc=fp32", "acc=fp32,out=bf16", "in=int8,in_round=rz,acc=fp32,out=fp16"})
+    CHECK_MESSAGE(sim::conv_direct_applies(sim::parse_mac(formats), s, nullptr, {}), formats);
+  // Stochastic roundings draw by the lowered matrices' indices; other accumulators are not fma chains.
+  for (const char* other : {"in=bf16,in_round=sr,acc=fp32", "acc=fp32,out=bf16,out_round=sr", "in=fp16,acc=e5m10",
+                            "acc=fp32,order=pairwise"})
     CHECK_MESSAGE(!sim::conv_direct_applies(sim::parse_mac(other), s, nullptr, {}), other);
   auto with = [&](auto f) {
     sim::ConvShape t = s;
