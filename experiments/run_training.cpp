@@ -26,9 +26,15 @@ void print_header(const RunRequest& req) {
   const auto& p = c.precision;
   if (!req.label.empty()) fmt::print("{}\n", req.label);
   fmt::print("lpsim train: {} on {} ({} epochs, batch {}, seed {})\n", c.model.arch, c.dataset, c.epochs, c.batch, c.seed);
-  fmt::print("  W={} A={} E={}({}) G={}  fwd MAC {}  bwd MAC {} / {}{}{}\n", p.w.empty() ? "fp32" : p.w,
-             p.a.empty() ? "fp32" : p.a, p.e.empty() ? "fp32" : p.e, p.e_round, p.g.empty() ? "fp32" : p.g, p.mac_fwd,
-             p.mac_bwd_data, p.mac_bwd_weight, p.keep_first_last ? "  (first/last layer fp32)" : "",
+  // A format with its rounding when that is not round-to-nearest-even.
+  auto tensor = [](const std::string& f, const std::string& r) {
+    if (f.empty() || f == "fp32") return std::string("fp32");
+    return r == "rne" ? f : f + "(" + r + ")";
+  };
+  fmt::print("  W={} A={} E={} G={}  fwd MAC {}  bwd MAC {} / {}{}{}{}\n", tensor(p.w, p.w_round),
+             tensor(p.a, p.a_round), tensor(p.e, p.e_round), tensor(p.g, p.g_round), p.mac_fwd, p.mac_bwd_data,
+             p.mac_bwd_weight, p.master.empty() || p.master == "fp32" ? "" : "  master " + tensor(p.master, p.master_round),
+             p.keep_first_last ? "  (first/last layer fp32)" : "",
              c.layers.empty() ? "" : fmt::format("  ({} per-layer overrides)", c.layers.size()));
   // A policy sets W, A and E itself, per layer and step (the line above is where it starts from).
   if (c.policy.kind != "static") fmt::print("  precision policy {} (docs/policies.md)\n", c.policy.kind);
