@@ -2,7 +2,6 @@
 // Usage: bench_gemm [max_size] [config,config,...]   (default 1024, the six below)
 // GFLOP/s counts 2·m·n·k operations for every configuration. Each ratio is
 // the median of three rounds that time Eigen and the engine back to back.
-#include <Eigen/Core>
 #include <fmt/core.h>
 #include <omp.h>
 
@@ -12,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/eigen_sgemm.hpp"
 #include "sim/conv.hpp"
 #include "sim/conv_direct.hpp"
 #include "sim/gemm.hpp"
@@ -56,7 +56,7 @@ Paired paired(B&& base, S&& subject) {
 
 int main(int argc, char** argv) {
   const int max_size = argc > 1 ? std::stoi(argv[1]) : 1024;
-  Eigen::setNbThreads(omp_get_max_threads());
+  lpsim::bench::eigen_threads(omp_get_max_threads());
   std::vector<std::string> configs = {"fp32", "bf16.fp32", "fp16.fp16", "h800.fp8", "int8.int32", "volta.fp16"};
   if (argc > 2) {  // a comma-separated subset (or other MAC spellings)
     configs.clear();
@@ -72,15 +72,16 @@ int main(int argc, char** argv) {
   std::mt19937 gen(1);
   std::normal_distribution<float> nd;
   for (int n = 256; n <= max_size; n *= 2) {
-    Eigen::MatrixXf A(n, n), B(n, n), C(n, n);
-    for (int i = 0; i < n * n; ++i) A.data()[i] = nd(gen), B.data()[i] = nd(gen);
+    std::vector<float> A(std::size_t(n) * n), B(A.size()), C(A.size());
+    for (std::size_t i = 0; i < A.size(); ++i) A[i] = nd(gen), B[i] = nd(gen);
     const double flops = 2.0 * n * n * double(n);
     std::vector<float> c(std::size_t(n) * n);
     for (const std::string& name : configs) {
       const auto cfg = lpsim::sim::parse_mac(name);
       // Eigen is column-major: A's storage is op(A)^T row-major, so pass it transposed.
       const lpsim::sim::GemmArgs g{n, n, n, A.data(), n, true, B.data(), n, true, c.data(), n};
-      const Paired p = paired([&] { C.noalias() = A * B; }, [&] { lpsim::sim::gemm(cfg, g); });
+      const Paired p = paired([&] { lpsim::bench::eigen_sgemm(n, n, n, A.data(), B.data(), C.data()); },
+                              [&] { lpsim::sim::gemm(cfg, g); });
       fmt::print("{:<22} {:>6} {:>10.1f} {:>12.2f} {:>14.2f}  {:.4f} [{}]\n", name, n, p.subject * 1e3,
                  flops / p.subject / 1e9, flops / p.base / 1e9, p.ratio, lpsim::sim::gemm_path(cfg));
     }
@@ -92,12 +93,14 @@ int main(int argc, char** argv) {
   for (auto& v : x) v = nd(gen);
   for (auto& v : w) v = nd(gen);
   const std::int64_t M = s.cout, K = s.cin * 9, N = s.batch * s.out_h() * s.out_w();
-  Eigen::MatrixXf Wm = Eigen::MatrixXf::Random(M, K), Xm = Eigen::MatrixXf::Random(K, N), Ym(M, N);
+  std::vector<float> Wm(std::size_t(M * K)), Xm(std::size_t(K * N)), Ym(std::size_t(M * N));
+  for (auto& v : Wm) v = nd(gen);
+  for (auto& v : Xm) v = nd(gen);
   const double flops = 2.0 * double(M) * double(N) * double(K);
   for (const std::string& name : configs) {
     const auto cfg = lpsim::sim::parse_mac(name);
     // Baseline: the lowered GEMM alone in Eigen, im2col not counted.
-    const Paired p = paired([&] { Ym.noalias() = Wm * Xm; },
+    const Paired p = paired([&] { lpsim::bench::eigen_sgemm(M, N, K, Wm.data(), Xm.data(), Ym.data()); },
                             [&] { lpsim::sim::conv2d(cfg, s, x.data(), w.data(), y.data()); });
     const bool direct = lpsim::sim::conv_direct_applies(cfg, s, nullptr, {});
     fmt::print("{:<22} {:>6} {:>10.1f} {:>12.2f} {:>14.2f}  {:.4f} [conv {}x{}x{}, {}]\n", name, "conv",

@@ -43,11 +43,13 @@ namespace {
       r[i + j + 2] = _mm256_shuffle_ps(t[i + j], t[i + j + 2], _MM_SHUFFLE(3, 2, 3, 2));
     }
   // r[0..7] now hold, per 128-bit half, columns 0 2 1 3 (rows 0-3) and 4 6 5 7 (rows 4-7).
-  const int order[8] = {0, 2, 1, 3, 0, 2, 1, 3};
-  for (int c = 0; c < 8; ++c) {
+  // Low halves give columns 0-3, high halves 4-7; the permute's selector must
+  // be a compile-time constant (unoptimised and sanitizer builds do not fold it).
+  const int order[4] = {0, 2, 1, 3};
+  for (int c = 0; c < 4; ++c) {
     const int lo = order[c], hi = lo + 4;
-    const int imm = c < 4 ? 0x20 : 0x31;
-    _mm256_storeu_ps(dst + c * ldd, _mm256_permute2f128_ps(r[lo], r[hi], imm));
+    _mm256_storeu_ps(dst + c * ldd, _mm256_permute2f128_ps(r[lo], r[hi], 0x20));
+    _mm256_storeu_ps(dst + (c + 4) * ldd, _mm256_permute2f128_ps(r[lo], r[hi], 0x31));
   }
 }
 
