@@ -15,6 +15,10 @@ enum class CifarKind { Cifar10, Cifar100 };
 
 inline constexpr int kCifarSide = 32, kCifarChannels = 3, kCifarPixels = kCifarChannels * kCifarSide * kCifarSide;
 
+// The largest official file (CIFAR-100's train.bin) holds 50000 records; a
+// file with more is refused rather than read without end.
+inline constexpr int kCifarMaxRecords = 50000;
+
 struct CifarRecords {
   int n = 0;
   std::vector<std::uint8_t> pixels;  // n x 3 x 32 x 32

@@ -15,6 +15,8 @@ namespace lpsim::data {
 namespace fs = std::filesystem;
 namespace {
 
+constexpr std::uint32_t kMaxImageSide = 1 << 15;  // far above any data set; keeps h*w*c in range
+
 // Exact, the same on every machine: bytes 0..255 map to [0, 1].
 void append_scaled(std::vector<float>& out, const std::uint8_t* b, std::size_t count) {
   const std::size_t at = out.size();
@@ -75,6 +77,10 @@ Dataset load_idx_dataset(const std::string& images_path, const std::string& labe
   if (lab.dims[0] != img.dims[0])
     fail(labels_path, std::to_string(img.dims[0]) + " labels, one per image of " + images_path,
          std::to_string(lab.dims[0]));
+  for (int i : {1, 2})
+    if (img.dims[i] == 0 || img.dims[i] > kMaxImageSide)
+      fail(images_path, "image sides 1.." + std::to_string(kMaxImageSide),
+           std::to_string(img.dims[1]) + "x" + std::to_string(img.dims[2]));
   Dataset d;
   d.n = static_cast<int>(img.dims[0]), d.c = 1, d.h = int(img.dims[1]), d.w = int(img.dims[2]);
   d.num_classes = num_classes, d.name = name;

@@ -1,5 +1,6 @@
 #include "data/idx.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "data/error.hpp"
@@ -38,34 +39,41 @@ std::string dims_text(const std::vector<std::uint32_t>& dims) {
 }  // namespace
 
 IdxArray read_idx(const std::string& path) {
-  const std::vector<std::uint8_t> b = read_file_bytes(path, "an IDX file");
-  if (b.size() < 4) fail(path, "an IDX header of at least 4 bytes", "a file of " + std::to_string(b.size()) + " bytes");
-  if (b[0] != 0 || b[1] != 0)
-    fail(path, "IDX magic starting 0x00 0x00", "bytes " + hex_byte(b[0]) + " " + hex_byte(b[1]) + " (not an IDX file)");
-  if (b[2] != 0x08)
-    fail(path, "IDX data type 0x08 (unsigned byte)", "type " + hex_byte(b[2]) + " (" + type_name(b[2]) + ")");
-  const std::size_t nd = b[3];
+  ByteStream in(path, "an IDX file");
+  std::uint8_t h[4];
+  if (const std::size_t got = in.read(h, 4); got < 4)
+    fail(path, "an IDX header of at least 4 bytes", "a file of " + std::to_string(got) + " bytes");
+  if (h[0] != 0 || h[1] != 0)
+    fail(path, "IDX magic starting 0x00 0x00", "bytes " + hex_byte(h[0]) + " " + hex_byte(h[1]) + " (not an IDX file)");
+  if (h[2] != 0x08)
+    fail(path, "IDX data type 0x08 (unsigned byte)", "type " + hex_byte(h[2]) + " (" + type_name(h[2]) + ")");
+  const std::size_t nd = h[3];
   if (nd == 0) fail(path, "at least one IDX dimension", "0");
   const std::size_t header = 4 + 4 * nd;
-  if (b.size() < header)
+  std::vector<std::uint8_t> d(4 * nd);
+  if (const std::size_t got = in.read(d.data(), d.size()); got < d.size())
     fail(path, "an IDX header of " + std::to_string(header) + " bytes for " + std::to_string(nd) + " dimensions",
-         "a file of " + std::to_string(b.size()) + " bytes");
+         "a file of " + std::to_string(4 + got) + " bytes");
 
   IdxArray a;
-  // The product is clamped just past the file size: enough to compare, and it cannot overflow.
-  unsigned __int128 count = 1;
+  // The product saturates at the largest size read: it cannot overflow.
+  bool too_big = false;
+  std::uint64_t count = 1;
   for (std::size_t i = 0; i < nd; ++i) {
-    const std::uint8_t* p = &b[4 + 4 * i];
+    const std::uint8_t* p = &d[4 * i];
     a.dims.push_back(std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | p[3]);
-    count *= a.dims.back();
-    if (count > b.size()) count = b.size() + 1;
+    if (!too_big && a.dims.back() != 0 && count > kMaxIdxValues / a.dims.back()) too_big = true;
+    else count *= a.dims.back();
   }
-  if (b.size() - header != count)
-    fail(path, std::to_string(header) + "-byte header + " + dims_text(a.dims) + " values = " +
-                   (count > b.size() ? "more than " + std::to_string(b.size()) : std::to_string(header + std::size_t(count))) +
-                   " bytes",
-         "a file of " + std::to_string(b.size()) + " bytes" + (b.size() - header < count ? " (truncated)" : ""));
-  a.values.assign(b.begin() + static_cast<std::ptrdiff_t>(header), b.end());
+  if (std::find(a.dims.begin(), a.dims.end(), 0u) != a.dims.end()) too_big = false, count = 0;
+  const std::string expected = std::to_string(header) + "-byte header + " + dims_text(a.dims) + " values = ";
+  if (too_big)
+    fail(path, expected + "more than " + std::to_string(header + kMaxIdxValues) + " bytes",
+         "a header beyond what lpsim reads (" + std::to_string(kMaxIdxValues) + " values at most)");
+  const std::string need = expected + std::to_string(header + count) + " bytes";
+  if (const std::size_t got = in.append(a.values, std::size_t(count)); got < count)
+    fail(path, need, "a file of " + std::to_string(header + got) + " bytes (truncated)");
+  if (!in.at_end()) fail(path, need, "more bytes (data after the last value)");
   return a;
 }
 

@@ -10,6 +10,10 @@
 
 namespace lpsim::data {
 
+// The most values a header may declare (16 GiB of bytes): beyond it a file is
+// refused before anything is read or allocated.
+inline constexpr std::uint64_t kMaxIdxValues = std::uint64_t(1) << 34;
+
 struct IdxArray {
   std::vector<std::uint32_t> dims;
   std::vector<std::uint8_t> values;  // product of dims, row-major

@@ -3,15 +3,20 @@
 #include <fmt/core.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "experiments/commands.hpp"
+#include "experiments/new_file.hpp"
 #include "experiments/npy.hpp"
+#include "experiments/parse_number.hpp"
 #include "sim/gemm.hpp"
 
 namespace lpsim::cli {
 
 namespace {
+
+constexpr std::int64_t kMaxResult = std::int64_t(1) << 34;
 
 struct MatmulArgs {
   std::string a, b, out, mac = "fp32";
@@ -25,10 +30,14 @@ bool ends_with(const std::string& s, const std::string& tail) {
 
 void run(const MatmulArgs& x) {
   const sim::MacConfig cfg = sim::parse_mac(x.mac);
+  std::optional<NewFile> out;
+  if (!x.out.empty()) out.emplace(x.out);  // refused before any work if it exists
   const Matrix a = read_matrix(x.a), b = read_matrix(x.b);
   if (a.cols != b.rows)
     throw std::invalid_argument(fmt::format("shapes do not align: {} is {}x{}, {} is {}x{} ({} != {})", x.a, a.rows,
                                             a.cols, x.b, b.rows, b.cols, a.cols, b.rows));
+  if (b.cols != 0 && a.rows > kMaxResult / b.cols)
+    throw std::invalid_argument(fmt::format("C = A.B would be {}x{}, more than {} elements", a.rows, b.cols, kMaxResult));
   Matrix c{a.rows, b.cols, std::vector<float>(std::size_t(a.rows * b.cols))};
   sim::GemmStats st;
   sim::gemm(cfg, {a.rows, b.cols, a.cols, a.data.data(), a.cols, false, b.data.data(), b.cols, false, c.data.data(), b.cols},
@@ -37,10 +46,10 @@ void run(const MatmulArgs& x) {
     for (std::int64_t i = 0; i < c.rows; ++i)
       for (std::int64_t j = 0; j < c.cols; ++j)
         fmt::print("{:.9g}{}", c.data[std::size_t(i * c.cols + j)], j + 1 < c.cols ? ' ' : '\n');
-  } else if (ends_with(x.out, ".npy")) {
-    write_npy(x.out, c);
   } else {
-    write_text(x.out, c);
+    if (ends_with(x.out, ".npy")) write_npy(out->tmp(), c);
+    else write_text(out->tmp(), c);
+    out->commit();
   }
   if (quiet && !x.out.empty()) return;
   std::FILE* info = x.out.empty() ? stderr : stdout;  // keep stdout for C when it goes there
@@ -63,7 +72,7 @@ void add_matmul(CLI::App& app) {
   cmd->add_option("b", x->b, "right matrix")->required();
   cmd->add_option("--mac", x->mac, "MAC configuration or preset (lpsim info --macs)")->capture_default_str();
   cmd->add_option("-o,--out", x->out, "write C here (.npy, else text); default: print it");
-  cmd->add_option("--seed", x->seed, "seed of stochastic rounding")->capture_default_str();
+  add_unsigned_option(cmd, "--seed", x->seed, "seed of stochastic rounding");
   cmd->add_flag("--error", x->error, "also report the error against fp64 of the rounded operands");
   cmd->add_flag("--counts", x->counts, "count additions, swamped additions, overflows, saturations");
   cmd->callback([x] { run(*x); });

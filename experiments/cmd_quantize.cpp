@@ -10,6 +10,7 @@
 
 #include "arith/arith.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/parse_number.hpp"
 
 namespace lpsim::cli {
 
@@ -23,16 +24,7 @@ struct QuantizeArgs {
 };
 
 double parse_value(const std::string& s, std::size_t where) {
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != s.size() || s.empty())
-    throw std::invalid_argument("value " + std::to_string(where + 1) + " \"" + s + "\" is not a number");
-  return v;
+  return parse_double(s, "value " + std::to_string(where + 1));
 }
 
 void run(const QuantizeArgs& a) {
@@ -57,8 +49,8 @@ void add_quantize(CLI::App& app) {
   cmd->add_option("format", a->format, "format spelling, e.g. e4m3fn, bf16, fx8.4:wrap")->required();
   cmd->add_option("values", a->values, "numbers to round (default: read from stdin)");
   cmd->add_option("-r,--rounding", a->rounding, "rne rna rz ru rd ro sr sr<k>")->capture_default_str();
-  cmd->add_option("--seed", a->seed, "stochastic rounding seed")->capture_default_str();
-  cmd->add_option("--stream", a->stream, "stochastic rounding stream")->capture_default_str();
+  add_unsigned_option(cmd, "--seed", a->seed, "stochastic rounding seed");
+  add_unsigned_option(cmd, "--stream", a->stream, "stochastic rounding stream");
   cmd->callback([a] { run(*a); });
 }
 

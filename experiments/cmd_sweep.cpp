@@ -60,10 +60,32 @@ void run_sweep(const ConfigArgs& cargs, const SweepArgs& s) {
   }
   ResultsFile results(base.output);
   results.create_if_absent();  // every shard leaves a file to merge, even one with no points
+  // A point that diverges is a result (recorded as failed, with its reason);
+  // the sweep goes on and reports every failed point at the end. Any other
+  // error (a file, the data) stops it.
   int trained = 0, skipped = 0;
-  for (const RunRequest& r : mine) (run_training(r, &results) == RunOutcome::Trained ? trained : skipped)++;
-  fmt::print("sweep: {} points in the grid, {} in shard {}/{}: {} trained, {} already finished -> {}\n", points.size(),
-               mine.size(), shard, shards, trained, skipped, base.output);
+  std::vector<std::string> failed;
+  for (const RunRequest& r : mine) {
+    if (results.status(r.group) == RunStatus::Failed) {
+      failed.push_back(r.group + " (" + results.attribute(r.group, "error") + ")");
+      if (!quiet) fmt::print("{}: failed in an earlier sweep: skipped\n", r.label);
+      continue;
+    }
+    try {
+      (run_training(r, &results) == RunOutcome::Trained ? trained : skipped)++;
+    } catch (const nn::Diverged& e) {
+      failed.push_back(r.group + " (" + e.what() + ")");
+      fmt::print(stderr, "{}: {}\n", r.label, e.what());
+    }
+  }
+  fmt::print("sweep: {} points in the grid, {} in shard {}/{}: {} trained, {} already finished, {} failed -> {}\n",
+             points.size(), mine.size(), shard, shards, trained, skipped, failed.size(), base.output);
+  if (!failed.empty()) {
+    std::string list;
+    for (const std::string& f : failed) list += "\n  " + f;
+    throw std::runtime_error(fmt::format("{} of {} points failed (recorded as failed in {}):{}", failed.size(),
+                                         mine.size(), base.output, list));
+  }
 }
 
 }  // namespace

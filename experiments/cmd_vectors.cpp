@@ -6,19 +6,25 @@
 #include <fmt/core.h>
 #include <hdf5.h>
 
+#include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "arith/arith.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/new_file.hpp"
+#include "experiments/parse_number.hpp"
 #include "sim/dot.hpp"
 
 namespace lpsim::cli {
 
 namespace {
+
+constexpr std::int64_t kMaxK = std::int64_t(1) << 20, kMaxOperands = std::int64_t(1) << 28;  // 2 GiB of operand codes
 
 struct VectorArgs {
   std::string mac = "fp32", out, dist = "codes";
@@ -55,6 +61,11 @@ Vectors make(const VectorArgs& x, const sim::MacConfig& cfg) {
       for (std::uint64_t j = 0; j < v.fb.num_codes(); ++j) v.a.push_back(i), v.b.push_back(j);
   } else {
     if (x.k < 1 || x.count < 1) throw std::invalid_argument("--k and --count must be positive");
+    if (x.k * x.count > kMaxOperands)  // both are at most 2^28: the product fits
+      throw std::invalid_argument(fmt::format("--k {} x --count {} = {} operand pairs, more than {} (2^28)", x.k, x.count,
+                                              x.k * x.count, kMaxOperands));
+    if (!std::isfinite(x.scale) || !(x.scale > 0))
+      throw std::invalid_argument(fmt::format("--scale must be positive and finite, got {}", x.scale));
     std::mt19937_64 gen(x.seed);
     std::normal_distribution<double> normal(0.0, x.scale);
     auto draw = [&](const arith::Format& f, const std::optional<sim::Rounded>& r) -> std::uint64_t {
@@ -146,10 +157,14 @@ void write_h5(const std::string& path, const std::string& head, const Vectors& v
 
 void run(const VectorArgs& x) {
   const sim::MacConfig cfg = sim::parse_mac(x.mac);
+  std::optional<NewFile> out;
+  if (!x.out.empty()) out.emplace(x.out);  // refused before any work if it exists
   const Vectors v = make(x, cfg);
   const std::string head = header(x, cfg, v);
-  if (ends_with(x.out, ".h5") || ends_with(x.out, ".hdf5")) write_h5(x.out, head, v);
-  else write_text(x.out, head, v, !ends_with(x.out, ".hex"));
+  const bool h5 = ends_with(x.out, ".h5") || ends_with(x.out, ".hdf5");
+  if (h5) write_h5(out->tmp(), head, v);
+  else write_text(out ? out->tmp() : "", head, v, !ends_with(x.out, ".hex"));
+  if (out) out->commit();
   if (!quiet && !x.out.empty()) fmt::print("{}: {} vectors of K = {} ({})\n", x.out, v.n, v.k, cfg.spelling());
 }
 
@@ -159,12 +174,12 @@ void add_vectors(CLI::App& app) {
   auto x = std::make_shared<VectorArgs>();
   auto* cmd = app.add_subcommand("vectors", "golden test vectors (operand and result bit patterns) for a MAC configuration");
   cmd->add_option("--mac", x->mac, "MAC configuration or preset (lpsim info --macs)")->capture_default_str();
-  cmd->add_option("--k", x->k, "products per vector")->capture_default_str();
-  cmd->add_option("--count", x->count, "number of random vectors")->capture_default_str();
+  add_unsigned_option(cmd, "--k", x->k, "products per vector (1..2^20)", kMaxK);
+  add_unsigned_option(cmd, "--count", x->count, "number of random vectors (1..2^28, at most 2^28 operands)", kMaxOperands);
   cmd->add_option("--dist", x->dist, "codes: uniform over every bit pattern (specials included); normal: N(0, scale) values")
       ->capture_default_str();
   cmd->add_option("--scale", x->scale, "standard deviation for --dist normal")->capture_default_str();
-  cmd->add_option("--seed", x->seed, "random seed (operands, and stochastic rounding if configured)")->capture_default_str();
+  add_unsigned_option(cmd, "--seed", x->seed, "random seed (operands, and stochastic rounding if configured)");
   cmd->add_flag("--exhaustive", x->exhaustive, "every pair of operand codes, K = 1 (formats of <= 24 bits together)");
   cmd->add_option("-o,--out", x->out, "file: .csv (default), .hex (one vector per line), .h5; default: CSV to stdout");
   cmd->callback([x] { run(*x); });

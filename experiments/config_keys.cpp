@@ -3,37 +3,67 @@
 // overrides, validation, printing and the docs' key list follow from it.
 #include "experiments/run_config.hpp"
 
+#include <cmath>
+#include <sstream>
+#include <string>
+
 namespace lpsim::cli {
 
 #define KEY(path, member, check, help) \
   Key { path, [](RunConfig& c) -> ValueRef { return &c.member; }, check, help }
+// A numeric key with the range it accepts (closed unless marked open).
+#define KEYR(path, member, range, help) \
+  Key { path, [](RunConfig& c) -> ValueRef { return &c.member; }, Check::None, help, range }
+
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr Range closed(double lo, double hi) { return {lo, hi, false, false}; }
+constexpr Range positive() { return {0, kInf, true, true}; }       // (0, inf): positive and finite
+constexpr Range non_negative() { return {0, kInf, false, true}; }  // [0, inf)
+constexpr Range unit_open_top() { return {0, 1, false, true}; }    // [0, 1)
+}  // namespace
+
+std::string Range::text() const {
+  std::ostringstream t;  // (not string concatenation: GCC 12 -Wrestrict false positive)
+  auto num = [&](double v) {
+    if (std::isinf(v)) t << (v > 0 ? "inf" : "-inf");
+    else if (v == std::floor(v) && std::fabs(v) < 1e15) t << std::int64_t(v);
+    else t << v;
+  };
+  t << (lo_open ? "(" : "[");
+  num(lo);
+  t << ", ";
+  num(hi);
+  t << (hi_open ? ")" : "]");
+  return t.str();
+}
 
 const std::vector<Key>& keys() {
   static const std::vector<Key> table = {
       KEY("model.arch", train.model.arch, Check::None, "mlp, lenet5, resnet<6n+2> (resnet20, resnet56, ...), mobilenetv2[_<width>]"),
-      KEY("model.hidden", train.model.hidden, Check::Positive, "hidden units of mlp"),
+      KEYR("model.hidden", train.model.hidden, closed(1, 1 << 20), "hidden units of mlp"),
       KEY("model.norm", train.model.norm, Check::None, "normalisation layers: batch, range (Range BN, Banner et al. 2018)"),
       KEY("dataset", train.dataset, Check::None, "fashion-mnist, cifar10, cifar100"),
       KEY("data_dir", train.data_dir, Check::None, "dataset directory (empty: Debian's for fashion-mnist)"),
-      KEY("train_subset", train.train_subset, Check::None, "> 0: train on a seeded random subset of this size"),
-      KEY("test_subset", train.test_subset, Check::None, "> 0: test on a seeded random subset of this size"),
+      KEYR("train_subset", train.train_subset, closed(0, 1 << 30), "> 0: train on a seeded random subset of this size"),
+      KEYR("test_subset", train.test_subset, closed(0, 1 << 30), "> 0: test on a seeded random subset of this size"),
       KEY("augment", train.augment, Check::None, "random crop and horizontal flip"),
-      KEY("epochs", train.epochs, Check::Positive, "training epochs"),
-      KEY("batch", train.batch, Check::Positive, "mini-batch size"),
+      KEYR("epochs", train.epochs, closed(1, 1e6), "training epochs"),
+      KEYR("batch", train.batch, closed(1, 1 << 20), "mini-batch size"),
       KEY("seed", train.seed, Check::None, "seed of initialisation, shuffling, subsets and stochastic rounding"),
-      KEY("threads", threads, Check::None, "OpenMP threads (0: default); results do not depend on it"),
+      KEYR("threads", threads, closed(0, 1024), "OpenMP threads (0: default); results do not depend on it"),
       KEY("output", output, Check::None, "HDF5 results file (empty: print only)"),
       KEY("optimizer.kind", train.optimizer.kind, Check::None, "sgd, nesterov, adam"),
-      KEY("optimizer.momentum", train.optimizer.momentum, Check::None, "sgd/nesterov momentum"),
-      KEY("optimizer.weight_decay", train.optimizer.weight_decay, Check::None, "L2 weight decay"),
-      KEY("optimizer.beta1", train.optimizer.beta1, Check::None, "adam beta1"),
-      KEY("optimizer.beta2", train.optimizer.beta2, Check::None, "adam beta2"),
-      KEY("optimizer.eps", train.optimizer.eps, Check::None, "adam epsilon"),
+      KEYR("optimizer.momentum", train.optimizer.momentum, unit_open_top(), "sgd/nesterov momentum"),
+      KEYR("optimizer.weight_decay", train.optimizer.weight_decay, non_negative(), "L2 weight decay"),
+      KEYR("optimizer.beta1", train.optimizer.beta1, unit_open_top(), "adam beta1"),
+      KEYR("optimizer.beta2", train.optimizer.beta2, unit_open_top(), "adam beta2"),
+      KEYR("optimizer.eps", train.optimizer.eps, positive(), "adam epsilon"),
       KEY("schedule.kind", train.schedule.kind, Check::None, "const, step, cosine"),
-      KEY("schedule.lr", train.schedule.lr, Check::None, "peak learning rate"),
-      KEY("schedule.warmup_iters", train.schedule.warmup_iters, Check::None, "linear warm-up iterations"),
-      KEY("schedule.milestones", train.schedule.milestones, Check::None, "step: fractions of training where lr *= gamma"),
-      KEY("schedule.gamma", train.schedule.gamma, Check::None, "step: decay factor"),
+      KEYR("schedule.lr", train.schedule.lr, positive(), "peak learning rate"),
+      KEYR("schedule.warmup_iters", train.schedule.warmup_iters, closed(0, 1e12), "linear warm-up iterations"),
+      KEYR("schedule.milestones", train.schedule.milestones, (Range{0, 1, true, true}), "step: fractions of training where lr *= gamma"),
+      KEYR("schedule.gamma", train.schedule.gamma, positive(), "step: decay factor"),
       KEY("precision.w", train.precision.w, Check::Quant, "weight format, e.g. int8/minmax/channel, e4m3fn (empty: fp32)"),
       KEY("precision.a", train.precision.a, Check::Quant, "activation format"),
       KEY("precision.e", train.precision.e, Check::Quant, "error (dY) format"),
@@ -62,16 +92,16 @@ const std::vector<Key>& keys() {
       KEY("policy.w_rounding", train.policy.w_rounding, Check::Rounding, "weights' rounding under a policy"),
       KEY("policy.a_rounding", train.policy.a_rounding, Check::Rounding, "activations' rounding under a policy"),
       KEY("policy.e_rounding", train.policy.e_rounding, Check::Rounding, "errors' rounding under a policy"),
-      KEY("policy.bmin_fwd", train.policy.bmin_fwd, Check::Positive, "lowest forward (W, A) bits"),
-      KEY("policy.bmax_fwd", train.policy.bmax_fwd, Check::Positive, "highest forward bits"),
-      KEY("policy.bmin_bwd", train.policy.bmin_bwd, Check::Positive, "lowest backward (E) bits"),
-      KEY("policy.bmax_bwd", train.policy.bmax_bwd, Check::Positive, "highest backward bits"),
-      KEY("policy.sbm_bits", train.policy.sbm_bits, Check::Positive, "sbm: bits of W, A and E"),
+      KEYR("policy.bmin_fwd", train.policy.bmin_fwd, closed(1, 32), "lowest forward (W, A) bits"),
+      KEYR("policy.bmax_fwd", train.policy.bmax_fwd, closed(1, 32), "highest forward bits"),
+      KEYR("policy.bmin_bwd", train.policy.bmin_bwd, closed(1, 32), "lowest backward (E) bits"),
+      KEYR("policy.bmax_bwd", train.policy.bmax_bwd, closed(1, 32), "highest backward bits"),
+      KEYR("policy.sbm_bits", train.policy.sbm_bits, closed(1, 32), "sbm: bits of W, A and E"),
       KEY("policy.sbm_bifurcation", train.policy.sbm_bifurcation, Check::None, "sbm: a wider error for the weight gradient"),
-      KEY("policy.sbm_dw_bits", train.policy.sbm_dw_bits, Check::Positive, "sbm: that error's bits"),
+      KEYR("policy.sbm_dw_bits", train.policy.sbm_dw_bits, closed(1, 32), "sbm: that error's bits"),
       KEY("policy.cpt_cycles", train.policy.cpt_cycles, Check::Positive, "cpt: precision cycles over the run"),
       KEY("policy.cpt_range_test", train.policy.cpt_range_test, Check::None, "cpt: choose bmin_fwd by the precision range test"),
-      KEY("policy.prt_start_bits", train.policy.prt_start_bits, Check::Positive, "cpt range test: first precision"),
+      KEYR("policy.prt_start_bits", train.policy.prt_start_bits, closed(1, 32), "cpt range test: first precision"),
       KEY("policy.prt_iters", train.policy.prt_iters, Check::Positive, "cpt range test: iterations per precision"),
       KEY("policy.prt_threshold", train.policy.prt_threshold, Check::None, "cpt range test: accuracy gain that ends it"),
       KEY("policy.pfq_bits_fwd", train.policy.pfq_bits_fwd, Check::None, "pfq: forward bits of each phase"),

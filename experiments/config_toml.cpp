@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -60,6 +62,29 @@ std::string where_of(const toml::source_region& s) {
   throw std::invalid_argument(where + ": " + what);
 }
 
+constexpr std::size_t kMaxConfigBytes = std::size_t(1) << 24;
+
+// Offset of the first byte that does not continue a well-formed UTF-8 sequence
+// (no overlongs, surrogates or code points past U+10FFFF).
+std::optional<std::size_t> first_invalid_utf8(const std::string& s) {
+  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
+  for (std::size_t i = 0, n = s.size(); i < n;) {
+    const unsigned c = b[i];
+    std::size_t len = 0;
+    unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+    if (c < 0x80) len = 1;
+    else if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4) len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else return i;
+    if (i + len > n) return i;
+    for (std::size_t k = 1; k < len; ++k)
+      if (b[i + k] < (k == 1 ? lo : 0x80) || b[i + k] > (k == 1 ? hi : 0xBF)) return i;
+    i += len;
+  }
+  return std::nullopt;
+}
+
 std::string type_name(const toml::node& n) {
   switch (n.type()) {
     case toml::node_type::string: return "a string";
@@ -73,6 +98,8 @@ std::string type_name(const toml::node& n) {
 }
 
 void check_string(Check check, const std::string& key, const std::string& v, const std::string& where) {
+  if (first_invalid_utf8(v)) fail(where, key + " is not UTF-8 text");
+  if (v.find('\0') != std::string::npos) fail(where, key + " contains a NUL character");
   try {
     if (check == Check::Quant && !v.empty() && v != "fp32") nn::parse_quant(v, "rne");
     if (check == Check::Master && !v.empty() && v != "fp32") nn::parse_master(v, "rne");
@@ -80,6 +107,17 @@ void check_string(Check check, const std::string& key, const std::string& v, con
     if (check == Check::Mac) sim::parse_mac(v);
   } catch (const std::exception& e) {
     fail(where, key + ": " + e.what());
+  }
+}
+
+// Numbers are finite and inside the key's range.
+void check_range(const Key& k, double v, const std::string& where) {
+  if (!std::isfinite(v)) fail(where, std::string(k.path) + " must be a finite number, got " + (std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"));
+  if (!k.range.contains(v)) {
+    std::ostringstream t;
+    if (v == std::floor(v) && std::fabs(v) < 1e15) t << std::int64_t(v);
+    else t << v;
+    fail(where, std::string(k.path) + " must be in " + k.range.text() + ", got " + t.str());
   }
 }
 
@@ -106,6 +144,7 @@ void set_from_node(RunConfig& c, const Key& k, const toml::node& n, const std::s
           if (const auto* f = n.as_floating_point()) *p = f->get();
           else if (const auto* i = n.as_integer()) *p = double(i->get());
           else fail(where, key + " must be a number, got " + type_name(n));
+          check_range(k, *p, where);
         } else if constexpr (std::is_same_v<T, std::vector<double>>) {
           const auto* a = n.as_array();
           if (!a) fail(where, key + " must be an array of numbers, got " + type_name(n));
@@ -114,6 +153,7 @@ void set_from_node(RunConfig& c, const Key& k, const toml::node& n, const std::s
             if (const auto* f = e.as_floating_point()) v.push_back(f->get());
             else if (const auto* i = e.as_integer()) v.push_back(double(i->get()));
             else fail(where, key + " must be an array of numbers, got an element that is " + type_name(e));
+            check_range(k, v.back(), where);
           }
           *p = v;
         } else if constexpr (std::is_same_v<T, std::vector<int>>) {
@@ -133,6 +173,7 @@ void set_from_node(RunConfig& c, const Key& k, const toml::node& n, const std::s
           if (v == 0 && k.check == Check::Positive) fail(where, key + " must be >= 1, got 0");
           if constexpr (std::is_same_v<T, int>)
             if (v > std::numeric_limits<int>::max()) fail(where, key + " is too large: " + std::to_string(v));
+          check_range(k, double(v), where);
           *p = T(v);
         }
       },
@@ -230,18 +271,35 @@ void walk(RunConfig& c, const toml::table& t, const std::string& prefix) {
 }  // namespace
 
 void load_config_file(const std::string& path, RunConfig& cfg) {
-  if (!std::ifstream(path))
-    throw std::invalid_argument("config file \"" + path + "\" cannot be read (overrides are key=value)");
-  toml::table t;
-  try {
-    t = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    throw std::invalid_argument(where_of(e.source()) + ": " + std::string(e.description()));
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw std::invalid_argument("config file \"" + path + "\" is a directory (a config is a TOML file; overrides are key=value)");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::invalid_argument("config file \"" + path + "\" cannot be read (overrides are key=value)");
+  std::string text;
+  char buf[1 << 16];
+  while (f.read(buf, sizeof buf) || f.gcount() > 0) {
+    text.append(buf, std::size_t(f.gcount()));
+    if (text.size() > kMaxConfigBytes)
+      throw std::invalid_argument("config file \"" + path + "\" is larger than " + std::to_string(kMaxConfigBytes) +
+                                  " bytes: not a config");
   }
-  walk(cfg, t, "");
+  if (f.bad()) throw std::invalid_argument("config file \"" + path + "\": read error");
+  load_config_text(text, path, cfg);
 }
 
 void load_config_text(const std::string& text, const std::string& source, RunConfig& cfg) {
+  // Stored configs must parse again on --resume: text that is not UTF-8
+  // (which TOML requires) is refused here rather than at the resume.
+  if (const auto bad = first_invalid_utf8(text)) {
+    const std::size_t line = 1 + std::size_t(std::count(text.begin(), text.begin() + std::ptrdiff_t(*bad), '\n'));
+    const std::size_t nl = *bad == 0 ? std::string::npos : text.rfind('\n', *bad - 1);
+    const std::size_t col = *bad - (nl == std::string::npos ? 0 : nl + 1) + 1;
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[*bad]));
+    fail(source + ":" + std::to_string(line) + ":" + std::to_string(col),
+         std::string("byte ") + byte + " is not UTF-8 text (TOML files are UTF-8)");
+  }
   toml::table t;
   try {
     t = toml::parse(text, source);
@@ -301,7 +359,7 @@ namespace {
 
 // Printing is ours rather than toml++'s formatter: keys in the table's order,
 // and numbers in their shortest exact form (0.1, not 0.10000000000000001).
-std::string quoted(const std::string& v) {
+std::string toml_quoted(const std::string& v) {
   std::string out = "\"";
   for (unsigned char ch : v) {
     if (ch == '"' || ch == '\\') out += '\\', out += char(ch);
@@ -330,7 +388,7 @@ std::string value_text(ValueRef ref) {
   return std::visit(
       [](auto* p) -> std::string {
         using T = std::remove_pointer_t<decltype(p)>;
-        if constexpr (std::is_same_v<T, std::string>) return quoted(*p);
+        if constexpr (std::is_same_v<T, std::string>) return toml_quoted(*p);
         else if constexpr (std::is_same_v<T, bool>) return *p ? "true" : "false";
         else if constexpr (std::is_same_v<T, double>) return number(*p);
         else if constexpr (std::is_same_v<T, std::vector<double>>) {
@@ -376,10 +434,10 @@ std::string to_toml(const RunConfig& cfg_in) {
     }
   }
   for (const nn::LayerOverride& o : cfg.train.layers) {
-    sections += "\n[[layers]]\nmatch = " + quoted(o.match) + "\n";
+    sections += "\n[[layers]]\nmatch = " + toml_quoted(o.match) + "\n";
     for (const LayerKey& lk : layer_keys()) {
       if (lk.members.size() != 1) continue;  // `round` and `mac` are aliases of several
-      if (const auto& v = o.*lk.members.front()) sections += std::string(lk.name) + " = " + quoted(*v) + "\n";
+      if (const auto& v = o.*lk.members.front()) sections += std::string(lk.name) + " = " + toml_quoted(*v) + "\n";
     }
   }
   return top + sections;

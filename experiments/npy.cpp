@@ -1,6 +1,7 @@
 #include "experiments/npy.hpp"
 
 #include <bit>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -9,9 +10,16 @@
 
 #include <fmt/core.h>
 
+#include "data/file_bytes.hpp"
+#include "experiments/parse_number.hpp"
+
 namespace lpsim::cli {
 
 namespace {
+
+constexpr std::int64_t kMaxElements = std::int64_t(1) << 34;  // 64 GiB of float32: beyond any product lpsim runs
+constexpr std::size_t kMaxHeader = std::size_t(1) << 20;      // numpy writes < 100 bytes
+constexpr std::size_t kMaxText = std::size_t(1) << 30;
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw std::invalid_argument(path + ": " + what);
@@ -37,56 +45,77 @@ std::string field(const std::string& header, const std::string& key, const std::
   return b == std::string::npos ? "" : v.substr(b, e - b + 1);
 }
 
-Matrix read_npy(const std::string& path, const std::string& bytes) {
-  if (bytes.size() < 10) fail(path, "truncated npy file");
-  const int major = static_cast<unsigned char>(bytes[6]);
-  std::size_t header_len = 0, start = 0;
-  if (major == 1) {
-    header_len = std::size_t(static_cast<unsigned char>(bytes[8])) | std::size_t(static_cast<unsigned char>(bytes[9])) << 8;
-    start = 10;
-  } else if (major == 2 || major == 3) {
-    if (bytes.size() < 12) fail(path, "truncated npy file");
-    for (int i = 0; i < 4; ++i) header_len |= std::size_t(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
-    start = 12;
-  } else {
+// Each dimension a non-negative decimal; the element count may not pass kMaxElements.
+std::vector<std::int64_t> parse_shape(const std::string& shape, const std::string& path) {
+  if (shape.size() < 2 || shape.front() != '(' || shape.back() != ')') fail(path, "npy shape " + shape + " is not a tuple");
+  std::vector<std::int64_t> dims;
+  std::string s = shape.substr(1, shape.size() - 2);
+  for (std::size_t at = 0; at < s.size();) {
+    std::size_t comma = s.find(',', at);
+    if (comma == std::string::npos) comma = s.size();
+    std::string word = s.substr(at, comma - at);
+    const auto b = word.find_first_not_of(' '), e = word.find_last_not_of(' ');
+    word = b == std::string::npos ? "" : word.substr(b, e - b + 1);
+    at = comma + 1;
+    if (word.empty() && comma == s.size() && !dims.empty()) break;  // "(4,)"
+    std::int64_t d = 0;
+    const auto r = std::from_chars(word.data(), word.data() + word.size(), d);
+    if (word.empty() || r.ptr != word.data() + word.size() || r.ec != std::errc() || d < 0)
+      fail(path, "npy shape " + shape + ": dimension \"" + word + "\" is not a non-negative integer");
+    dims.push_back(d);
+  }
+  if (dims.empty() || dims.size() > 2) fail(path, "shape " + shape + " is not 1-D or 2-D");
+  std::int64_t n = 1;
+  for (std::int64_t d : dims)
+    if (d != 0 && n > kMaxElements / d) fail(path, fmt::format("shape {} has more than {} elements", shape, kMaxElements));
+    else n *= d;
+  return dims;
+}
+
+// `in` has delivered the 6-byte magic.
+Matrix read_npy(const std::string& path, data::ByteStream& in) {
+  std::uint8_t v[6];
+  if (in.read(v, 4) < 4) fail(path, "truncated npy file");
+  const int major = v[0];
+  std::size_t header_len = std::size_t(v[2]) | std::size_t(v[3]) << 8;
+  if (major == 2 || major == 3) {
+    if (in.read(v + 4, 2) < 2) fail(path, "truncated npy file");
+    header_len |= std::size_t(v[4]) << 16 | std::size_t(v[5]) << 24;
+  } else if (major != 1) {
     fail(path, "unsupported npy version " + std::to_string(major));
   }
-  if (bytes.size() < start + header_len) fail(path, "truncated npy header");
-  const std::string header = bytes.substr(start, header_len);
+  if (header_len > kMaxHeader) fail(path, fmt::format("npy header of {} bytes (at most {})", header_len, kMaxHeader));
+  std::vector<std::uint8_t> hb;
+  if (in.append(hb, header_len) < header_len) fail(path, "truncated npy header");
+  const std::string header(hb.begin(), hb.end());
   const std::string descr = field(header, "descr", path), order = field(header, "fortran_order", path);
   const std::string shape = field(header, "shape", path);
   const bool f4 = descr == "'<f4'", f8 = descr == "'<f8'";
   if (!f4 && !f8) fail(path, "dtype " + descr + " is not supported (float32 '<f4' or float64 '<f8')");
-  std::vector<std::int64_t> dims;
-  {
-    std::string s = shape;
-    for (char& c : s)
-      if (c == '(' || c == ')' || c == ',') c = ' ';
-    std::istringstream in(s);
-    for (std::int64_t d; in >> d;) dims.push_back(d);
-  }
-  if (dims.empty() || dims.size() > 2) fail(path, "shape " + shape + " is not 1-D or 2-D");
+  if (order != "True" && order != "False") fail(path, "fortran_order " + order + " is neither True nor False");
+  const std::vector<std::int64_t> dims = parse_shape(shape, path);
   Matrix m;
   m.rows = dims.size() == 2 ? dims[0] : 1;
   m.cols = dims.back();
-  const std::size_t n = std::size_t(m.rows * m.cols), width = f4 ? 4 : 8;
-  const std::size_t data_at = start + header_len;
-  if (bytes.size() - data_at != n * width)
-    fail(path, fmt::format("holds {} data bytes, shape {} needs {}", bytes.size() - data_at, shape, n * width));
+  const std::size_t n = std::size_t(m.rows) * std::size_t(m.cols), width = f4 ? 4 : 8;
+  std::vector<std::uint8_t> bytes;
+  if (const std::size_t got = in.append(bytes, n * width); got < n * width)
+    fail(path, fmt::format("holds {} data bytes, shape {} needs {}", got, shape, n * width));
+  if (!in.at_end()) fail(path, fmt::format("holds more than the {} data bytes shape {} needs", n * width, shape));
   m.data.resize(n);
   const bool fortran = order == "True";
   for (std::size_t q = 0; q < n; ++q) {
-    double v;
+    double x;
     if (f4) {
-      float x;
-      std::memcpy(&x, bytes.data() + data_at + q * 4, 4);
-      v = x;
+      float y;
+      std::memcpy(&y, bytes.data() + q * 4, 4);
+      x = y;
     } else {
-      std::memcpy(&v, bytes.data() + data_at + q * 8, 8);
+      std::memcpy(&x, bytes.data() + q * 8, 8);
     }
     // Fortran order stores column by column.
     const std::size_t dst = fortran ? (q % std::size_t(m.rows)) * std::size_t(m.cols) + q / std::size_t(m.rows) : q;
-    m.data[dst] = float(v);
+    m.data[dst] = float(x);
   }
   return m;
 }
@@ -98,19 +127,15 @@ Matrix read_text(const std::string& path, const std::string& bytes) {
   for (int number = 1; std::getline(lines, line); ++number) {
     if (const auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
     for (char& c : line)
-      if (c == ',' || c == '\t') c = ' ';
+      if (c == ',' || c == '\t' || c == '\r') c = ' ';
     std::istringstream words(line);
     std::int64_t cols = 0;
     for (std::string w; words >> w; ++cols) {
-      std::size_t used = 0;
-      float v = 0;
       try {
-        v = std::stof(w, &used);
-      } catch (const std::exception&) {
-        used = 0;
+        m.data.push_back(parse_float(w, "number"));
+      } catch (const std::invalid_argument& e) {
+        fail(path, fmt::format("line {}: {}", number, e.what()));
       }
-      if (used != w.size()) fail(path, fmt::format("line {}: \"{}\" is not a number", number, w));
-      m.data.push_back(v);
     }
     if (cols == 0) continue;
     if (m.rows > 0 && cols != m.cols)
@@ -125,11 +150,15 @@ Matrix read_text(const std::string& path, const std::string& bytes) {
 }  // namespace
 
 Matrix read_matrix(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(path, "cannot open (expected a .npy file or a text matrix)");
-  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (bytes.compare(0, 6, "\x93NUMPY") == 0) return read_npy(path, bytes);
-  return read_text(path, bytes);
+  data::ByteStream in(path, "a .npy file or a text matrix");
+  std::uint8_t magic[6];
+  const std::size_t got = in.read(magic, 6);
+  if (got == 6 && std::memcmp(magic, "\x93NUMPY", 6) == 0) return read_npy(path, in);
+  std::vector<std::uint8_t> text(magic, magic + got);
+  in.append(text, kMaxText);
+  if (text.size() > kMaxText)
+    fail(path, fmt::format("a text matrix of more than {} bytes (use .npy for large matrices)", kMaxText));
+  return read_text(path, std::string(text.begin(), text.end()));
 }
 
 void write_npy(const std::string& path, const Matrix& m) {

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -237,41 +238,66 @@ void write_epoch_tables(hid_t run, const std::vector<nn::EpochRecord>& h) {
 
 ResultsFile::ResultsFile(std::string path) : path_(std::move(path)) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become exceptions with our messages
-  const std::string lock = path_ + ".lock";
-  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0) throw std::runtime_error("cannot create lock file " + lock + ": " + std::strerror(errno));
+  if (path_.empty()) throw std::runtime_error("the results file path is empty");
+  std::error_code ec;
+  real_ = fs::weakly_canonical(fs::absolute(path_), ec).string();
+  if (ec || real_.empty()) real_ = fs::absolute(path_).string();
+  if (fs::is_directory(real_, ec)) throw std::runtime_error(path_ + " is a directory, not a results file");
+  const fs::path dir = fs::path(real_).parent_path();
+  if (!fs::is_directory(dir, ec)) throw std::runtime_error(path_ + ": directory " + dir.string() + " does not exist");
+  const std::string lock = real_ + ".lock";
   // flock is released by the kernel when the process dies, however it dies.
-  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    char pid[32] = {0};
-    [[maybe_unused]] const auto n = ::pread(lock_fd_, pid, sizeof pid - 1, 0);
+  // The holder unlinks the lock file when done, so a process that opened it
+  // just before may lock a file no longer at that path: it checks the inode
+  // and tries again.
+  for (;;) {
+    lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd_ < 0) throw std::runtime_error("cannot create lock file " + lock + ": " + std::strerror(errno));
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      char pid[32] = {0};
+      [[maybe_unused]] const auto n = ::pread(lock_fd_, pid, sizeof pid - 1, 0);
+      ::close(lock_fd_);
+      lock_fd_ = -1;
+      throw ResultsBusy("results file " + path_ + " is being written by another process (pid " +
+                        std::string(pid[0] ? pid : "?") + ", lock " + lock + ")");
+    }
+    struct stat held{}, at_path{};
+    if (::fstat(lock_fd_, &held) == 0 && ::stat(lock.c_str(), &at_path) == 0 && held.st_ino == at_path.st_ino &&
+        held.st_dev == at_path.st_dev)
+      break;
     ::close(lock_fd_);
-    lock_fd_ = -1;
-    throw ResultsBusy("results file " + path_ + " is being written by another process (pid " +
-                      std::string(pid[0] ? pid : "?") + ", lock " + lock + ")");
   }
   const std::string me = std::to_string(::getpid());
   if (::ftruncate(lock_fd_, 0) == 0) [[maybe_unused]] auto w = ::pwrite(lock_fd_, me.data(), me.size(), 0);
   try {
-    if (fs::exists(path_)) open_results(path_, H5F_ACC_RDONLY);
+    existed_ = fs::exists(real_);
+    if (existed_) open_results(real_, H5F_ACC_RDONLY);
   } catch (...) {
-    ::close(lock_fd_);
+    release();
     throw;
   }
 }
 
-ResultsFile::~ResultsFile() {
-  if (lock_fd_ >= 0) ::close(lock_fd_);  // the lock file stays: removing it would race with a waiting writer
+void ResultsFile::release() {
+  if (lock_fd_ < 0) return;
+  std::error_code ec;
+  fs::remove(real_ + ".ckpt", ec);  // only if empty
+  ::unlink((real_ + ".lock").c_str());  // still held: nobody else can be using it
+  ::close(lock_fd_);
+  lock_fd_ = -1;
 }
+
+ResultsFile::~ResultsFile() { release(); }
 
 template <class F>
 void ResultsFile::update(F&& edit) {
-  const std::string tmp = path_ + ".tmp";
+  const std::string tmp = real_ + ".tmp";
   std::error_code ec;
   fs::remove(tmp, ec);
-  {
+  try {
     std::unique_ptr<H> file;
-    if (fs::exists(path_)) {
-      fs::copy_file(path_, tmp, fs::copy_options::overwrite_existing);
+    if (fs::exists(real_)) {
+      fs::copy_file(real_, tmp, fs::copy_options::overwrite_existing);
       file = std::make_unique<H>(H5Fopen(tmp.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose, "open " + tmp);
     } else {
       file = std::make_unique<H>(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose, "create " + tmp);
@@ -279,30 +305,34 @@ void ResultsFile::update(F&& edit) {
       set_attr_number(*file, "format_version", kFormatVersion, H5T_STD_I64LE, H5T_NATIVE_INT64);
     }
     edit(hid_t(*file));
+  } catch (...) {  // the file is as it was; the copy goes
+    fs::remove(tmp, ec);
+    throw;
   }  // closed: everything is on disk in tmp
   fsync_path(tmp, O_RDONLY);
-  fs::rename(tmp, path_);
-  fsync_path(fs::path(path_).parent_path().empty() ? "." : fs::path(path_).parent_path().string(), O_RDONLY | O_DIRECTORY);
+  fs::rename(tmp, real_);
+  fsync_path(fs::path(real_).parent_path().string(), O_RDONLY | O_DIRECTORY);
 }
 
 RunStatus ResultsFile::status(const std::string& run) const {
-  if (!fs::exists(path_)) return RunStatus::Absent;
-  H file = open_results(path_, H5F_ACC_RDONLY);
+  if (!fs::exists(real_)) return RunStatus::Absent;
+  H file = open_results(real_, H5F_ACC_RDONLY);
   if (!exists(file, run)) return RunStatus::Absent;
   H g(H5Gopen2(file, run.c_str(), H5P_DEFAULT), H5Gclose, "open run " + run);
-  return get_attr_string(g, "status") == "finished" ? RunStatus::Finished : RunStatus::Running;
+  const std::string st = get_attr_string(g, "status");
+  return st == "finished" ? RunStatus::Finished : st == "failed" ? RunStatus::Failed : RunStatus::Running;
 }
 
 std::string ResultsFile::attribute(const std::string& run, const std::string& name) const {
-  H file = open_results(path_, H5F_ACC_RDONLY);
+  H file = open_results(real_, H5F_ACC_RDONLY);
   H g(H5Gopen2(file, run.c_str(), H5P_DEFAULT), H5Gclose, "open run " + run + " in " + path_);
   return get_attr_string(g, name.c_str());
 }
 
 std::vector<std::string> ResultsFile::runs() const {
   std::vector<std::string> out;
-  if (!fs::exists(path_)) return out;
-  H file = open_results(path_, H5F_ACC_RDONLY);
+  if (!fs::exists(real_)) return out;
+  H file = open_results(real_, H5F_ACC_RDONLY);
   H5G_info_t info;
   check(H5Gget_info(file, &info), "list " + path_);
   for (hsize_t i = 0; i < info.nlinks; ++i) {
@@ -315,7 +345,7 @@ std::vector<std::string> ResultsFile::runs() const {
 }
 
 void ResultsFile::create_if_absent() {
-  if (!fs::exists(path_)) update([](hid_t) {});
+  if (!fs::exists(real_)) update([](hid_t) {});
 }
 
 void ResultsFile::begin_run(const std::string& run, const RunMeta& m) {
@@ -354,6 +384,26 @@ void ResultsFile::finish_run(const std::string& run, const std::vector<nn::Named
   });
 }
 
+void ResultsFile::fail_run(const std::string& run, const std::string& reason) {
+  update([&](hid_t file) {
+    H g(H5Gopen2(file, run.c_str(), H5P_DEFAULT), H5Gclose, "open run " + run);
+    set_attr_string(g, "status", "failed");
+    set_attr_string(g, "error", reason);
+    set_attr_string(g, "end_time", utc_now());
+  });
+}
+
+void ResultsFile::discard_run(const std::string& run) {
+  if (!existed_ && runs() == std::vector<std::string>{run}) {
+    std::error_code ec;
+    fs::remove(real_, ec);
+    return;
+  }
+  update([&](hid_t file) {
+    if (exists(file, run)) check(H5Ldelete(file, run.c_str(), H5P_DEFAULT), "remove run " + run);
+  });
+}
+
 void ResultsFile::merge_from(const std::string& other) {
   if (!fs::exists(other)) throw std::runtime_error("merge: " + other + " does not exist");
   H src = open_results(other, H5F_ACC_RDONLY);
@@ -375,7 +425,7 @@ void ResultsFile::merge_from(const std::string& other) {
 }
 
 std::string ResultsFile::checkpoint_path(const std::string& run) const {
-  const std::string dir = path_ + ".ckpt";
+  const std::string dir = real_ + ".ckpt";
   fs::create_directories(dir);
   return dir + "/" + run + ".ckpt";
 }

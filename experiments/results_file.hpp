@@ -20,7 +20,7 @@ struct ResultsBusy : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class RunStatus { Absent, Running, Finished };
+enum class RunStatus { Absent, Running, Finished, Failed };
 
 struct RunMeta {
   std::string config;        // resolved config, TOML
@@ -34,9 +34,12 @@ const char* code_version();
 
 class ResultsFile {
  public:
-  // Takes an exclusive lock (<path>.lock) for the life of the object; throws
-  // ResultsBusy naming the file if another process holds it, and
-  // std::runtime_error if `path` exists but is not an lpsim results file.
+  // Takes an exclusive lock (<real path>.lock, the real path with every
+  // symlink resolved, so two spellings of one file share it) for the life of
+  // the object; throws ResultsBusy naming the file if another process holds
+  // it, and std::runtime_error if `path` exists but is not an lpsim results
+  // file. The lock file and an empty checkpoint directory are removed when
+  // the object goes.
   explicit ResultsFile(std::string path);
   ~ResultsFile();
   ResultsFile(const ResultsFile&) = delete;
@@ -55,6 +58,12 @@ class ResultsFile {
   void write_epochs(const std::string& run, const std::vector<nn::EpochRecord>& history);
   // Stores the final weights and sets status "finished".
   void finish_run(const std::string& run, const std::vector<nn::NamedArray>& weights);
+  // Sets status "failed" with the reason in attribute "error" (the epochs written stay).
+  void fail_run(const std::string& run, const std::string& reason);
+  // Takes back a run that recorded nothing yet (begin_run, then an error
+  // before its first epoch); a file that held only that run and did not
+  // exist before this object is removed, so a refused command leaves nothing.
+  void discard_run(const std::string& run);
   // Copies every run group of `other` (another results file) in; a run
   // already here is an error naming both files.
   void merge_from(const std::string& other);
@@ -64,8 +73,10 @@ class ResultsFile {
  private:
   template <class F>
   void update(F&& edit);
-  std::string path_;
+  void release();
+  std::string path_, real_;  // as given; with symlinks resolved (every file operation)
   int lock_fd_ = -1;
+  bool existed_ = false;     // the file was there when the object was made
 };
 
 }  // namespace lpsim::cli

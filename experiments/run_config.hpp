@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <variant>
 #include <vector>
@@ -28,11 +29,22 @@ using ValueRef = std::variant<std::string*, int*, std::int64_t*, std::uint64_t*,
 // name the file and line.
 enum class Check { None, Quant, Master, Rounding, Mac, Positive };
 
+// The values a numeric key accepts; every number must also be finite.
+struct Range {
+  double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+  bool lo_open = false, hi_open = false;
+  bool contains(double v) const {
+    return (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+  }
+  std::string text() const;  // "[0, 1024]", "(0, inf)"
+};
+
 struct Key {
   const char* path;
   ValueRef (*ref)(RunConfig&);
   Check check;
   const char* help;
+  Range range = {};
 };
 
 // Every key, in the order the resolved config prints them (config_keys.cpp).

@@ -66,10 +66,14 @@ RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
   const RunConfig& cfg = req.config;
   nn::check_config(cfg.train);  // before anything is written
   std::optional<nn::TrainState> resume;
+  bool began_here = false;  // this call created the run's group
   if (results) {
     const RunStatus st = results->status(req.group);
     const std::string where = "run \"" + req.group + "\" of " + results->path();
     if (st != RunStatus::Absent) {
+      if (st == RunStatus::Failed)
+        throw std::invalid_argument(where + " failed (" + results->attribute(req.group, "error") +
+                                    "); it cannot be resumed: choose another output or another run name");
       if (!req.resume)
         throw std::invalid_argument(where + " exists" + (st == RunStatus::Finished ? " and is finished" : " (interrupted?)") +
                                     "; pass --resume to " + (st == RunStatus::Finished ? "skip" : "continue") +
@@ -87,6 +91,7 @@ RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
       if (!quiet)
         fmt::print("resuming {} after epoch {}\n", where, resume ? resume->epochs_done : 0);
     }
+    began_here = st == RunStatus::Absent;
     if (!resume)
       results->begin_run(req.group, {.config = to_toml(cfg), .seed = cfg.train.seed, .point = req.point,
                                      .point_index = req.point_index});
@@ -125,7 +130,27 @@ RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
                clock(r.seconds), clock(eta));
     std::fflush(stdout);
   };
-  const auto all = nn::train(cfg.train, hooks);
+  std::vector<nn::EpochRecord> all;
+  try {
+    all = nn::train(cfg.train, hooks);
+  } catch (const std::exception& e) {
+    // A run that recorded nothing is taken back (a refused command leaves no
+    // file); one with epochs is marked failed with the reason, so it does not
+    // look like a killed run that --resume would continue.
+    if (results) {
+      try {
+        if (began_here && history.empty() && !dynamic_cast<const nn::Diverged*>(&e)) {
+          results->discard_run(req.group);
+          std::error_code ec;
+          std::filesystem::remove(results->checkpoint_path(req.group), ec);
+        } else {
+          results->fail_run(req.group, e.what());
+        }
+      } catch (const std::exception&) {
+      }  // the first error is the one to report
+    }
+    throw;
+  }
   if (req.history) *req.history = all;
   {
     if (quiet && !req.label.empty()) fmt::print("{}\n", req.label);

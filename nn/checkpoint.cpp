@@ -1,8 +1,10 @@
 #include "nn/checkpoint.hpp"
 
 #include <fcntl.h>
+#include <zlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -92,7 +94,20 @@ class Reader {
   std::size_t pos_ = 0;
 };
 
-constexpr char kMagic[8] = {'L', 'P', 'S', 'I', 'M', 'C', 'K', '1'};
+// Version 2 ends in the CRC-32 of everything before it, so a damaged file is
+// refused rather than resumed; version 1 (no checksum) is still read.
+constexpr char kMagic[8] = {'L', 'P', 'S', 'I', 'M', 'C', 'K', '2'};
+constexpr char kMagicV1[8] = {'L', 'P', 'S', 'I', 'M', 'C', 'K', '1'};
+
+std::uint32_t crc_of(const char* p, std::size_t n) {
+  uLong c = crc32(0L, Z_NULL, 0);
+  for (std::size_t at = 0; at < n;) {  // zlib counts in 32-bit uInt
+    const std::size_t k = std::min<std::size_t>(n - at, std::size_t(1) << 30);
+    c = crc32(c, reinterpret_cast<const Bytef*>(p + at), uInt(k));
+    at += k;
+  }
+  return std::uint32_t(c);
+}
 constexpr std::uint32_t kByteOrder = 0x01020304;
 
 void put_record(Writer& w, const EpochRecord& r) {
@@ -215,6 +230,7 @@ void save_checkpoint(const std::string& path, const TrainState& s) {
     w.put(v);
   }
   w.put_vec(s.policy);
+  w.put(crc_of(w.buf.data(), w.buf.size()));
 
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -238,8 +254,19 @@ TrainState load_checkpoint(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open checkpoint " + path);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
-    throw std::runtime_error(path + " is not an lpsim checkpoint (version 1)");
+  const bool v2 = bytes.size() >= sizeof kMagic && std::memcmp(bytes.data(), kMagic, sizeof kMagic) == 0;
+  const bool v1 = bytes.size() >= sizeof kMagic && std::memcmp(bytes.data(), kMagicV1, sizeof kMagic) == 0;
+  if (!v1 && !v2) throw std::runtime_error(path + " is not an lpsim checkpoint (version 1 or 2)");
+  if (v2) {
+    std::uint32_t stored = 0;
+    if (bytes.size() < sizeof kMagic + sizeof stored) throw std::runtime_error("checkpoint " + path + " is truncated");
+    std::memcpy(&stored, bytes.data() + bytes.size() - sizeof stored, sizeof stored);
+    bytes.resize(bytes.size() - sizeof stored);
+    if (crc_of(bytes.data(), bytes.size()) != stored)
+      throw std::runtime_error("checkpoint " + path +
+                               " fails its checksum (damaged): remove it to train the run again from the start, "
+                               "or restore it from a backup");
+  }
   Reader r(bytes.substr(sizeof kMagic), path);
   if (r.get<std::uint32_t>() != kByteOrder) throw std::runtime_error("checkpoint " + path + " is from a machine of another byte order");
   TrainState s;

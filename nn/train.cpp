@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 #include <string_view>
 
@@ -237,6 +238,35 @@ void check_config(const TrainConfig& c) {
   optimizer_step(c.optimizer, none, 0.0, 0);  // checks the kind
 }
 
+namespace {
+
+// Where a diverged run stands: epoch, iteration, learning rate, and the first
+// parameter that is no longer finite (with lr too large, the update that
+// overflowed it); if every parameter is finite, the forward pass overflowed.
+std::string divergence_report(const std::string& what, const std::vector<Param<float>*>& params, int epoch,
+                              std::int64_t step, std::int64_t iteration, double lr) {
+  std::ostringstream m;
+  m << "training diverged in epoch " << epoch << ", batch " << step << " (iteration " << iteration + 1
+    << ", schedule.lr now " << lr << "): " << what << "; ";
+  // The parameter of largest magnitude (a non-finite one first) points at the cause.
+  const Param<float>* top = nullptr;
+  double top_mag = -1;
+  for (const Param<float>* p : params)
+    for (const float v : p->value.data) {
+      const double mag = std::isfinite(v) ? std::fabs(double(v)) : HUGE_VAL;
+      if (mag > top_mag) top = p, top_mag = mag;
+    }
+  if (!top) m << "the model has no parameters";
+  else if (top_mag == HUGE_VAL)
+    m << "parameter " << top->name << " is no longer finite (try a smaller schedule.lr, or gradient formats with more range)";
+  else
+    m << "the largest parameter magnitude is " << top_mag << " (" << top->name
+      << "): a smaller schedule.lr, or formats with more range (precision.a, precision.mac_fwd), may help";
+  return m.str();
+}
+
+}  // namespace
+
 std::vector<EpochRecord> train(const TrainConfig& c, const EpochCallback& on_epoch) {
   TrainHooks hooks;
   hooks.on_epoch = on_epoch;
@@ -306,7 +336,12 @@ std::vector<EpochRecord> train(const TrainConfig& c, const TrainHooks& hooks) {
       r.lr = learning_rate(c.schedule, it, total);
       policy->before_step(*model, it);
       const Tensor<float> logits = model->forward(batch_tensor(b), true);
-      const float loss = model->loss.forward(logits, batch_labels(b));  // throws on NaN/inf: a diverged run
+      float loss = 0;
+      try {
+        loss = model->loss.forward(logits, batch_labels(b));  // throws on NaN/inf: a diverged run
+      } catch (const std::runtime_error& e) {
+        throw Diverged(divergence_report(e.what(), params, epoch + 1, steps + 1, it, r.lr));
+      }
       model->backward(model->loss.backward());
       policy->after_backward(*model, it);
       optimizer_step(c.optimizer, params, r.lr, it);

@@ -2,6 +2,8 @@
 // matrix product on the emulated hardware of each layer's LayerPrecision.
 #pragma once
 
+#include <stdexcept>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -109,6 +111,12 @@ void check_config(const TrainConfig& cfg);
 
 // Called after each epoch (for progress lines and result files).
 using EpochCallback = std::function<void(const EpochRecord&, const Model&)>;
+
+// A run whose loss stopped being finite; the message names the epoch, batch,
+// iteration, learning rate and the first parameter that is no longer finite.
+struct Diverged : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 std::vector<EpochRecord> train(const TrainConfig& cfg, const EpochCallback& on_epoch = {});
 // The whole history, including the epochs of a resumed checkpoint.

@@ -68,6 +68,15 @@ TEST_CASE("CIFAR errors name the path and what was expected") {
     write_file(p, cifar({100}, {0}));
     CHECK(contains(error_of([&] { read_cifar_file(p, CifarKind::Cifar100); }), p + ": expected fine labels 0..99, found 100 in record 0"));
   }
+  SUBCASE("more records than any CIFAR file holds (a gzip of zeros inflating without end)") {
+    write_file(p, gzip(Bytes(std::size_t(kCifarMaxRecords + 1) * 3073, 0)));
+    CHECK(contains(error_of([&] { read_cifar_file(p, CifarKind::Cifar10); }),
+                   p + ": expected a CIFAR-10 binary file of at most 50000 records, found more"));
+  }
+  SUBCASE("exactly the most records a file may hold") {
+    write_file(p, gzip(Bytes(std::size_t(kCifarMaxRecords) * 3073, 0)));
+    CHECK(read_cifar_file(p, CifarKind::Cifar10).n == kCifarMaxRecords);
+  }
   SUBCASE("coarse label out of range") {
     write_file(p, cifar({0, 0}, {0, 20}));
     CHECK(contains(error_of([&] { read_cifar_file(p, CifarKind::Cifar100); }), p + ": expected coarse labels 0..19, found 20 in record 1"));

@@ -1,6 +1,8 @@
 // IDX reader: raw and gzip round trips, and one clear error per kind of damage.
 #include <doctest/doctest.h>
 
+#include <filesystem>
+
 #include "data/file_bytes.hpp"
 #include "data/idx.hpp"
 #include "fixtures.hpp"
@@ -89,11 +91,11 @@ TEST_CASE("IDX errors name the path and what was expected") {
   SUBCASE("extra bytes") {
     Bytes f = idx({2, 3, 4}, kValues);
     f.push_back(0);
-    CHECK(contains(error_for(f), p + ": expected 16-byte header + 2x3x4 values = 40 bytes, found a file of 41 bytes"));
+    CHECK(contains(error_for(f), p + ": expected 16-byte header + 2x3x4 values = 40 bytes, found more bytes (data after the last value)"));
   }
   SUBCASE("dimensions far beyond the file") {
     const Bytes f = idx({0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}, kValues);
-    CHECK(contains(error_for(f), p + ": expected 16-byte header + 4294967295x4294967295x4294967295 values = more than 40 bytes"));
+    CHECK(contains(error_for(f), p + ": expected 16-byte header + 4294967295x4294967295x4294967295 values = more than 17179869200 bytes, found a header beyond what lpsim reads"));
   }
   SUBCASE("wrong number of dimensions") {
     write_file(p, idx({24}, kValues));
@@ -116,6 +118,36 @@ TEST_CASE("IDX errors name the path and what was expected") {
     z[z.size() - 8] ^= 1;  // CRC-32 in the trailer
     CHECK(contains(error_for(z), p + ": expected an IDX file (valid gzip stream), found corrupt gzip data (zlib: incorrect data check)"));
   }
+}
+
+TEST_CASE("a header that promises little stops the read of a large file at once") {
+  TempDir dir;
+  const std::string p = dir / "bomb.idx.gz";
+  // 24 values promised, 256 MiB of zeros inflated: refused after 25 bytes of data.
+  Bytes file = idx({24}, kValues);
+  file.resize(file.size() + (std::size_t(1) << 28), 0);
+  write_file(p, gzip(file));
+  CHECK(contains(error_of([&] { read_idx(p); }), p + ": expected 8-byte header + 24 values = 32 bytes, found more bytes"));
+  SUBCASE("a zero dimension: no values") {
+    write_file(p, idx({3, 0, 5}, {}));
+    const IdxArray a = read_idx(p);
+    CHECK(a.dims == std::vector<std::uint32_t>{3, 0, 5});
+    CHECK(a.values.empty());
+  }
+}
+
+TEST_CASE("a device behind a path is refused, not read without end") {
+  TempDir dir;
+  const std::string link = dir / "zero.idx";
+  std::filesystem::create_symlink("/dev/zero", link);
+  CHECK(contains(error_of([&] { read_idx(link); }), link + ": expected an IDX file, found a device or socket, not a file"));
+}
+
+TEST_CASE("read_file_bytes refuses past its limit") {
+  TempDir dir;
+  write_file(dir / "f", Bytes(100, 1));
+  CHECK(read_file_bytes(dir / "f", "bytes", 100).size() == 100);
+  CHECK(contains(error_of([&] { read_file_bytes(dir / "f", "bytes", 99); }), "expected bytes of at most 99 bytes, found more"));
 }
 
 TEST_CASE("read_file_bytes passes a non-gzip file through unchanged") {

@@ -95,7 +95,18 @@ def test_bad_config_names_key_and_line(tmp_path, text, message):
     ("precision.w=int8/nope/tensor", "precision.w:"),
     ("precision.master=bf17", "precision.master:"),
     ("=3", "is not key=value"),
-    ("epochs=0", "epochs must be >= 1, got 0"),
+    ("epochs=0", "epochs must be in [1, 1000000], got 0"),
+    ("epochs=-3", "epochs must be >= 0, got -3"),
+    ("batch=0", "batch must be in [1, 1048576], got 0"),
+    ("threads=100000", "threads must be in [0, 1024], got 100000"),
+    ("schedule.lr=nan", "schedule.lr must be a finite number, got nan"),
+    ("schedule.lr=inf", "schedule.lr must be a finite number, got inf"),
+    ("schedule.lr=-0.1", "schedule.lr must be in (0, inf), got -0.1"),
+    ("schedule.lr=0", "schedule.lr must be in (0, inf), got 0"),
+    ("optimizer.momentum=1.5", "optimizer.momentum must be in [0, 1), got 1.5"),
+    ("schedule.milestones=0.5,1.5", "schedule.milestones must be in (0, 1), got 1.5"),
+    ("policy.bmax_fwd=99", "policy.bmax_fwd must be in [1, 32], got 99"),
+    ("seed=18446744073709551616", "seed must be an integer"),
     ("nokey", 'config file "nokey" cannot be read (overrides are key=value)'),
 ])
 def test_bad_override_names_key(override, message):
@@ -189,3 +200,19 @@ def test_every_policy_config_trains_and_saves_bitops(name):
     r = lpsim("train", f"{CONFIGS}/{name}", *TINY, "epochs=1", "model.arch=mlp", "augment=false", "-q")
     line = next(l for l in r.stdout.splitlines() if l.startswith("BitOPs:"))
     assert "fewer" in line and float(line.split("(")[1].split("%")[0]) < 100.0, line
+
+
+def test_a_directory_is_not_a_config(tmp_path):
+    r = lpsim("train", str(tmp_path), "--print-config", check=False)
+    assert r.returncode == 1 and f'config file "{tmp_path}" is a directory' in r.stderr, r.stderr
+
+
+def test_config_text_that_is_not_utf8_is_refused_before_it_can_be_stored(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_bytes(b'epochs = 1\ndata_dir = "/tmp/caf\xe9"\n')  # Latin-1, not UTF-8
+    out = tmp_path / "r.h5"
+    r = lpsim("train", str(cfg), "-o", str(out), check=False)
+    assert r.returncode == 1 and f"{cfg}:2:21: byte 0xE9 is not UTF-8 text" in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == [cfg]  # nothing written
+    cfg.write_bytes('epochs = 1\ndata_dir = "/tmp/café"\n'.encode())  # UTF-8 is fine
+    assert lpsim("train", str(cfg), "--print-config").stdout.count("café") == 1

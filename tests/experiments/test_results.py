@@ -142,7 +142,7 @@ def test_checkpoint_from_another_model_is_refused(tmp_path):
     with open(ck, "r+b") as f:  # truncate: a torn or foreign checkpoint is named, not loaded
         f.truncate(100)
     r = lpsim("-q", "train", "--model", "mlp", "--epochs", "50", *TINY, "-o", out, "--resume", check=False)
-    assert r.returncode == 1 and f"checkpoint {ck} is truncated or corrupt" in r.stderr
+    assert r.returncode == 1 and f"checkpoint {ck} fails its checksum (damaged)" in r.stderr
 
 
 def test_docs_snippet_reads_a_results_file(tmp_path, capsys):

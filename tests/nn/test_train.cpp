@@ -4,7 +4,12 @@
 #include <doctest/doctest.h>
 #include <omp.h>
 
+#include <unistd.h>
+
 #include <filesystem>
+#include <fstream>
+
+#include "nn/checkpoint.hpp"
 
 #include "nn/train.hpp"
 
@@ -115,6 +120,44 @@ TEST_CASE("a diverging run stops with an error naming the loss") {
   c.schedule.lr = 1e6;
   c.optimizer.weight_decay = 0;
   CHECK_THROWS_WITH_AS(nn::train(c), doctest::Contains("loss"), std::runtime_error);
+  // The report says where: epoch, batch, the learning rate and the parameter of largest magnitude.
+  CHECK_THROWS_WITH_AS(nn::train(c), doctest::Contains("training diverged in epoch 1, batch "), nn::Diverged);
+  CHECK_THROWS_WITH_AS(nn::train(c), doctest::Contains("schedule.lr now "), nn::Diverged);
+  CHECK_THROWS_WITH_AS(nn::train(c), doctest::Contains(".weight"), nn::Diverged);
+}
+
+TEST_CASE("a checkpoint round-trips, and any damaged byte is refused by its checksum") {
+  const auto dir = std::filesystem::temp_directory_path() / ("lpsim_ckpt_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "a.ckpt").string();
+  nn::TrainState s;
+  s.epochs_done = 1;
+  s.iteration = 10;
+  s.history.resize(1);
+  s.history[0].epoch = 1;
+  s.history[0].test_acc = 0.5;
+  s.arrays.push_back({"fc.weight", {2, 3}, {1, 2, 3, 4, 5, 6}});
+  s.counters.emplace_back("fc.iteration", 10);
+  s.policy = {0.25};
+  nn::save_checkpoint(path, s);
+  const nn::TrainState back = nn::load_checkpoint(path);
+  CHECK(back.iteration == 10);
+  CHECK(back.arrays.at(0).data == s.arrays[0].data);
+  CHECK(back.policy == s.policy);
+  const auto size = std::filesystem::file_size(path);
+  for (std::uintmax_t at : {std::uintmax_t(12), size / 2, size - 5, size - 1}) {
+    CAPTURE(at);
+    std::string bytes;
+    {
+      std::ifstream in(path, std::ios::binary);
+      bytes.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    bytes[at] ^= 0x10;  // one flipped bit in a weight, a count or the checksum itself
+    const std::string bad = (dir / "bad.ckpt").string();
+    std::ofstream(bad, std::ios::binary) << bytes;
+    CHECK_THROWS_WITH_AS(nn::load_checkpoint(bad), doctest::Contains("fails its checksum"), std::runtime_error);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("bad model names and schedules are clear errors") {
