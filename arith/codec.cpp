@@ -33,7 +33,9 @@ double decode(std::uint64_t code, const Format& f) {
                                 " has bits beyond the " + std::to_string(W) + " bits of \"" + f.spelling + "\"");
   if (f.kind == Kind::Fixed) {
     std::int64_t n;
-    if (f.is_signed && W < 64 && (code >> (W - 1)) & 1) n = std::int64_t(code) - (std::int64_t(1) << (W - 1)) * 2;
+    // Two's complement sign extension in unsigned arithmetic (2^(W-1) * 2
+    // overflowed int64 for W = 63).
+    if (f.is_signed && W < 64 && (code >> (W - 1)) & 1) n = std::int64_t(code | ~((std::uint64_t(1) << W) - 1));
     else n = std::int64_t(code);
     return std::ldexp(double(n), -f.frac_bits);
   }

@@ -9,9 +9,12 @@ namespace {
 bool is_float(const Format& f) { return f.kind == Kind::Float; }
 
 // Largest mantissa field of a finite number in the top exponent field, or -1
-// when the top exponent field holds no finite number.
-int top_field_max_mantissa(const Format& f) {
-  const int all = (1 << f.man_bits) - 1;
+// when the top exponent field holds no finite number. In 64 bits: the
+// mantissa field has up to 52 bits (fix: `1 << man_bits` on int was undefined
+// from 31 mantissa bits on, which garbled max_finite and emax of e8m31fn,
+// e5m33fn, ...).
+std::int64_t top_field_max_mantissa(const Format& f) {
+  const std::int64_t all = (std::int64_t(1) << f.man_bits) - 1;
   switch (f.specials) {
     case Specials::IEEE: return -1;
     case Specials::FN: return f.nonan ? all : all - 1;  // all-ones code is NaN
@@ -57,8 +60,9 @@ double Format::max_finite() const {
     const int mag = is_signed ? width - 1 : width;
     return std::ldexp(std::ldexp(1.0, mag) - 1.0, -frac_bits);
   }
-  const int tm = top_field_max_mantissa(*this);
-  const double mant = tm >= 0 ? double((1 << man_bits) + tm) : std::ldexp(1.0, man_bits + 1) - 1.0;
+  // The largest significand, an integer below 2^(M+1) <= 2^53: exact as a double.
+  const std::int64_t tm = top_field_max_mantissa(*this);
+  const double mant = tm >= 0 ? double((std::int64_t(1) << man_bits) + tm) : std::ldexp(1.0, man_bits + 1) - 1.0;
   return std::ldexp(mant, emax() - man_bits);
 }
 

@@ -77,6 +77,20 @@ struct Format {
 };
 
 // Parse a spelling of DESIGN.md. Throws FormatError quoting the string.
+//
+// Valid minifloats e<E>m<M>: every value of a format is held in a double, so
+// 1 <= E <= 11 and 0 <= M <= 52 (at most 1 + 11 + 52 = 64 bits), and every
+// finite value must be exactly a double: emax <= 1023 (largest finite value
+// below 2^1024) and emin - M >= -1074 (the smallest quantum at least double's
+// 2^-1074). Inside that range every spelling is accepted, e.g. e8m31fn,
+// e5m33fn and e11m52 (= fp64, bit for bit); outside it the error names the
+// spelling and the range: e12m3, e5m53, and formats with double's field
+// widths whose range exceeds a double's, such as e11m52fn (its top binade
+// reaches 2^1024) or e11m52fnuz (bias 1024: its smallest value is 2^-1075),
+// or a :bias=B too far from the default.
+// Fixed point: 1 <= W <= 64 and -1024 <= F <= 1074; the arithmetic entry
+// points (quantize, encode, decode) further need the values to fit in a
+// double (at most 53 magnitude bits), which they check.
 Format parse_format(std::string_view spelling);
 
 struct FormatError : std::invalid_argument {

@@ -77,9 +77,13 @@ Format parse_float(std::string_view whole, std::string_view head, const std::vec
   if (s == "fn") f.specials = Specials::FN;
   else if (s == "fnuz") f.specials = Specials::FNUZ;
   else if (!s.empty()) fail(whole, "unknown suffix \"" + std::string(s) + "\" (fn or fnuz)");
-  if (f.exp_bits < 1 || f.exp_bits > 11) fail(whole, "exponent bits must be 1..11");
-  if (f.man_bits < 0 || f.man_bits > 52) fail(whole, "mantissa bits must be 0..52");
-  f.bias = (1 << (f.exp_bits - 1)) - 1 + (f.specials == Specials::FNUZ ? 1 : 0);
+  // The valid range (format.hpp, "Valid minifloats"): values are held in doubles.
+  if (f.exp_bits < 1 || f.exp_bits > 11)
+    fail(whole, std::to_string(f.exp_bits) + " exponent bits; a minifloat has 1..11 (values are held in doubles)");
+  if (f.man_bits < 0 || f.man_bits > 52)
+    fail(whole, std::to_string(f.man_bits) + " mantissa bits; a minifloat has 0..52 (values are held in doubles)");
+  const int default_bias = (1 << (f.exp_bits - 1)) - 1 + (f.specials == Specials::FNUZ ? 1 : 0);
+  f.bias = default_bias;
   bool seen_bias = false;
   for (auto o : opts) {
     if (o == "nosub" && f.subnormals) f.subnormals = false;
@@ -98,10 +102,17 @@ Format parse_float(std::string_view whole, std::string_view head, const std::vec
     fail(whole, "an IEEE-style format needs at least 2 exponent bits (e1 has no normal numbers; use fn)");
   if (f.specials == Specials::FN && !f.nonan && f.exp_bits == 1 && f.man_bits == 0)
     fail(whole, "e1m0fn holds only zero and NaN");
-  if (f.max_finite() <= 0 || !std::isfinite(f.max_finite()) || !f.fits_in_double())
-    fail(whole, "its values do not fit in a double (bias too far from the default)");
+  if (f.max_finite() <= 0 || !std::isfinite(f.max_finite()) || !f.fits_in_double()) {
+    // Say which end is out: the top binade (emax) or the smallest value (emin - M).
+    const int lsb = f.subnormals ? f.emin() - f.man_bits : f.emin();
+    fail(whole, "its values do not fit in a double: the largest finite value is about 2^" + std::to_string(f.emax() + 1) +
+                    " and the smallest 2^" + std::to_string(lsb) +
+                    ", every value must be exactly a double (largest below 2^1024, smallest value and quantum at "
+                    "least 2^-1074: emax <= 1023, emin - M >= -1074)" +
+                    (f.bias != default_bias ? "; the bias is too far from the default " + std::to_string(default_bias)
+                                            : ""));
+  }
   // Canonical spelling: the suffix, then options in a fixed order, bias only if not default.
-  const int default_bias = (1 << (f.exp_bits - 1)) - 1 + (f.specials == Specials::FNUZ ? 1 : 0);
   f.spelling = "e" + std::to_string(f.exp_bits) + "m" + std::to_string(f.man_bits) +
                (f.specials == Specials::FN ? "fn" : f.specials == Specials::FNUZ ? "fnuz" : "");
   if (!f.subnormals) f.spelling += ":nosub";

@@ -109,10 +109,12 @@ std::size_t ByteStream::read(std::uint8_t* dst, std::size_t n) {
 }
 
 std::size_t ByteStream::append(std::vector<std::uint8_t>& out, std::size_t n) {
-  constexpr std::size_t kChunk = std::size_t(1) << 26;  // 64 MiB at a time
+  // Chunks grow with what has arrived (64 KiB up to 64 MiB): a small file
+  // costs a small buffer, a large one few resizes.
+  constexpr std::size_t kMin = std::size_t(1) << 16, kMax = std::size_t(1) << 26;
   std::size_t got = 0;
   while (got < n) {
-    const std::size_t want = std::min(n - got, kChunk), at = out.size();
+    const std::size_t want = std::min(n - got, std::clamp(out.size(), kMin, kMax)), at = out.size();
     out.resize(at + want);
     const std::size_t k = read(out.data() + at, want);
     out.resize(at + k);

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "experiments/commands.hpp"
 #include "experiments/results_file.hpp"
@@ -31,6 +32,23 @@ int main(int argc, char** argv) {
       "Exit codes: 0 success; 1 bad input or failed run (the message names the value, key, file or line); "
       "2 usage error; 3 results file busy (another process is writing it).\n"
       "Configs: docs/config.md; results files: docs/results-format.md.");
+  // CLI11 reports an unknown subcommand as "a subcommand is required": name it.
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-q" || a == "--quiet") continue;
+    if (a.empty() || a[0] == '-') break;
+    bool known = false;
+    std::string names;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      known = known || sub->get_name() == a;
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "lpsim: error: unknown subcommand \"%s\" (%s; lpsim --help)\n", a.c_str(), names.c_str());
+      return 2;
+    }
+    break;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -36,8 +36,8 @@ std::string field(const std::string& header, const std::string& key, const std::
   std::string v;
   for (; p < header.size(); ++p) {
     const char c = header[p];
-    if (c == '(') ++depth;
-    if (c == ')') --depth;
+    if (c == '(' || c == '[') ++depth;
+    if (c == ')' || c == ']') --depth;
     if ((c == ',' && depth == 0) || c == '}') break;
     v += c;
   }

@@ -1,8 +1,16 @@
 // Python view of sim/: MAC configurations, matmul and conv2d on NumPy arrays
 // with their statistics. Inputs are read as float32 (copied only when they
-// are not already C-contiguous float32); the GIL is released while computing.
+// are not already C-contiguous float32): other floating-point dtypes are
+// rounded to float32 by NumPy, integers and bools converted only when float32
+// holds every value exactly; anything else is a TypeError. Sizes, seeds and
+// other integers are range-checked (ValueError naming the argument). The GIL
+// is released while computing.
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
 
 #include "python/bindings.hpp"
 #include "sim/conv.hpp"
@@ -14,14 +22,40 @@ using namespace lpsim::sim;
 
 namespace lpsim::py {
 
+// Argument checks shared with bind_arith.cpp (defined there).
+std::uint64_t uint64_arg(const ::py::handle& o, const std::string& what);
+std::int64_t int_arg(const ::py::handle& o, const std::string& what, std::int64_t lo, std::int64_t hi);
+std::string shape_text(const ::py::array& a);
+::py::array as_array(const ::py::handle& o, const std::string& what);
+template <class F>
+::py::array_t<F, ::py::array::c_style | ::py::array::forcecast> real_array(const ::py::array& x, const std::string& what,
+                                                                            bool round_floats);
+extern template ::py::array_t<float, ::py::array::c_style | ::py::array::forcecast> real_array<float>(
+    const ::py::array&, const std::string&, bool);
+
 namespace {
 
 using F32 = ::py::array_t<float, ::py::array::c_style | ::py::array::forcecast>;
 
-MacConfig as_mac(const ::py::object& o) {
+MacConfig as_mac(const ::py::object& o, const char* fn) {
   if (::py::isinstance<MacConfig>(o)) return o.cast<MacConfig>();
+  if (!PyUnicode_Check(o.ptr()))
+    throw ::py::type_error(std::string(fn) + ": mac must be a str or an lpsim.MacConfig, got " +
+                           ::py::repr(o).cast<std::string>());
   return parse_mac(o.cast<std::string>());
 }
+
+constexpr std::int64_t kInt31 = std::numeric_limits<std::int32_t>::max();
+constexpr std::int64_t kInt63 = std::numeric_limits<std::int64_t>::max();
+
+std::int64_t checked_product(std::initializer_list<std::int64_t> xs, const std::string& what) {
+  std::int64_t p = 1;
+  for (std::int64_t x : xs)
+    if (__builtin_mul_overflow(p, x, &p)) throw ::py::value_error(what + " overflows 64-bit integers (more than 2**63 - 1)");
+  return p;
+}
+
+F32 operand(const ::py::object& o, const std::string& what) { return real_array<float>(as_array(o, what), what, true); }
 
 ::py::dict counts_dict(const MacCounts& c) {
   ::py::dict d;
@@ -77,18 +111,23 @@ void bind_sim(::py::module_& m) {
 
   m.def(
       "matmul",
-      [](F32 a, F32 b, ::py::object mac, std::uint64_t seed, std::uint32_t stream, bool error, int depth,
-         const std::string& tag, bool golden, bool counts) {
-        const MacConfig cfg = as_mac(mac);
+      [](const ::py::object& a_, const ::py::object& b_, const ::py::object& mac, const ::py::object& seed_,
+         const ::py::object& stream_, bool error, const ::py::object& depth_, const std::string& tag, bool golden,
+         bool counts) {
+        const F32 a = operand(a_, "matmul: a"), b = operand(b_, "matmul: b");
+        const MacConfig cfg = as_mac(mac, "matmul");
+        const std::uint64_t seed = uint64_arg(seed_, "matmul: seed");
+        const auto stream = std::uint32_t(int_arg(stream_, "matmul: stream", 0, std::numeric_limits<std::uint32_t>::max()));
+        const int depth = int(int_arg(depth_, "matmul: depth", -1, kInt31));
         if (a.ndim() != 2 || b.ndim() != 2)
-          throw std::invalid_argument("matmul: A and B must be 2-D, got " + std::to_string(a.ndim()) + "-D and " +
-                                      std::to_string(b.ndim()) + "-D");
+          throw ::py::value_error("matmul: A and B must be 2-D, got " + std::to_string(a.ndim()) + "-D and " +
+                                  std::to_string(b.ndim()) + "-D (shapes " + shape_text(a) + " and " + shape_text(b) +
+                                  ")");
         if (a.shape(1) != b.shape(0))
-          throw std::invalid_argument("matmul: shapes (" + std::to_string(a.shape(0)) + ", " +
-                                      std::to_string(a.shape(1)) + ") and (" + std::to_string(b.shape(0)) + ", " +
-                                      std::to_string(b.shape(1)) + ") do not align: " + std::to_string(a.shape(1)) +
-                                      " != " + std::to_string(b.shape(0)));
+          throw ::py::value_error("matmul: shapes " + shape_text(a) + " and " + shape_text(b) + " do not align: " +
+                                  std::to_string(a.shape(1)) + " != " + std::to_string(b.shape(0)));
         const std::int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+        checked_product({M, N, K}, "matmul: the product's m*n*k multiply-adds");
         F32 c({M, N});
         GemmStats st;
         const GemmArgs g{M, N, K, a.data(), K, false, b.data(), N, false, c.mutable_data(), N};
@@ -101,26 +140,47 @@ void bind_sim(::py::module_& m) {
       ::py::arg("a"), ::py::arg("b"), ::py::arg("mac") = "fp32", ::py::arg("seed") = 0, ::py::arg("stream") = 0,
       ::py::arg("error") = false, ::py::arg("depth") = -1, ::py::arg("tag") = "", ::py::arg("golden") = false,
       ::py::arg("counts") = true,
-      "C = A @ B on the emulated MAC. Returns (C as float32, GemmStats). error=True also measures the error "
+      "C = A @ B on the emulated MAC. Returns (C as float32, GemmStats). A and B are read as float32 (see the "
+      "module notes: other floats are rounded to float32 first, integers must fit exactly). seed is in "
+      "[0, 2**64 - 1], stream in [0, 2**32 - 1], depth in [-1, 2**31 - 1]. error=True also measures the error "
       "against an fp64 product of the rounded operands; golden=True runs the slow reference model; "
       "counts=False skips the event counts (additions, swamped, overflows, saturations), which lets the "
       "vectorised paths run (see lpsim.gemm_path).");
 
   m.def(
       "conv2d",
-      [](F32 x, F32 w, ::py::object mac, std::int64_t stride, std::int64_t padding, std::int64_t groups,
-         std::uint64_t seed, bool error, int depth, const std::string& tag, bool counts) {
-        const MacConfig cfg = as_mac(mac);
-        if (x.ndim() != 4 || w.ndim() != 4)
-          throw std::invalid_argument("conv2d: x must be NCHW and w (cout, cin/groups, kh, kw)");
+      [](const ::py::object& x_, const ::py::object& w_, const ::py::object& mac, const ::py::object& stride_,
+         const ::py::object& padding_, const ::py::object& groups_, const ::py::object& seed_, bool error,
+         const ::py::object& depth_, const std::string& tag, bool counts) {
+        const F32 x = operand(x_, "conv2d: x"), w = operand(w_, "conv2d: w");
+        const MacConfig cfg = as_mac(mac, "conv2d");
+        const std::int64_t stride = int_arg(stride_, "conv2d: stride", 1, kInt31);
+        const std::int64_t padding = int_arg(padding_, "conv2d: padding", 0, kInt31);
+        const std::int64_t groups = int_arg(groups_, "conv2d: groups", 1, kInt31);
+        const std::uint64_t seed = uint64_arg(seed_, "conv2d: seed");
+        const int depth = int(int_arg(depth_, "conv2d: depth", -1, kInt31));
+        if (x.ndim() != 4)
+          throw ::py::value_error("conv2d: x must be 4-D (batch, channels, height, width), got shape " + shape_text(x));
+        if (w.ndim() != 4)
+          throw ::py::value_error("conv2d: w must be 4-D (cout, cin/groups, kh, kw), got shape " + shape_text(w));
+        for (int i = 0; i < 4; ++i) {
+          if (x.shape(i) < 1)
+            throw ::py::value_error("conv2d: x has shape " + shape_text(x) + "; every dimension must be positive");
+          if (w.shape(i) < 1)
+            throw ::py::value_error("conv2d: w has shape " + shape_text(w) + "; every dimension must be positive");
+        }
         ConvShape s{x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(0), w.shape(2), w.shape(3),
                     stride,     stride,     padding,    padding,    groups};
         s.check();
         if (w.shape(1) * groups != x.shape(1))
-          throw std::invalid_argument("conv2d: weights have " + std::to_string(w.shape(1)) +
-                                      " input channels per group, x has " + std::to_string(x.shape(1)) +
-                                      " channels in " + std::to_string(groups) + " groups");
-        F32 y({s.batch, s.cout, s.out_h(), s.out_w()});
+          throw ::py::value_error("conv2d: weights have " + std::to_string(w.shape(1)) +
+                                  " input channels per group, x has " + std::to_string(x.shape(1)) +
+                                  " channels in " + std::to_string(groups) + " groups");
+        const std::int64_t oh = s.out_h(), ow = s.out_w();
+        checked_product({s.batch, s.cout, oh, ow}, "conv2d: the output's size (padding " + std::to_string(padding) + ")");
+        checked_product({s.batch, oh, ow, s.cin / groups, s.kh, s.kw, std::max<std::int64_t>(s.cout / groups, 1)},
+                        "conv2d: the lowered product's multiply-adds (padding " + std::to_string(padding) + ")");
+        F32 y({s.batch, s.cout, oh, ow});
         GemmStats st;
         {
           ::py::gil_scoped_release nogil;
@@ -131,16 +191,25 @@ void bind_sim(::py::module_& m) {
       ::py::arg("x"), ::py::arg("w"), ::py::arg("mac") = "fp32", ::py::arg("stride") = 1, ::py::arg("padding") = 0,
       ::py::arg("groups") = 1, ::py::arg("seed") = 0, ::py::arg("error") = false, ::py::arg("depth") = -1,
       ::py::arg("tag") = "", ::py::arg("counts") = true,
-      "2-D convolution (im2col) on the emulated MAC. Returns (y, GemmStats); counts as for matmul.");
+      "2-D convolution (im2col) on the emulated MAC. Returns (y, GemmStats); counts as for matmul. x and w are "
+      "read as matmul reads its operands; stride and groups are in [1, 2**31 - 1], padding in [0, 2**31 - 1], seed "
+      "in [0, 2**64 - 1].");
 
-  m.def("gemm_path", [](::py::object mac) { return std::string(gemm_path(as_mac(mac))); }, ::py::arg("mac"),
+  m.def("gemm_path", [](::py::object mac) { return std::string(gemm_path(as_mac(mac, "gemm_path"))); }, ::py::arg("mac"),
         "The fast-path kernel gemm uses for this MAC configuration without event counts "
         "(fma-fp32, integer, float-lanes, fused-lanes, tiled, fused).");
 
   m.def(
-      "bitops", [](::py::object mac, std::int64_t m_, std::int64_t n, std::int64_t k) { return bitops(as_mac(mac), m_, n, k); },
+      "bitops",
+      [](const ::py::object& mac, const ::py::object& m_, const ::py::object& n_, const ::py::object& k_) {
+        const MacConfig cfg = as_mac(mac, "bitops");
+        const std::int64_t mm = int_arg(m_, "bitops: m", 0, kInt63), n = int_arg(n_, "bitops: n", 0, kInt63),
+                           k = int_arg(k_, "bitops: k", 0, kInt63);
+        checked_product({mm, n, k}, "bitops: m*n*k");
+        return bitops(cfg, mm, n, k);
+      },
       ::py::arg("mac"), ::py::arg("m"), ::py::arg("n"), ::py::arg("k"),
-      "BitOPs of an m x k by k x n product: MACs x operand bits x operand bits");
+      "BitOPs of an m x k by k x n product: MACs x operand bits x operand bits (m, n, k >= 0; m*n*k < 2**63)");
 }
 
 }  // namespace lpsim::py

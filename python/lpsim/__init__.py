@@ -6,7 +6,7 @@ pure-Python conveniences. Format spellings follow DESIGN.md, e.g. ``"e4m3fn"``,
 """
 from ._core import (Format, FormatError, GemmStats, MacConfig, __version__, aliases, bitops, code_version, conv2d,
                     decode, encode, gemm_path, mac_presets, matmul, quantize)
-from .training import load, sweep, to_frame, train
+from .training import SweepError, load, sweep, to_frame, train
 
-__all__ = ["Format", "FormatError", "GemmStats", "MacConfig", "__version__", "aliases", "code_version", "bitops", "conv2d", "decode", "encode",
+__all__ = ["Format", "FormatError", "GemmStats", "SweepError", "MacConfig", "__version__", "aliases", "code_version", "bitops", "conv2d", "decode", "encode",
            "gemm_path", "load", "mac_presets", "matmul", "quantize", "sweep", "to_frame", "train"]

@@ -7,6 +7,8 @@ dot of a dotted key (``optimizer__lr=0.1`` is ``optimizer.lr=0.1``).
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import itertools
 import os
 import tempfile
@@ -16,7 +18,23 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["train", "sweep", "load", "to_frame"]
+__all__ = ["train", "sweep", "load", "to_frame", "SweepError"]
+
+
+class SweepError(RuntimeError):
+    """Some points of a sweep failed. Every other point ran to its end and is in
+    the results file; ``failures`` maps each failed point's name to its
+    exception, ``results`` holds the histories of the points that finished."""
+
+    def __init__(self, failures, results, output, total):
+        self.failures, self.results, self.output = dict(failures), dict(results), output
+        lines = [f"{len(self.failures)} of {total} sweep points failed "
+                 f"({len(self.results)} finished and are in {output}):"]
+        lines += [f"  point {name}: {type(e).__name__}: {e}" for name, e in self.failures.items()]
+        super().__init__("\n".join(lines))
+
+    def __reduce__(self):  # picklable (Dask, process pools) with its fields
+        return (SweepError, (self.failures, self.results, self.output, len(self.failures) + len(self.results)))
 
 METRICS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_second",
            "bitops", "bitops_fp32")
@@ -43,15 +61,27 @@ def _flatten(d, prefix=""):
             yield key, v
 
 
+def _read_config_file(path):
+    if not path.exists():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"config file {path} is a directory, not a TOML file")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ValueError(f"config file {path}: line {line}: byte 0x{data[e.start]:02x} at offset {e.start} is not "
+                         f"UTF-8 (TOML files are UTF-8)") from None
+
+
 def _config_text(config):
     """(TOML text, source name) of a path, a TOML string or a dict."""
     if config is None:
         return "", "<defaults>"
     if isinstance(config, (str, Path)) and (isinstance(config, Path) or "\n" not in config and "=" not in config):
         path = Path(config)
-        if not path.exists():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        return path.read_text(), str(path)
+        return _read_config_file(path), str(path)
     if isinstance(config, str):
         return config, "<string>"
     if isinstance(config, dict):
@@ -67,6 +97,15 @@ def _config_text(config):
 
 def _overrides(overrides):
     return [f"{k.replace('__', '.')}={v if isinstance(v, str) else _toml_value(v)}" for k, v in overrides.items()]
+
+
+def _count(value, name, lo, hi):
+    """An integer argument in [lo, hi], else TypeError/ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value}")
+    return int(value)
 
 
 def _history(epochs):
@@ -87,6 +126,8 @@ def train(config=None, *, output=None, group="run", resume=False, progress=True,
     The GIL is released while training.
     """
     text, source = _config_text(config)
+    if not isinstance(group, str) or not group:
+        raise ValueError(f"group must be a non-empty string (the run's group in the results file), got {group!r}")
     bar = None
     if progress:
         try:
@@ -120,8 +161,22 @@ def _parse_resolved(text, source, overrides):
 
 
 def _grid(grid):
-    keys = list(grid)
-    for values in itertools.product(*(grid[k] for k in keys)):
+    if not isinstance(grid, dict) or not grid:
+        raise ValueError(f"grid must be a non-empty dict {{key: [values]}}, got {grid!r}")
+    axes = {}
+    for k, values in grid.items():
+        if not isinstance(k, str) or not k:
+            raise ValueError(f"grid key {k!r} is not a config key")
+        if k.replace("__", ".") in ("output", "threads"):
+            raise ValueError(f"grid cannot vary \"{k}\" (set output= and threads_per_run= instead)")
+        if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+            raise ValueError(f"grid[{k!r}] must be a list of values, got {values!r}")
+        values = list(values)
+        if not values:
+            raise ValueError(f"grid[{k!r}] has no values")
+        axes[k.replace("__", ".")] = values
+    keys = list(axes)
+    for values in itertools.product(*(axes[k] for k in keys)):
         # Strings unquoted, as `lpsim sweep --grid key=v1,v2` writes them: the same group names.
         yield [(k, v if isinstance(v, str) else _toml_value(v)) for k, v in zip(keys, values)]
 
@@ -144,16 +199,40 @@ def sweep(config, grid, *, output, client=None, processes=2, threads_per_run=1, 
     skipped, so an interrupted sweep continues where it stopped.
 
     client: a dask.distributed Client (a LocalCluster or a remote scheduler);
-    without one, a local pool of `processes` processes. Each point trains in its
+    without one, a local pool of `processes` processes (1 to 1024), each
+    point with `threads_per_run` threads (1 to 1024). Each point trains in its
     worker and sends its results file back, so workers need no shared disk.
     Returns {point name: history}.
+
+    Every point's config is checked before any trains: invalid values raise
+    one ValueError naming every bad point. A point that fails while it runs
+    does not stop the others: the sweep waits for every point, writes each
+    finished one into `output` as it arrives, and then raises SweepError
+    naming every failed point and its error (``.failures``, ``.results``).
     """
+    if output is None or not isinstance(output, (str, os.PathLike)) or not str(output):
+        raise ValueError(f"output must be a results file path, got {output!r}")
+    if Path(output).is_dir():
+        raise IsADirectoryError(f"output {output} is a directory, not a results file")
+    processes = _count(processes, "processes", 1, 1024)
+    threads_per_run = _count(threads_per_run, "threads_per_run", 1, 1024)
     text, source = _config_text(config)
     base = _overrides(overrides)
     _core.resolve_config(text, source, base)  # a bad config fails here, not in every worker
     points = list(_grid(grid))
+    bad, names = [], {}
     for p in points:
-        _core.resolve_config(text, source, base + [f"{k}={v}" for k, v in p])
+        name = _core.point_name(p)
+        if name in names:
+            bad.append(f"  point {name}: the same point as point {names[name] + 1} (a repeated grid value)")
+            continue
+        names[name] = len(names)
+        try:
+            _core.resolve_config(text, source, base + [f"{k}={v}" for k, v in p])
+        except ValueError as e:
+            bad.append(f"  point {name}: {e}")
+    if bad:
+        raise ValueError(f"{len(bad)} of {len(points)} sweep points are invalid (nothing was trained):\n" + "\n".join(bad))
     done = set(load(output, status="finished")) if Path(output).exists() else set()
     todo = [p for p in points if _core.point_name(p) not in done]
     bar = None
@@ -163,34 +242,55 @@ def sweep(config, grid, *, output, client=None, processes=2, threads_per_run=1, 
             bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="lpsim sweep", unit="run")
         except ImportError:
             pass
-    results = {}
+    results, failures = {}, {}
 
-    def collect(name, epochs, blob):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "point.h5")
-            Path(path).write_bytes(blob)
-            _core.merge_results(str(output), [path])  # the results file after every point
-        results[name] = _history(epochs)
+    def collect(name, future):
+        try:
+            name, epochs, blob = future.result()
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "point.h5")
+                Path(path).write_bytes(blob)
+                _core.merge_results(str(output), [path])  # the results file after every point
+            results[name] = _history(epochs)
+        except (Exception, asyncio.CancelledError, concurrent.futures.CancelledError) as e:  # noqa: BLE001
+            failures[name] = e  # every point's error is reported at the end
         if bar is not None:
             bar.update(1)
 
+    def finish():
+        if failures:
+            order = {n: i for i, n in enumerate(_core.point_name(p) for p in points)}
+            raise SweepError(sorted(failures.items(), key=lambda kv: order[kv[0]]), results, str(output), len(todo))
+
     try:
-        if client is not None:
+        if client is not None and todo:
             from distributed import as_completed
-            futures = [client.submit(_run_point, text, source, base, p, threads_per_run, pure=False) for p in todo]
-            for fut in as_completed(futures):
-                collect(*fut.result())
+            futures = {client.submit(_run_point, text, source, base, p, threads_per_run, pure=False):
+                       _core.point_name(p) for p in todo}
+            try:
+                for fut in as_completed(list(futures)):
+                    collect(futures[fut], fut)
+            except BaseException:
+                client.cancel(list(futures))
+                raise
         elif todo:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor, as_completed
             # spawn: a forked child of a process that ran OpenMP can hang in it.
             with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = [pool.submit(_run_point, text, source, base, p, threads_per_run) for p in todo]
-                for fut in as_completed(futures):
-                    collect(*fut.result())
+                futures = {pool.submit(_run_point, text, source, base, p, threads_per_run): _core.point_name(p)
+                           for p in todo}
+                try:
+                    for fut in as_completed(futures):
+                        collect(futures[fut], fut)
+                except BaseException:
+                    for fut in futures:
+                        fut.cancel()
+                    raise
     finally:
         if bar is not None:
             bar.close()
+    finish()
     return results
 
 

@@ -91,7 +91,7 @@ def test_bad_inputs_name_the_problem(tmp_path):
     cases = [(["matmul", str(tmp_path / "a.npy"), str(tmp_path / "a.npy")], "do not align"),
              (["matmul", str(tmp_path / "a.npy"), str(tmp_path / "i.npy")], "'<i4' is not supported"),
              (["matmul", str(tmp_path / "a.npy"), str(tmp_path / "t.txt")], "line 2 has 1 numbers"),
-             (["matmul", str(tmp_path / "a.npy"), str(tmp_path / "missing.npy")], "missing.npy: cannot open"),
+             (["matmul", str(tmp_path / "a.npy"), str(tmp_path / "missing.npy")], "missing.npy: expected a .npy file or a text matrix, found no such file"),
              (["vectors", "--mac", "in=fp16,acc=fp32", "--exhaustive"], "at most 24 bits"),
              (["vectors", "--mac", "acc=e5m99"], "e5m99")]
     for args, message in cases:
