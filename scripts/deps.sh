@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs every Debian package lpsim builds, tests and runs with, if missing.
 # Idempotent: does nothing (and needs no network) when all are present.
+# Extra arguments are further packages (scripts/fuzz.sh passes clang's).
 set -eu
 PKGS="build-essential cmake ninja-build pkg-config
   libeigen3-dev libboost-dev pybind11-dev doctest-dev libhdf5-dev
@@ -8,7 +9,7 @@ PKGS="build-essential cmake ninja-build pkg-config
   libopenblas0-pthread zlib1g-dev
   python3 python3-dev python3-numpy python3-pytest python3-h5py python3-distributed python3-tqdm python3-pandas
   python3-matplotlib python3-nbclient python3-nbformat python3-ipykernel
-  dataset-fashion-mnist"
+  dataset-fashion-mnist $*"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

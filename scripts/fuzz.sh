@@ -27,21 +27,9 @@ done
 [ -n "$TARGETS" ] || TARGETS=$ALL
 case "$SECONDS_EACH" in '' | *[!0-9]*) echo "fuzz.sh: seconds must be a whole number, not $SECONDS_EACH" >&2; exit 2 ;; esac
 
-# The project's packages, then clang and its fuzzing/sanitizer runtimes and
+# The project's packages plus clang, its fuzzing/sanitizer runtimes and
 # OpenMP (only this script needs them; the main build is GCC).
-./scripts/deps.sh
-PKGS="clang-14 libclang-rt-14-dev libomp-14-dev"
-missing=""
-for p in $PKGS; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-  echo "fuzz.sh: installing Debian packages:$missing"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
-fi
+./scripts/deps.sh clang-14 libclang-rt-14-dev libomp-14-dev
 
 B=build-fuzz
 if [ ! -f "$B/CMakeCache.txt" ]; then
