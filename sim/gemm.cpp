@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <optional>
 #include <vector>
@@ -81,6 +82,31 @@ bool int16_exact(const MacConfig& c, std::int64_t k) {
   return bound < 0x1p31 && std::ldexp(bound, shift) <= std::ldexp(f.max_finite(), f.frac_bits) && sign_ok;
 }
 
+// An exception must not leave an OpenMP region (that is std::terminate): each
+// parallel loop body runs under run(), which keeps the first exception any
+// thread throws, and rethrow() raises it after the region. Fix: a NaN reaching
+// a fixed-point out= format (std::domain_error from the rounding) aborted the
+// process from inside the fast path's parallel loop, where gemm_golden throws
+// (found by fuzz/fuzz_mac).
+class FirstError {
+ public:
+  template <class F>
+  void run(F&& body) noexcept {
+    try {
+      body();
+    } catch (...) {
+#pragma omp critical(lpsim_sim_gemm_first_error)
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::exception_ptr error_;
+};
+
 constexpr std::int64_t kRow = 256;  // outputs per row segment: amortises each arith::quantize call of the tiled path
 
 // ---- fma-fp32 ---------------------------------------------------------------
@@ -108,10 +134,12 @@ template <bool COUNT>
         if constexpr (COUNT) {
           const double p = double(x) * double(bl[j]);
           swamped += (ar[j] != 0) & (p != 0) & ((s == ar[j]) | (double(s) == p));
-          overflows += std::isinf(s) & std::isfinite(ar[j]) & std::isfinite(p);
+          // (int operands: branch-free on purpose; clang's -Wbitwise-instead-of-logical otherwise)
+          const int finite_in = int(std::isfinite(ar[j])) & int(std::isfinite(p));
+          overflows += int(std::isinf(s)) & finite_in;
           // Just beyond the largest float but rounded down to it: counted as saturated, as round_into does.
-          saturations += (std::fabs(s) == std::numeric_limits<float>::max()) & std::isfinite(ar[j]) &
-                         std::isfinite(p) && std::fabs(sum_round_to_odd(ar[j], p)) > std::numeric_limits<float>::max();
+          saturations += (int(std::fabs(s) == std::numeric_limits<float>::max()) & finite_in) &&
+                         std::fabs(sum_round_to_odd(ar[j], p)) > std::numeric_limits<float>::max();
         }
         ar[j] = s;
       }
@@ -189,19 +217,33 @@ void integer_rows(const MacConfig& cfg, const std::int64_t* a, const std::int64_
 
 // ---- tiled (generic seq / chunk / pairwise) ----------------------------------------
 // Rounds x[0..w) into r with indices step*outputs + o0 + j, counting events.
+// x == out is allowed (callers round rows in place).
 void round_row(const double* x, double* out, std::int64_t w, const Rounded& r, arith::RandomKey key,
                std::uint64_t first_index, MacCounts& counts) {
-  if (is_fp32_rne(r)) {
-    for (std::int64_t j = 0; j < w; ++j) out[j] = double(float(x[j]));  // the IEEE conversion is that rounding
-  } else {
-    arith::quantize(x, out, std::size_t(w), r.format, r.rounding, key, first_index);
-  }
-  // Out-of-range check with the bounds hoisted (count_range's test, inlined).
+  // Out-of-range check with the bounds hoisted (count_range's test, inlined),
+  // on the values before rounding. Fix: it ran after the rounding, which
+  // with x == out saw the rounded values (infinity, NaN or the largest
+  // finite value), so an output conversion's overflows and saturations went
+  // uncounted where the golden model counts them (found by fuzz/fuzz_mac).
   const double hi = r.format.max_finite(), lo = r.format.kind == Kind::Fixed ? r.format.lowest() : -hi;
   const bool wraps = r.format.kind == Kind::Fixed && r.format.wrap;
-  for (std::int64_t j = 0; j < w; ++j) {
-    if (!(x[j] > hi || x[j] < lo) || !std::isfinite(x[j])) continue;
-    (std::isfinite(out[j]) && !wraps ? counts.saturations : counts.overflows) += 1;
+  for (std::int64_t j0 = 0; j0 < w; j0 += kRow) {
+    const std::int64_t n = std::min(kRow, w - j0);
+    bool beyond[kRow];
+    bool any = false;
+    for (std::int64_t j = 0; j < n; ++j) {
+      const double v = x[j0 + j];
+      beyond[j] = (v > hi || v < lo) && std::isfinite(v);
+      any |= beyond[j];
+    }
+    if (is_fp32_rne(r)) {
+      for (std::int64_t j = 0; j < n; ++j) out[j0 + j] = double(float(x[j0 + j]));  // the IEEE conversion is that rounding
+    } else {
+      arith::quantize(x + j0, out + j0, std::size_t(n), r.format, r.rounding, key, first_index + std::uint64_t(j0));
+    }
+    if (!any) continue;
+    for (std::int64_t j = 0; j < n; ++j)
+      if (beyond[j]) (std::isfinite(out[j0 + j]) && !wraps ? counts.saturations : counts.overflows) += 1;
   }
 }
 
@@ -285,20 +327,24 @@ void float_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, a
     for (std::int64_t l = 0; l < g.k; ++l)
       for (std::int64_t j = pn * kLaneCols; j < std::min(g.n, (pn + 1) * kLaneCols); ++j)
         bp[std::size_t((pn * g.k + l) * kLaneCols + j - pn * kLaneCols)] = ops.b[std::size_t(l * g.n + j)];
+  FirstError errors;
 #pragma omp parallel for schedule(dynamic, 2)
   for (std::int64_t t = 0; t < panels * blocks; ++t) {
-    const std::int64_t pn = t / blocks, i0 = (t % blocks) * kRows, rows = std::min(kRows, g.m - i0);
-    const std::int64_t j0 = pn * kLaneCols, w = std::min(kLaneCols, g.n - j0);
-    float o[kRows * kLaneCols];
-    float_lanes_block(cfg, ops.a.data() + i0 * g.k, g.k, int(rows), bp.data() + pn * g.k * kLaneCols, g.k, o);
-    MacCounts none;
-    for (std::int64_t r = 0; r < rows; ++r) {
-      double row[kLaneCols];
-      for (std::int64_t j = 0; j < w; ++j) row[j] = o[r * kLaneCols + j];
-      if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t((i0 + r) * g.n + j0), none);
-      for (std::int64_t j = 0; j < w; ++j) g.c[(i0 + r) * g.ldc + j0 + j] = float(row[j]);
-    }
+    errors.run([&] {
+      const std::int64_t pn = t / blocks, i0 = (t % blocks) * kRows, rows = std::min(kRows, g.m - i0);
+      const std::int64_t j0 = pn * kLaneCols, w = std::min(kLaneCols, g.n - j0);
+      float o[kRows * kLaneCols];
+      float_lanes_block(cfg, ops.a.data() + i0 * g.k, g.k, int(rows), bp.data() + pn * g.k * kLaneCols, g.k, o);
+      MacCounts none;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        double row[kLaneCols];
+        for (std::int64_t j = 0; j < w; ++j) row[j] = o[r * kLaneCols + j];
+        if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t((i0 + r) * g.n + j0), none);
+        for (std::int64_t j = 0; j < w; ++j) g.c[(i0 + r) * g.ldc + j0 + j] = float(row[j]);
+      }
+    });
   }
+  errors.rethrow();
 }
 
 // A and B in double with their alignment exponents; B in panels of
@@ -316,16 +362,20 @@ void fused_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, a
     const std::size_t at = std::size_t(pn * g.k * kFusedCols);
     fused_nominal_exponents(cfg, false, bp.data() + at, ebp.data() + at, g.k * kFusedCols);
   }
+  FirstError errors;
 #pragma omp parallel for schedule(dynamic, 4)
   for (std::int64_t t = 0; t < panels * g.m; ++t) {
-    const std::int64_t pn = t / g.m, i = t % g.m, j0 = pn * kFusedCols, w = std::min(kFusedCols, g.n - j0);
-    double row[kFusedCols];
-    const std::size_t at = std::size_t(pn * g.k * kFusedCols);
-    fused_lanes_row(cfg, a.data() + i * g.k, ea.data() + i * g.k, bp.data() + at, ebp.data() + at, g.k, row);
-    MacCounts none;
-    if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none);
-    for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
+    errors.run([&] {
+      const std::int64_t pn = t / g.m, i = t % g.m, j0 = pn * kFusedCols, w = std::min(kFusedCols, g.n - j0);
+      double row[kFusedCols];
+      const std::size_t at = std::size_t(pn * g.k * kFusedCols);
+      fused_lanes_row(cfg, a.data() + i * g.k, ea.data() + i * g.k, bp.data() + at, ebp.data() + at, g.k, row);
+      MacCounts none;
+      if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none);
+      for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
+    });
   }
+  errors.rethrow();
 }
 
 }  // namespace
@@ -409,24 +459,28 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
     const int shift = f.frac_bits - cfg.a->format.frac_bits - cfg.b->format.frac_bits;
     const std::uint64_t mask = (f.width >= 64 ? ~0ull : (1ull << f.width) - 1);
     const double unit = std::ldexp(1.0, -f.frac_bits);
+    FirstError errors;
 #pragma omp parallel for schedule(static)
     for (std::int64_t i = 0; i < g.m; ++i) {
-      MacCounts none;
-      double row[kRow];
-      for (std::int64_t j0 = 0; j0 < g.n; j0 += kRow) {
-        const std::int64_t w = std::min(kRow, g.n - j0);
-        for (std::int64_t j = 0; j < w; ++j) {
-          std::uint64_t u = std::uint64_t(std::int64_t(c32[std::size_t(i * g.n + j0 + j)])) << shift;
-          if (f.wrap) {
-            u &= mask;
-            if (f.is_signed && (u >> (f.width - 1)) & 1) u |= ~mask;
+      errors.run([&] {
+        MacCounts none;
+        double row[kRow];
+        for (std::int64_t j0 = 0; j0 < g.n; j0 += kRow) {
+          const std::int64_t w = std::min(kRow, g.n - j0);
+          for (std::int64_t j = 0; j < w; ++j) {
+            std::uint64_t u = std::uint64_t(std::int64_t(c32[std::size_t(i * g.n + j0 + j)])) << shift;
+            if (f.wrap) {
+              u &= mask;
+              if (f.is_signed && (u >> (f.width - 1)) & 1) u |= ~mask;
+            }
+            row[j] = double(std::int64_t(u)) * unit;
           }
-          row[j] = double(std::int64_t(u)) * unit;
+          if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none);
+          for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
         }
-        if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none);
-        for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
-      }
+      });
     }
+    errors.rethrow();
     if (stats) {
       *stats = shape_stats(g, req);
       if (req.error) error_stats(ops, g, *stats);
@@ -436,17 +490,21 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
   if (path == "fma-fp32" && !count) {
     fma_gemm_fp32(g.m, g.n, g.k, ops.a.data(), g.k, false, ops.b.data(), g.n, false, g.c, g.ldc);  // straight into C
     if (cfg.out) {
+      FirstError errors;
 #pragma omp parallel for schedule(static)
       for (std::int64_t i = 0; i < g.m; ++i) {
-        MacCounts none;
-        double row[kRow];
-        for (std::int64_t j0 = 0; j0 < g.n; j0 += kRow) {
-          const std::int64_t w = std::min(kRow, g.n - j0);
-          for (std::int64_t j = 0; j < w; ++j) row[j] = g.c[i * g.ldc + j0 + j];
-          round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none);
-          for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
-        }
+        errors.run([&] {
+          MacCounts none;
+          double row[kRow];
+          for (std::int64_t j0 = 0; j0 < g.n; j0 += kRow) {
+            const std::int64_t w = std::min(kRow, g.n - j0);
+            for (std::int64_t j = 0; j < w; ++j) row[j] = g.c[i * g.ldc + j0 + j];
+            round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none);
+            for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
+          }
+        });
       }
+      errors.rethrow();
     }
   if (stats) {
       *stats = shape_stats(g, req);
@@ -455,15 +513,16 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
     return;
   }
 
+  FirstError errors;
 #pragma omp parallel
   {
     MacCounts local;
     double row[kRow];
 #pragma omp for schedule(dynamic, 4)
-    for (std::int64_t t = 0; t < tasks; ++t) {
+    for (std::int64_t t = 0; t < tasks; ++t) errors.run([&] {
       const std::int64_t i = t / segs, j0 = (t % segs) * kRow, j1 = std::min(g.n, j0 + kRow), w = j1 - j0;
       if (path == "fma-fp32") {
-        if (i % kFmaRows) continue;  // the task of the block's first row computes the whole block
+        if (i % kFmaRows) return;  // the task of the block's first row computes the whole block
         const std::int64_t rows = std::min(kFmaRows, g.m - i);
         float r[kFmaRows * kRow];
         const float* panel = bf.data() + (j0 / kRow) * g.k * kRow;
@@ -474,7 +533,7 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
           if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t((i + q) * g.n + j0), local);
           for (std::int64_t j = 0; j < w; ++j) g.c[(i + q) * g.ldc + j0 + j] = float(row[j]);
         }
-        continue;
+        return;
       } else if (path == "integer" && lanes) {
         std::int32_t sums[kRow];
         int32_rows(*lanes, a32.data() + i * g.k, b32.data(), g.n, g.k, j0, w, sums, count ? &local : nullptr);
@@ -492,10 +551,11 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
       }
       if (cfg.out && path != "fused") round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), local);
       for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
-    }
+    });
 #pragma omp critical
     total += local;
   }
+  errors.rethrow();
   if (stats) {
     *stats = shape_stats(g, req);
     if (count) stats->counts = total;

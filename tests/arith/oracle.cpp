@@ -126,6 +126,7 @@ std::string Outcome::str() const {
 
 Decoded decode(const FloatSpec& s, std::uint64_t code) {
   const int E = s.E, M = s.M;
+  if (1 + E + M > 63) throw std::invalid_argument("oracle::decode: formats up to 63 bits");
   if (code >> (1 + E + M)) throw std::invalid_argument("oracle::decode: code too wide");
   const std::uint64_t e_all = (std::uint64_t(1) << E) - 1, m_all = (std::uint64_t(1) << M) - 1;
   const bool neg = (code >> (E + M)) & 1;
@@ -177,6 +178,8 @@ Decoded decode(const FixedSpec& s, std::uint64_t code) {
 
 FloatOracle::FloatOracle(const FloatSpec& s) : s_(s) {
   const int width = 1 + s.E + s.M;
+  // Enumerates every code: exhaustive checks are for the narrow formats.
+  if (width > 24) throw std::invalid_argument("oracle::FloatOracle: formats up to 24 bits");
   const std::uint64_t sign = std::uint64_t(1) << (s.E + s.M);
   for (std::uint64_t c = 0; c < (std::uint64_t(1) << width); ++c) {
     const Decoded d = decode(s, c);

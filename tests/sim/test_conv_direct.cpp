@@ -99,8 +99,10 @@ const std::pair<const char*, int> kConfigs[] = {
 
 TEST_CASE("direct fp32 convolution kernels equal the lowered golden products bit for bit") {
   std::mt19937 gen(11);
-  for (const auto& [spelling, range] : kConfigs)
+  for (const auto& config : kConfigs)
   for (const auto& s : kShapes) {
+    const char* spelling = config.first;
+    const int range = config.second;
     const sim::MacConfig cfg = sim::parse_mac(spelling);
     const Case c = make(s, gen, range);
     const std::int64_t k = s.cin * s.kh * s.kw, ncol = s.batch * s.out_h() * s.out_w();

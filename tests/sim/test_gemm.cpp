@@ -258,7 +258,8 @@ TEST_CASE("vector-lane GEMM paths match the golden model on adversarial data") {
   std::mt19937_64 g(11);
   const std::int64_t m = 6, n = 21, k = 70;
   std::size_t outputs = 0, mismatches = 0;
-  for (const auto& [spelling, path] : kLaneConfigs) {
+  for (const auto& entry : kLaneConfigs) {
+    const char *spelling = entry[0], *path = entry[1];
     const MacConfig cfg = sim::parse_mac(spelling);
     REQUIRE_MESSAGE(std::string(sim::gemm_path(cfg)) == path, spelling);
     for (int kind = 0; kind < 8; ++kind) {

@@ -67,7 +67,8 @@ TEST_CASE("malformed configurations are errors that quote the string and name th
       {"in=fp16,a=fp16", "either in="},
       {"acc=fp32,order=fused4,promote=6", "multiple"},
   };
-  for (const auto& [text, needle] : cases) {
+  for (const auto& [text_, needle_] : cases) {
+    const char *text = text_, *needle = needle_;  // (clang 14 cannot capture structured bindings)
     INFO(std::string(text));
     try {
       parse_mac(text);
