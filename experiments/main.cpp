@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <string>
 
 #include "experiments/commands.hpp"
@@ -61,6 +62,12 @@ int main(int argc, char** argv) {
   } catch (const lpsim::cli::ResultsBusy& e) {
     std::fprintf(stderr, "lpsim: error: %s\n", e.what());
     return 3;
+  } catch (const std::bad_alloc&) {
+    // e.what() would say only "std::bad_alloc".
+    std::fprintf(stderr,
+                 "lpsim: error: out of memory: the requested sizes (model, batch, shapes) need more memory than "
+                 "this machine can allocate\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lpsim: error: %s\n", e.what());
     return 1;

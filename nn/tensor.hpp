@@ -17,12 +17,6 @@ namespace lpsim::nn {
 
 using Shape = std::vector<std::int64_t>;
 
-inline std::int64_t numel(const Shape& s) {
-  std::int64_t n = 1;
-  for (auto d : s) n *= d;
-  return n;
-}
-
 // "[8, 3, 32, 32]"; a negative entry (a wildcard in expectations) prints as "*".
 inline std::string shape_str(const Shape& s) {
   std::string out = "[";
@@ -31,6 +25,16 @@ inline std::string shape_str(const Shape& s) {
     out += s[i] < 0 ? std::string("*") : std::to_string(s[i]);
   }
   return out + "]";
+}
+
+// The element count; a product beyond 64 bits is an error, never a wrapped
+// (small) count that would size a buffer too short.
+inline std::int64_t numel(const Shape& s) {
+  std::int64_t n = 1;
+  for (auto d : s)
+    if (__builtin_mul_overflow(n, d, &n))
+      throw std::length_error("shape " + shape_str(s) + ": element count overflows 64 bits");
+  return n;
 }
 
 // std::allocator whose value-less construct leaves the element uninitialised:

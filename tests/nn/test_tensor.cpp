@@ -56,3 +56,13 @@ TEST_CASE("shape errors name the layer, the tensor and both shapes") {
   CHECK(error_of([&] { add.forward(Tensor<float>({1, 2}), Tensor<float>({1, 3})); }) ==
         "stage1.block0.add: shortcut has shape [1, 3], expected [1, 2]");
 }
+
+TEST_CASE("a shape whose element count overflows 64 bits or has a negative size is refused, never wrapped") {
+  const Shape huge{std::int64_t(1) << 62, 4};  // 2^64 elements: wraps to 0 in 64 bits
+  CHECK_THROWS_WITH_AS(numel(huge), "shape [4611686018427387904, 4]: element count overflows 64 bits",
+                       std::length_error);
+  CHECK_THROWS_AS(Tensor<float>::uninitialized(huge), std::length_error);
+  CHECK_THROWS_AS(Tensor<float>(Shape{3037000500, 3037000500}), std::length_error);  // just over 2^63
+  CHECK(numel(Shape{3037000499, 3037000499}) == std::int64_t(3037000499) * 3037000499);  // just under
+  CHECK(error_of([] { Tensor<float>::uninitialized(Shape{2, -1}); }).find("negative dimension") != std::string::npos);
+}
