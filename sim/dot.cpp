@@ -107,7 +107,7 @@ double fused_step(const MacConfig& cfg, double c, const double* a, const double*
 }
 
 double dot_golden(const MacConfig& cfg, const double* a, const double* b, std::int64_t sb, std::int64_t k,
-                  arith::RandomKey key, OutputSlot slot, MacCounts& counts) {
+                  arith::RandomKey key, OutputSlot slot, MacCounts& counts, const double* addend) {
   const Ctx ctx{cfg, key, slot, counts};
   double result = 0;
   if (cfg.order == Order::Pairwise) {
@@ -116,21 +116,23 @@ double dot_golden(const MacConfig& cfg, const double* a, const double* b, std::i
     for (std::int64_t l = 0; l < k; ++l) t[std::size_t(l)] = product(ctx, a[l], b[l * sb], std::uint64_t(l));
     std::uint64_t step = 0;
     if (k == 1) {
-      t[0] = round_into(t[0], cfg.acc, role_key(key, kRoleAcc), ctx.index(step), counts);
+      t[0] = round_into(t[0], cfg.acc, role_key(key, kRoleAcc), ctx.index(step++), counts);
     }
     for (std::size_t len = t.size(); len > 1; len = (len + 1) / 2) {
       for (std::size_t i = 0; i < len / 2; ++i) t[i] = add(ctx, t[2 * i], t[2 * i + 1], cfg.acc, kRoleAcc, step++);
       if (len % 2) t[len / 2] = t[len - 1];
     }
     result = k > 0 ? t[0] : 0.0;
+    if (addend) result = k > 0 ? add(ctx, *addend, result, cfg.acc, kRoleAcc, step++) : *addend;
   } else {
     // seq, chunk<N> (seq with promotion) and fused<N> (with optional promotion).
     const std::int64_t chunk = cfg.promote > 0 ? cfg.promote : std::max<std::int64_t>(k, 1);
-    double outer = 0, acc = 0;
+    const double c = addend ? *addend : 0.0;
+    double outer = cfg.promote > 0 ? c : 0.0, acc = cfg.promote > 0 ? 0.0 : c;
     std::uint64_t acc_step = 0, outer_step = 0;
     for (std::int64_t c0 = 0; c0 < k; c0 += chunk) {
       const std::int64_t c1 = std::min(k, c0 + chunk);
-      acc = 0;
+      if (cfg.promote > 0) acc = 0;
       if (cfg.order == Order::Fused) {
         for (std::int64_t g = c0; g < c1; g += cfg.fused_n) {
           const int terms = int(std::min<std::int64_t>(cfg.fused_n, c1 - g));

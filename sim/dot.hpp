@@ -20,8 +20,14 @@ struct OutputSlot {
 
 // a[l] for l < k (contiguous), b[l*sb]. Operands already rounded to their formats.
 // Returns the result in the config's result format.
+// addend (D = A.B + C; nullptr: none) is C as given, not rounded first (a
+// tensor core takes its fp32 C straight into the adder): the accumulator's
+// initial value for seq and fused orders; with promotion (chunk<N>, fused
+// with promote=) the outer accumulator's initial value; for pairwise one
+// more addition, C + the tree's sum, rounded into acc. A choice, documented
+// in sim/README.md.
 double dot_golden(const MacConfig& cfg, const double* a, const double* b, std::int64_t sb, std::int64_t k,
-                  arith::RandomKey key, OutputSlot slot, MacCounts& counts);
+                  arith::RandomKey key, OutputSlot slot, MacCounts& counts, const double* addend = nullptr);
 
 // One fused step of order=fused<N>: c + sum of the `terms` products
 // a[l]*b[l*sb], aligned to the largest exponent, each truncated toward zero

@@ -275,8 +275,9 @@ struct DoubleOperands {
   std::vector<double> a, b;
 };
 
+// addend: C[i, j0..j1) with add_c (dot.hpp: where C enters), else nullptr.
 void tiled_rows(const MacConfig& cfg, const DoubleOperands& ops, std::int64_t i, std::int64_t j0, std::int64_t j1,
-                arith::RandomKey key, double* out, MacCounts& counts) {
+                const float* addend, arith::RandomKey key, double* out, MacCounts& counts) {
   const std::int64_t n = ops.n, k = ops.k, w = j1 - j0;
   const std::uint64_t outputs = std::uint64_t(ops.m * n), o0 = std::uint64_t(i * n + j0);
   const double* a = ops.a.data() + i * k;
@@ -288,7 +289,7 @@ void tiled_rows(const MacConfig& cfg, const DoubleOperands& ops, std::int64_t i,
     for (std::int64_t l = 0; l < k; ++l)
       products_row(cfg, a[l], b + l * n, t.data() + l * w, w, key, std::uint64_t(l) * outputs + o0, counts);
     std::uint64_t step = 0;
-    if (k == 1) round_row(t.data(), t.data(), w, cfg.acc, acc_key, o0, counts);
+    if (k == 1) round_row(t.data(), t.data(), w, cfg.acc, acc_key, step++ * outputs + o0, counts);
     for (std::int64_t len = k; len > 1; len = (len + 1) / 2) {
       for (std::int64_t q = 0; q < len / 2; ++q) {
         double* left = t.data() + (2 * q) * w;
@@ -298,15 +299,22 @@ void tiled_rows(const MacConfig& cfg, const DoubleOperands& ops, std::int64_t i,
       if (len % 2) std::copy(t.data() + (len - 1) * w, t.data() + len * w, t.data() + (len / 2) * w);
     }
     for (std::int64_t j = 0; j < w; ++j) out[j] = k > 0 ? t[std::size_t(j)] : 0.0;
+    if (addend) {
+      double c[kRow];
+      for (std::int64_t j = 0; j < w; ++j) c[j] = addend[j];
+      if (k > 0) add_row(c, out, tmp, w, cfg.acc, acc_key, step++ * outputs + o0, counts);
+      std::copy(c, c + w, out);
+    }
     return;
   }
   const std::int64_t chunk = cfg.promote > 0 ? cfg.promote : std::max<std::int64_t>(k, 1);
   double acc[kRow], outer[kRow];
   std::fill(outer, outer + w, 0.0);
   std::fill(acc, acc + w, 0.0);
+  if (addend) std::copy(addend, addend + w, cfg.promote > 0 ? outer : acc);
   std::uint64_t acc_step = 0, outer_step = 0;
   for (std::int64_t c0 = 0; c0 < k; c0 += chunk) {
-    std::fill(acc, acc + w, 0.0);
+    if (cfg.promote > 0) std::fill(acc, acc + w, 0.0);
     for (std::int64_t l = c0; l < std::min(k, c0 + chunk); ++l) {
       products_row(cfg, a[l], b + l * n, p, w, key, std::uint64_t(l) * outputs + o0, counts);
       add_row(acc, p, tmp, w, cfg.acc, acc_key, acc_step++ * outputs + o0, counts);
@@ -398,6 +406,8 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
   std::string path = gemm_path(cfg);
   if (path == "float-lanes" && count) path = "tiled";  // the tiled path counts events
   if (path == "fused-lanes" && count) path = "fused";
+  // D = A.B + C: the paths that start each output from C (the vector lanes start from zero).
+  if (g.add_c) path = cfg.order == Order::Fused ? "fused" : "tiled";
   if (path == "fma-fp32" && !count && !cfg.a && !cfg.b && !cfg.out && !(stats && req.error)) {
     // Operands used as given: no copy, the blocked GEMM packs them itself.
     fma_gemm_fp32(g.m, g.n, g.k, g.a, g.lda, g.trans_a, g.b, g.ldb, g.trans_b, g.c, g.ldc);
@@ -405,7 +415,7 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
     return;
   }
   const Operands ops = pack_operands(cfg, g, key, /*golden=*/false);
-  if (path == "tiled" && !count && float_lanes_accumulation(cfg) &&
+  if (path == "tiled" && !count && !g.add_c && float_lanes_accumulation(cfg) &&
       float_products_exact(ops.a.data(), ops.a.size(), ops.b.data(), ops.b.size()))
     path = "float-lanes";  // operands without a format whose values allow it
   const std::int64_t segs = (g.n + kRow - 1) / kRow;
@@ -542,11 +552,14 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
       } else if (path == "integer") {
         integer_rows(cfg, ai.data() + i * g.k, bi.data(), row, g.n, g.k, j0, j1, local);
       } else if (path == "tiled") {
-        tiled_rows(cfg, dops, i, j0, j1, key, row, local);
+        tiled_rows(cfg, dops, i, j0, j1, g.add_c ? ops.c.data() + i * g.n + j0 : nullptr, key, row, local);
       } else {
         for (std::int64_t j = j0; j < j1; ++j) {
           const OutputSlot slot{std::uint64_t(i * g.n + j), std::uint64_t(g.m * g.n)};
-          row[j - j0] = dot_golden(cfg, dops.a.data() + i * g.k, dops.b.data() + j, g.n, g.k, key, slot, local);
+          double c;
+          const double* addend = ops.addend(i, j, c);
+          row[j - j0] =
+              dot_golden(cfg, dops.a.data() + i * g.k, dops.b.data() + j, g.n, g.k, key, slot, local, addend);
         }
       }
       if (cfg.out && path != "fused") round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), local);

@@ -6,6 +6,8 @@
 // Layout: row-major. op(A) is m x k: A[i*lda + l], or A[l*lda + i] when
 // trans_a. op(B) is k x n: B[l*ldb + j], or B[j*ldb + l] when trans_b.
 // C[i*ldc + j] receives the result (in the config's result format).
+// With add_c, C on entry is the addend: D = op(A).op(B) + C, written over C
+// (as BLAS with beta = 1; dot.hpp says where C enters the accumulation).
 //
 // Randomness (stochastic rounding anywhere in the MAC): role r of
 // {a, b, prod, acc, outer, out} = {0..5} draws from stream key.stream*8 + r.
@@ -32,6 +34,7 @@ struct GemmArgs {
   bool trans_b = false;
   float* c = nullptr;
   std::int64_t ldc = 0;
+  bool add_c = false;
 };
 
 // Throws std::invalid_argument naming the bad argument (null pointer,

@@ -16,7 +16,10 @@ void gemm_golden(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, 
   for (std::int64_t i = 0; i < g.m; ++i)
     for (std::int64_t j = 0; j < g.n; ++j) {
       const OutputSlot slot{std::uint64_t(i * g.n + j), std::uint64_t(g.m * g.n)};
-      g.c[i * g.ldc + j] = float(dot_golden(cfg, a.data() + i * g.k, b.data() + j, g.n, g.k, key, slot, counts));
+      double c;
+      const double* addend = ops.addend(i, j, c);
+      g.c[i * g.ldc + j] =
+          float(dot_golden(cfg, a.data() + i * g.k, b.data() + j, g.n, g.k, key, slot, counts, addend));
     }
   if (stats) {
     *stats = shape_stats(g, req);

@@ -93,6 +93,10 @@ Operands pack_operands(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey
     gather(g.a, g.lda, g.trans_a, g.m, g.k, o.a.data());
     gather(g.b, g.ldb, g.trans_b, g.k, g.n, o.b.data());
   }
+  if (g.add_c) {
+    o.c.resize(std::size_t(g.m * g.n));
+    for (std::int64_t i = 0; i < g.m; ++i) std::copy(g.c + i * g.ldc, g.c + i * g.ldc + g.n, o.c.data() + i * g.n);
+  }
   round_operand(o.a, cfg.a, role_key(key, kRoleA), golden);
   round_operand(o.b, cfg.b, role_key(key, kRoleB), golden);
   return o;
@@ -114,7 +118,7 @@ void error_stats(const Operands& ops, const GemmArgs& g, GemmStats& s) {
 #pragma omp parallel for schedule(static) reduction(max : max_rel) reduction(+ : sum_rel, sig, noise, counted)
   for (std::int64_t i = 0; i < g.m; ++i) {
     for (std::int64_t j = 0; j < g.n; ++j) {
-      double ref = 0;
+      double ref = ops.c.empty() ? 0.0 : double(ops.c[std::size_t(i * g.n + j)]);
       for (std::int64_t l = 0; l < g.k; ++l)
         ref += double(ops.a[std::size_t(i * g.k + l)]) * double(ops.b[std::size_t(l * g.n + j)]);
       const double got = g.c[i * g.ldc + j];

@@ -15,6 +15,12 @@ inline arith::RandomKey role_key(arith::RandomKey key, Role r) { return {key.see
 struct Operands {
   std::int64_t m = 0, n = 0, k = 0;
   std::vector<float> a, b;  // a[i*k + l], b[l*n + j]: values of the operand formats, exact in float
+  std::vector<float> c;     // with add_c: the addend C as given on entry, c[i*n + j]; else empty
+  const double* addend(std::int64_t i, std::int64_t j, double& slot) const {
+    if (c.empty()) return nullptr;
+    slot = c[std::size_t(i * n + j)];
+    return &slot;
+  }
 };
 
 void check_args(const GemmArgs& g);
@@ -27,7 +33,7 @@ Operands pack_operands(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey
 GemmStats shape_stats(const GemmArgs& g, const StatsRequest& req);
 
 // Fills the error fields of `s` comparing C with an fp64 product of the
-// rounded operands.
+// rounded operands (plus the addend with add_c).
 void error_stats(const Operands& ops, const GemmArgs& g, GemmStats& s);
 
 }  // namespace lpsim::sim

@@ -119,8 +119,9 @@ inline Val add(const Val& x, const Val& y, const sim::Rounded& r) {
 }
 
 // The MAC model of DESIGN.md, literally, on exact rationals. a, b: operands
-// already in their formats.
-inline Val mac_oracle(const sim::MacConfig& c, const std::vector<double>& a, const std::vector<double>& b) {
+// already in their formats. addend: D = A.B + C, C entering where dot.hpp says.
+inline Val mac_oracle(const sim::MacConfig& c, const std::vector<double>& a, const std::vector<double>& b,
+                      const double* addend = nullptr) {
   const std::size_t k = a.size();
   std::vector<Val> p(k);
   for (std::size_t l = 0; l < k; ++l) {
@@ -138,11 +139,13 @@ inline Val mac_oracle(const sim::MacConfig& c, const std::vector<double>& a, con
       t = u;
     }
     if (k) result = t[0];
+    if (addend) result = k ? add(Val::of(*addend), result, c.acc) : Val::of(*addend);
   } else {
     const std::size_t chunk = c.promote ? std::size_t(c.promote) : std::max<std::size_t>(k, 1);
-    Val outer = Val::of(0.0), acc = Val::of(0.0);
+    const Val cv = Val::of(addend ? *addend : 0.0);
+    Val outer = c.promote ? cv : Val::of(0.0), acc = c.promote ? Val::of(0.0) : cv;
     for (std::size_t c0 = 0; c0 < k; c0 += chunk) {
-      acc = Val::of(0.0);
+      if (c.promote) acc = Val::of(0.0);
       const std::size_t c1 = std::min(k, c0 + chunk);
       if (c.order == sim::Order::Fused) {
         for (std::size_t g = c0; g < c1; g += std::size_t(c.fused_n)) {

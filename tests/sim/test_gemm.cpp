@@ -204,11 +204,14 @@ struct Run {
   sim::GemmStats stats;
 };
 
+// addend: D = A.B + C with that C (m x n), else C's -7 fill must be overwritten.
 Run run(bool golden, const MacConfig& cfg, const Shape& s, const std::vector<float>& a, const std::vector<float>& b,
-        int threads, bool with_stats = true) {
+        int threads, bool with_stats = true, const std::vector<float>* addend = nullptr) {
   Run r;
   r.c.assign(std::size_t(s.m * s.n), -7.f);
-  GemmArgs g{s.m, s.n, s.k, a.data(), s.ta ? s.m : s.k, s.ta, b.data(), s.tb ? s.k : s.n, s.tb, r.c.data(), s.n};
+  if (addend) r.c = *addend;
+  GemmArgs g{s.m, s.n, s.k, a.data(), s.ta ? s.m : s.k, s.ta, b.data(), s.tb ? s.k : s.n, s.tb, r.c.data(), s.n,
+             addend != nullptr};
   omp_set_num_threads(threads);
   (golden ? sim::gemm_golden : sim::gemm)(cfg, g, {99, 3}, with_stats ? &r.stats : nullptr, {});
   omp_set_num_threads(2);
@@ -347,4 +350,97 @@ TEST_CASE("operands without a format take float lanes when their values multiply
   CHECK_FALSE(sim::float_products_exact(tiny.data(), 1, tiny.data(), 1));
   CHECK_FALSE(sim::float_products_exact(huge.data(), 1, huge.data(), 1));
   CHECK(sim::float_products_exact(tiny.data(), 1, huge.data(), 1));
+}
+
+TEST_CASE("D = A.B + C: the golden model matches the exact oracle, and every path the golden model") {
+  // C as given (not rounded first) is the accumulator's initial value, the
+  // outer accumulator's with promotion, one more addition for pairwise.
+  std::mt19937_64 g(515);
+  std::size_t checked = 0, mismatches = 0;
+  for (const char* spelling : kOracleConfigs) {
+    const MacConfig c = sim::parse_mac(spelling);
+    for (int kind = 0; kind < 8; ++kind)
+      for (int trial = 0; trial < 20; ++trial) {
+        const std::size_t k = std::size_t((trial * 37 + kind * 11) % 70);  // k = 0 included: D = C
+        auto a = draw(g, kind, std::max<std::size_t>(k, 1), true), b = draw(g, kind, std::max<std::size_t>(k, 1), false);
+        a.resize(k), b.resize(k);
+        in_format(a, c.a);
+        in_format(b, c.b);
+        const double addend = double(draw(g, kind, 1, trial % 2 == 0)[0]);
+        std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end());
+        sim::MacCounts counts;
+        double got = 0, want = 0;
+        bool got_error = false, want_error = false;
+        try {
+          got = sim::dot_golden(c, ad.data(), bd.data(), 1, std::int64_t(k), {}, {}, counts, &addend);
+        } catch (const std::domain_error&) {
+          got_error = true;
+        }
+        try {
+          want = simtest::mac_oracle(c, ad, bd, &addend).d;
+        } catch (const std::domain_error&) {
+          want_error = true;
+        }
+        ++checked;
+        if (got_error != want_error || (!got_error && !same(got, want))) {
+          ++mismatches;
+          if (mismatches <= 5)
+            FAIL_CHECK(std::string(spelling) << " kind " << kind << " k " << k << " c " << addend << ": golden " << got
+                                             << " oracle " << want << "\n a: " << show(a) << "\n b: " << show(b));
+        }
+      }
+  }
+  MESSAGE("golden vs oracle with C: " << checked << " dot products, " << mismatches << " mismatches");
+  CHECK(mismatches == 0);
+
+  const Shape shapes[] = {{3, 5, 7, false, true}, {17, 70, 33, true, false}, {4, 3, 0, false, false}, {13, 37, 300, false, false}};
+  std::size_t outputs = 0;
+  for (const char* spelling : kFastConfigs) {
+    const MacConfig cfg = sim::parse_mac(spelling);
+    for (const auto& s : shapes) {
+      const double scale = cfg.acc.format.kind == arith::Kind::Fixed ? 30.0 : 3.0;
+      const auto a = matrix(g, s.m, s.k, scale), b = matrix(g, s.k, s.n, scale);
+      auto c0 = matrix(g, s.m, s.n, scale * scale);
+      if (cfg.acc.format.kind == arith::Kind::Fixed) {  // C on the accumulator's grid (small values: exact in float)
+        std::vector<double> cd(c0.begin(), c0.end());
+        arith::quantize(cd.data(), cd.data(), cd.size(), cfg.acc.format, {}, {}, 0);
+        c0.assign(cd.begin(), cd.end());
+      }
+      const Run want = run(true, cfg, s, a, b, 1, true, &c0);
+      for (int threads : {1, 2}) {
+        INFO(std::string(spelling) << " m=" << s.m << " n=" << s.n << " k=" << s.k << " threads=" << threads);
+        const Run got = run(false, cfg, s, a, b, threads, true, &c0);
+        CHECK(std::memcmp(got.c.data(), want.c.data(), want.c.size() * sizeof(float)) == 0);
+        CHECK(got.stats.counts == want.stats.counts);
+        const Run plain = run(false, cfg, s, a, b, threads, false, &c0);
+        CHECK(std::memcmp(plain.c.data(), want.c.data(), want.c.size() * sizeof(float)) == 0);
+        outputs += want.c.size();
+      }
+      // C = 0 gives A.B (seq and fused orders start from zero anyway).
+      if (cfg.order != sim::Order::Pairwise) {
+        const std::vector<float> zeros(std::size_t(s.m * s.n), 0.f);
+        const Run with_zero = run(false, cfg, s, a, b, 2, false, &zeros), without = run(false, cfg, s, a, b, 2, false);
+        CHECK(std::memcmp(with_zero.c.data(), without.c.data(), without.c.size() * sizeof(float)) == 0);
+      }
+    }
+  }
+  MESSAGE("fast vs golden with C: " << outputs << " outputs");
+}
+
+TEST_CASE("D = A.B + C in fp32 is the FMA chain started from C; a fused step aligns C with the products") {
+  // fp32: fmaf(a_l, b_l, acc) from acc = C, the textbook chain.
+  const MacConfig fp32 = sim::parse_mac("fp32");
+  const std::vector<double> a = {1.5, -0x1p-30, 3.0}, b = {0x1p-3, 1.0, 0.25};
+  const double c = 0x1p24;
+  float chain = float(c);
+  for (int l = 0; l < 3; ++l) chain = std::fma(float(a[std::size_t(l)]), float(b[std::size_t(l)]), chain);
+  sim::MacCounts counts;
+  CHECK(sim::dot_golden(fp32, a.data(), b.data(), 1, 3, {}, {}, counts, &c) == double(chain));
+  // volta.fp16 (fused4, 23 bits kept below the largest exponent): C = 2^24
+  // sets that exponent, so a product of 2^-1 falls below the grid of 2 and is lost.
+  const MacConfig volta = sim::parse_mac("volta.fp16");
+  const std::vector<double> x = {0.5, 0.0, 0.0, 0.0}, y = {1.0, 1.0, 1.0, 1.0};
+  CHECK(sim::dot_golden(volta, x.data(), y.data(), 1, 4, {}, {}, counts, &c) == 0x1p24);
+  const double c2 = 0x1p20;  // grid 2^-3: kept exactly
+  CHECK(sim::dot_golden(volta, x.data(), y.data(), 1, 4, {}, {}, counts, &c2) == 0x1p20 + 0.5);
 }
