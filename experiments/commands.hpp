@@ -14,6 +14,7 @@ void add_demo(CLI::App& app);
 void add_train(CLI::App& app);
 void add_matmul(CLI::App& app);
 void add_vectors(CLI::App& app);
+void add_hardware(CLI::App& app);
 void add_sweep(CLI::App& app);
 void add_merge(CLI::App& app);
 

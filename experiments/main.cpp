@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   lpsim::cli::add_train(app);
   lpsim::cli::add_matmul(app);
   lpsim::cli::add_vectors(app);
+  lpsim::cli::add_hardware(app);
   lpsim::cli::add_sweep(app);
   lpsim::cli::add_merge(app);
   app.footer(
