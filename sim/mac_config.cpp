@@ -30,33 +30,86 @@ const std::vector<MacPreset> kPresets = {
      "bf16 inputs with fp32 accumulation (Kalamkar et al. 2019, 'A study of BFLOAT16 for deep learning training')"},
     {"fp16.fp16", "in=fp16,acc=fp16",
      "fp16 inputs and a fp16 accumulator, rounded to nearest after every addition"},
-    {"h800.fp8", "in=fp8e4m3,acc=e8m13,acc_round=rz,order=chunk128,outer=fp32",
-     "DeepSeek-V3 technical report (2024), sec. 3.3.2: FP8 GEMM on H800 tensor cores retains about 14 bits "
-     "of accumulation precision (e8m13: 1+13 significant bits, truncated as MMA-Sim measures for FP8), with "
-     "promotion to fp32 CUDA-core registers every N_C = 128 elements"},
+    // ---- NVIDIA tensor cores: one MMA instruction's dot product, as microsoft/MMA-Sim
+    // (simulator/nv_ptx.py: steps, arch_accum_fractional_bits = align) and the
+    // Khattak-Mikaitis models (MATLAB-tensor-core) define it, validated against
+    // their real-GPU data with `lpsim hardware` (docs/gpu-presets.md: per set).
+    // Each step: the products and C aligned to the largest exponent, align
+    // fraction bits kept (truncated toward zero), added exactly, rounded once:
+    // toward zero into fp32 (e8m13 for Ada/Hopper fp8), to nearest into fp16
+    // for fp16 results (.f16out), whose C is fp16 too.
     {"volta.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused4,align=23",
-     "Fasi, Higham, Mikaitis, Pranesh, PeerJ Comput. Sci. 2021: V100 tensor cores add 4 products and the "
-     "accumulator in one fused step with truncated alignment and a truncated (RZ) fp32 result; 23 fraction "
-     "bits kept when aligning per microsoft/MMA-Sim (simulator/nv.py, arch_accum_fractional_bits)"},
-    {"turing.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused4,align=24",
-     "microsoft/MMA-Sim: Turing keeps 24 fraction bits when aligning; fp32 output rounded toward zero; "
-     "4-term fused step as in Fasi et al. 2021 for T4"},
+     "V100 mma.m8n8k4: one fused step of 4 products, 23 alignment bits, fp32 RZ (Fasi, Higham, Mikaitis, "
+     "Pranesh, PeerJ CS 2021; MMA-Sim nv_ptx.py). Validated: V100 fp16"},
+    {"volta.fp16.f16out", "in=fp16,acc=fp16,order=fused4,align=23",
+     "V100 mma.m8n8k4 with fp16 C/D: the fused step rounded once to nearest into fp16 (MMA-Sim). Validated: V100 fp16->fp16"},
+    {"turing.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused8,align=24",
+     "Turing mma.m16n8k8 (native shape): one fused step of 8, 24 alignment bits, fp32 RZ (MMA-Sim nv_ptx.py). "
+     "A choice: no hardware data here; turing.fp16.m8n8k4 is the 4-product step of Fasi et al. 2021 (T4)"},
+    {"turing.fp16.m8n8k4", "in=fp16,acc=fp32,acc_round=rz,order=fused4,align=24",
+     "Turing mma.m8n8k4: fused steps of 4 (Fasi et al. 2021 for T4), 24 alignment bits (MMA-Sim). Not validated here"},
     {"ampere.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused8,align=24",
-     "microsoft/MMA-Sim: Ampere keeps 24 fraction bits; mma m16n8k16 is simulated as two fused steps of 8 "
-     "products (split-k); fp32 output RZ. 8-term fused adder as measured by Fasi et al. 2021 for A100"},
+     "A100 mma.m16n8k16: split-k, two fused steps of 8, 24 alignment bits, fp32 RZ between and after (MMA-Sim "
+     "is_split_k). Validated: A100, A2 fp16"},
+    {"ampere.fp16.f16out", "in=fp16,acc=fp16,order=fused8,align=24",
+     "A100 mma.m16n8k16 with fp16 C/D: two fused steps of 8, each rounded to nearest into fp16 (MMA-Sim). "
+     "Validated: A100, A2 fp16->fp16"},
     {"ampere.bf16", "in=bf16,acc=fp32,acc_round=rz,order=fused8,align=24",
-     "microsoft/MMA-Sim: as ampere.fp16 with bf16 inputs (m16n8k16.f32.bf16.bf16.f32, split-k)"},
+     "A100 mma.m16n8k16 bf16: as ampere.fp16 (MMA-Sim). Validated: A100, A2 bf16"},
+    {"ampere.tf32", "in=tf32,in_round=rz,acc=fp32,acc_round=rz,order=fused4,align=24",
+     "A100 mma.m16n8k8 tf32: split-k, two fused steps of 4, 24 alignment bits; fp32 operands truncated to tf32 "
+     "(MMA-Sim truncate_to_tf32). Validated: A100, A2 tf32"},
+    {"ada.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused8,align=24",
+     "Ada mma.m16n8k16: as Ampere (MMA-Sim). Validated: Ada (RTX), L40S fp16"},
+    {"ada.fp16.f16out", "in=fp16,acc=fp16,order=fused8,align=24",
+     "Ada mma.m16n8k16 with fp16 C/D, as ampere.fp16.f16out. Validated: Ada, L40S fp16->fp16"},
+    {"ada.bf16", "in=bf16,acc=fp32,acc_round=rz,order=fused8,align=24", "Ada bf16, as Ampere. Validated: Ada, L40S bf16"},
+    {"ada.tf32", "in=tf32,in_round=rz,acc=fp32,acc_round=rz,order=fused4,align=24",
+     "Ada tf32, as Ampere. Validated: Ada, L40S tf32"},
     {"ada.fp8", "in=fp8e4m3,acc=e8m13,acc_round=rz,order=fused16,align=13",
-     "microsoft/MMA-Sim: Ada Lovelace with FP8 inputs keeps 13 fraction bits and truncates the fp32 output to "
-     "13 mantissa bits (f32_e8m13); m16n8k32 simulated as two fused steps of 16 (split-k)"},
+     "Ada mma.m16n8k32 e4m3: split-k, two fused steps of 16, 13 alignment bits, results truncated to 13 fraction "
+     "bits (f32_e8m13; MMA-Sim). Validated: Ada, L40S e4m3"},
+    {"ada.fp8e5m2", "in=fp8e5m2,acc=e8m13,acc_round=rz,order=fused16,align=13",
+     "Ada mma.m16n8k32 e5m2, as ada.fp8. Validated: Ada, L40S e5m2"},
+    {"ada.fp8.f16out", "in=fp8e4m3,acc=fp16,order=fused16,align=13",
+     "Ada mma.m16n8k32 e4m3 with fp16 C/D: two fused steps of 16 (13 bits), each rounded to nearest into fp16 "
+     "(MMA-Sim). Validated: Ada e4m3->fp16"},
+    {"ada.fp8e5m2.f16out", "in=fp8e5m2,acc=fp16,order=fused16,align=13",
+     "Ada e5m2 with fp16 C/D, as ada.fp8.f16out. Validated: Ada e5m2->fp16"},
     {"hopper.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused16,align=25",
-     "microsoft/MMA-Sim: Hopper (wgmma, k16 for fp16) keeps 25 fraction bits; fp32 output RZ"},
+     "H100 wgmma.m64nNk16 (and mma.sync m16n8k16: no split-k on sm_90): one fused step of 16, 25 alignment bits, "
+     "fp32 RZ (MMA-Sim). Validated: H100, H200 fp16"},
+    {"hopper.fp16.f16out", "in=fp16,acc=fp16,order=fused16,align=25",
+     "H100 wgmma k16 with fp16 C/D: one fused step rounded once to nearest into fp16 (MMA-Sim). Earlier lpsim "
+     "rounded toward zero into fp32 first (519/5000 H100 vectors wrong). Validated: H100, H200 fp16->fp16"},
+    {"hopper.bf16", "in=bf16,acc=fp32,acc_round=rz,order=fused16,align=25",
+     "H100 wgmma k16 bf16, as hopper.fp16. Validated: H100, H200 bf16"},
+    {"hopper.tf32", "in=tf32,in_round=rz,acc=fp32,acc_round=rz,order=fused8,align=25",
+     "H100 wgmma.m64nNk8 tf32: one fused step of 8, 25 alignment bits (MMA-Sim). Validated on the k4 data "
+     "(one step of 4): H100, H200 tf32"},
     {"hopper.fp8", "in=fp8e4m3,acc=e8m13,acc_round=rz,order=fused32,align=13",
-     "microsoft/MMA-Sim: Hopper wgmma with FP8 inputs (k32) keeps 13 fraction bits, output f32_e8m13 (RZ)"},
+     "H100 wgmma.m64nNk32 e4m3: one fused step of 32, 13 alignment bits, result truncated to e8m13 (MMA-Sim). "
+     "Validated: H100, H200 e4m3 (taken with C = 0)"},
+    {"hopper.fp8e5m2", "in=fp8e5m2,acc=e8m13,acc_round=rz,order=fused32,align=13",
+     "H100 wgmma k32 e5m2, as hopper.fp8. Validated: H100, H200 e5m2 (C = 0)"},
+    {"h800.fp8", "in=fp8e4m3,acc=e8m13,acc_round=rz,order=fused32,align=13,promote=128,outer=fp32",
+     "DeepSeek-V3 technical report (2024), sec. 3.3.2: FP8 GEMM on H800 with promotion of the tensor-core "
+     "partial sum to fp32 CUDA-core registers every N_C = 128 elements; each 32-term wgmma step as hopper.fp8 "
+     "(fused, 13 bits, RZ into e8m13), 4 steps per promotion. Until 2026-12 this preset rounded into e8m13 after "
+     "every addition (order=chunk128), wrong on 2220/5000 H100 single instructions: earlier FP8 results used that model"},
     {"blackwell.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused16,align=25",
-     "microsoft/MMA-Sim: Blackwell (tcgen05.mma) keeps 25 fraction bits; fp32 output RZ"},
-    {"hopper.fp16.f16out", "in=fp16,acc=fp32,acc_round=rz,order=fused16,align=25,out=fp16",
-     "microsoft/MMA-Sim: fp16 results of the fused adder are rounded to nearest (RNE)"},
+     "B200 tcgen05.mma k16 (and mma.sync): one fused step of 16, 25 alignment bits, fp32 RZ (MMA-Sim). Validated: B200 fp16"},
+    {"blackwell.fp16.f16out", "in=fp16,acc=fp16,order=fused16,align=25",
+     "B200 k16 with fp16 C/D: rounded once to nearest into fp16 (MMA-Sim). Validated: B200 fp16->fp16"},
+    {"blackwell.bf16", "in=bf16,acc=fp32,acc_round=rz,order=fused16,align=25",
+     "B200 tcgen05.mma bf16, as blackwell.fp16. Validated: B200 bf16"},
+    {"blackwell.tf32", "in=tf32,in_round=rz,acc=fp32,acc_round=rz,order=fused8,align=25",
+     "B200 tcgen05.mma k8 tf32: one fused step of 8, 25 bits (MMA-Sim). Validated on the k4 data: B200 tf32"},
+    {"blackwell.fp8", "in=fp8e4m3,acc=fp32,acc_round=rz,order=fused32,align=25",
+     "B200 tcgen05.mma k32 e4m3: one fused step of 32, 25 alignment bits, full fp32 RZ (MMA-Sim). Not validated: "
+     "the B200 fp8 data come from mma.sync, which MMA-Sim does not model"},
+    {"blackwell.fp8e5m2", "in=fp8e5m2,acc=fp32,acc_round=rz,order=fused32,align=25",
+     "B200 tcgen05.mma k32 e5m2, as blackwell.fp8. Not validated (mma.sync data)"},
 };
 
 bool take_positive(std::string_view s, int& out) {

@@ -1,0 +1,82 @@
+"""`lpsim hardware`: every GPU preset against real tensor-core output, on the
+vendored subset (always) and on the full data when the workspace has it."""
+import os
+import pathlib
+import re
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+LPSIM = os.environ.get("LPSIM", str(ROOT / "build" / "experiments" / "lpsim"))
+SUBSET = ROOT / "tests" / "data" / "tensor-cores"
+FULL = ROOT.parent / "shared" / "hardware" / "tensor-cores"
+
+
+def run(*args):
+    return subprocess.run([LPSIM, "hardware", *map(str, args)], capture_output=True, text=True)
+
+
+def rows(out):
+    """(set, result) -> (preset, golden mismatches, fast mismatches, status)."""
+    table = {}
+    for line in out.splitlines()[1:]:
+        f = line.split(None, 7)
+        table[(f[0], f[3])] = (f[4], f[5], f[6], f[7] if len(f) > 7 else "")
+    return table
+
+
+def check(root, vectors):
+    r = run(root, "--check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    table = rows(r.stdout)
+    assert len(table) == 48  # 40 sets, 8 of them with fp16 results too
+    explained = 0
+    for (name, result), (preset, golden, fast, status) in table.items():
+        if "mma.sync" in status:
+            continue  # fp8 mma.sync on H100/H200/B200: no public model yet
+        explained += 1
+        assert (golden, fast) == (f"0/{vectors}", f"0/{vectors}"), (name, result, preset)
+        assert status == "ok" or status.startswith("ok;"), (name, result, status)
+    assert explained == 40  # 8 result sets are fp8 mma.sync
+
+
+def test_every_preset_matches_the_vendored_hardware_data():
+    check(SUBSET, 250)
+
+
+@pytest.mark.skipif(not FULL.is_dir(), reason=f"full tensor-core data not at {FULL}")
+def test_every_preset_matches_the_full_hardware_data():
+    check(FULL, 5000)
+
+
+def test_a_wrong_model_is_caught():
+    # Hopper's fp16 step with Ampere's alignment (24 bits, not 25) must show mismatches.
+    r = run(SUBSET, "--set", "H100/fp16", "--mac", "in=fp16,acc=fp32,acc_round=rz,order=fused16,align=24")
+    assert r.returncode == 0
+    golden = rows(r.stdout)[("H100/fp16", "fp32")][1]
+    assert int(golden.split("/")[0]) > 0
+    # The old h800.fp8 step (rounding after every addition) is wrong on H100 e4m3.
+    r = run(SUBSET, "--set", "H100/E4M3", "--mac", "in=fp8e4m3,acc=e8m13,acc_round=rz,order=chunk128,outer=fp32")
+    assert int(rows(r.stdout)[("H100/E4M3", "fp32")][1].split("/")[0]) > 0
+
+
+def test_bad_data_is_named(tmp_path):
+    r = run(tmp_path / "nowhere")
+    assert r.returncode == 1 and "nowhere" in r.stderr and "no such directory" in r.stderr
+    d = tmp_path / "X1" / "fp16"
+    d.mkdir(parents=True)
+    (d / "a_X1_fp16.txt").write_text("3f800000 3f80000g\n")
+    (d / "b_X1_fp16.txt").write_text("3f800000 3f800000\n")
+    (d / "c_X1_fp32.txt").write_text("0" * 32 + "\n")
+    (d / "d_X1_fp32.txt").write_text("0" * 32 + "\n")
+    r = run(tmp_path, "--mac", "fp32")
+    assert r.returncode == 1 and "a_X1_fp16.txt" in r.stderr and "line 1" in r.stderr and "3f80000g" in r.stderr
+    (d / "a_X1_fp16.txt").write_text("3f800000 3f800000\n3f800000 3f800000\n")
+    r = run(tmp_path, "--mac", "fp32")
+    assert r.returncode == 1 and "b_X1_fp16.txt" in r.stderr and "2 lines" in r.stderr
+    (d / "a_X1_fp16.txt").write_text("3f800000 3f800000\n")
+    r = run(tmp_path, "--mac", "fp32")
+    assert r.returncode == 0 and re.search(r"X1/fp16 .* 1/1 ", r.stdout)  # 1*1 + 1*1 + 0 = 2, not the 0 given
+    r = run(tmp_path)  # no preset for an unknown GPU
+    assert r.returncode == 1 and "X1" in r.stderr and "--mac" in r.stderr
