@@ -133,7 +133,20 @@ double dot_golden(const MacConfig& cfg, const double* a, const double* b, std::i
     for (std::int64_t c0 = 0; c0 < k; c0 += chunk) {
       const std::int64_t c1 = std::min(k, c0 + chunk);
       if (cfg.promote > 0) acc = 0;
-      if (cfg.order == Order::Fused) {
+      if (cfg.order == Order::Fused && cfg.interleave) {
+        // Chunk term q goes to step (q / interleave) mod (promote / N); each step's terms in order, the
+        // chunk's (possibly short) permuted sequence cut into steps of N.
+        const std::int64_t steps = cfg.promote / cfg.fused_n, len = c1 - c0;
+        std::vector<double> pa, pb;
+        for (std::int64_t st = 0; st < steps; ++st)
+          for (std::int64_t q = 0; q < len; ++q)
+            if ((q / cfg.interleave) % steps == st) pa.push_back(a[c0 + q]), pb.push_back(b[(c0 + q) * sb]);
+        for (std::int64_t g = 0; g < len; g += cfg.fused_n) {
+          const int terms = int(std::min<std::int64_t>(cfg.fused_n, len - g));
+          acc = fused_step(cfg, acc, pa.data() + g, pb.data() + g, 1, terms, key, slot, acc_step++,
+                           std::uint64_t(c0 + g), counts);
+        }
+      } else if (cfg.order == Order::Fused) {
         for (std::int64_t g = c0; g < c1; g += cfg.fused_n) {
           const int terms = int(std::min<std::int64_t>(cfg.fused_n, c1 - g));
           acc = fused_step(cfg, acc, a + g, b + g * sb, sb, terms, key, slot, acc_step++, std::uint64_t(g), counts);

@@ -192,7 +192,7 @@ struct Lane {
 
 bool fused_lanes_apply(const MacConfig& cfg) {
   static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (!avx2 || cfg.order != Order::Fused || cfg.product || !narrow_double(cfg.acc)) return false;
+  if (!avx2 || cfg.order != Order::Fused || cfg.interleave || cfg.product || !narrow_double(cfg.acc)) return false;
   if (cfg.promote > 0 && !narrow_double(*cfg.outer)) return false;
   // N + 1 truncated terms below 2^(align + 2) each: their sum below 2^53.
   const int n_bits = std::bit_width(unsigned(cfg.fused_n + 1));

@@ -97,6 +97,36 @@ const std::vector<MacPreset> kPresets = {
      "partial sum to fp32 CUDA-core registers every N_C = 128 elements; each 32-term wgmma step as hopper.fp8 "
      "(fused, 13 bits, RZ into e8m13), 4 steps per promotion. Until 2026-12 this preset rounded into e8m13 after "
      "every addition (order=chunk128), wrong on 2220/5000 H100 single instructions: earlier FP8 results used that model"},
+    {"hopper.fp8.mma.f16out", "in=fp8e4m3,acc=fp16,order=fused16,align=25,promote=32,interleave=2,outer=fp16",
+     "fp8 mma.sync (m16n8k32) on H100/H200: the 32 products in two fused steps of 16 (25 alignment bits), step 1 the "
+     "pairs k = 0,1,4,5,.. (interleave=2: the halves of each register), step 2 the others from step 1's result, "
+     "each rounded to nearest into fp16; C added last (promote=32), rounded to nearest into fp16. No public model: inferred here from the data "
+     "(docs/gpu-presets.md). Validated: H100/H200 e4m3->fp16"},
+    {"hopper.fp8e5m2.mma.f16out", "in=fp8e5m2,acc=fp16,order=fused16,align=25,promote=32,interleave=2,outer=fp16",
+     "fp8 mma.sync (m16n8k32) on H100/H200: the 32 products in two fused steps of 16 (25 alignment bits), step 1 the "
+     "pairs k = 0,1,4,5,.. (interleave=2: the halves of each register), step 2 the others from step 1's result, "
+     "each rounded to nearest into fp16; C added last (promote=32), rounded to nearest into fp16. No public model: inferred here from the data "
+     "(docs/gpu-presets.md). Validated: H100/H200 e5m2->fp16"},
+    {"blackwell.fp8.mma", "in=fp8e4m3,acc=fp32,acc_round=rz,order=fused16,align=25,promote=32,interleave=2,outer=fp32",
+     "fp8 mma.sync (m16n8k32) on B200: the 32 products in two fused steps of 16 (25 alignment bits), step 1 the "
+     "pairs k = 0,1,4,5,.. (interleave=2: the halves of each register), step 2 the others from step 1's result, "
+     "each rounded toward zero into fp32; C added last (promote=32), rounded to nearest into fp32. No public model: inferred here from the data "
+     "(docs/gpu-presets.md). Validated: B200 e4m3"},
+    {"blackwell.fp8.mma.f16out", "in=fp8e4m3,acc=fp16,order=fused16,align=25,promote=32,interleave=2,outer=fp16",
+     "fp8 mma.sync (m16n8k32) on B200: the 32 products in two fused steps of 16 (25 alignment bits), step 1 the "
+     "pairs k = 0,1,4,5,.. (interleave=2: the halves of each register), step 2 the others from step 1's result, "
+     "each rounded to nearest into fp16; C added last (promote=32), rounded to nearest into fp16. No public model: inferred here from the data "
+     "(docs/gpu-presets.md). Validated: B200 e4m3->fp16"},
+    {"blackwell.fp8e5m2.mma", "in=fp8e5m2,acc=fp32,acc_round=rz,order=fused16,align=25,promote=32,interleave=2,outer=fp32",
+     "fp8 mma.sync (m16n8k32) on B200: the 32 products in two fused steps of 16 (25 alignment bits), step 1 the "
+     "pairs k = 0,1,4,5,.. (interleave=2: the halves of each register), step 2 the others from step 1's result, "
+     "each rounded toward zero into fp32; C added last (promote=32), rounded to nearest into fp32. No public model: inferred here from the data "
+     "(docs/gpu-presets.md). Validated: B200 e5m2"},
+    {"blackwell.fp8e5m2.mma.f16out", "in=fp8e5m2,acc=fp16,order=fused16,align=25,promote=32,interleave=2,outer=fp16",
+     "fp8 mma.sync (m16n8k32) on B200: the 32 products in two fused steps of 16 (25 alignment bits), step 1 the "
+     "pairs k = 0,1,4,5,.. (interleave=2: the halves of each register), step 2 the others from step 1's result, "
+     "each rounded to nearest into fp16; C added last (promote=32), rounded to nearest into fp16. No public model: inferred here from the data "
+     "(docs/gpu-presets.md). Validated: B200 e5m2->fp16"},
     {"blackwell.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused16,align=25",
      "B200 tcgen05.mma k16 (and mma.sync): one fused step of 16, 25 alignment bits, fp32 RZ (MMA-Sim). Validated: B200 fp16"},
     {"blackwell.fp16.f16out", "in=fp16,acc=fp16,order=fused16,align=25",
@@ -168,6 +198,7 @@ std::string MacConfig::spelling() const {
   if (order == Order::Fused) {
     add("order=fused" + std::to_string(fused_n) + ",align=" + std::to_string(align_bits));
     if (promote) add("promote=" + std::to_string(promote));
+    if (interleave) add("interleave=" + std::to_string(interleave));
   }
   if (outer) add(rounded_spelling("outer", *outer));
   if (out) add(rounded_spelling("out", *out));
@@ -225,14 +256,14 @@ MacConfig parse_mac(std::string_view whole) {
     rest = c == std::string_view::npos ? std::string_view{} : rest.substr(c + 1);
   }
   static const char* kKeys[] = {"in",    "in_round", "a",     "a_round",     "b",   "b_round",   "prod",
-                                "prod_round", "acc", "acc_round", "order", "align", "guard", "promote",
+                                "prod_round", "acc", "acc_round", "order", "align", "guard", "promote", "interleave",
                                 "outer", "outer_round", "out", "out_round"};
   for (const auto& [k, v] : kv) {
     bool known = false;
     for (const char* kk : kKeys) known |= k == kk;
     if (!known)
       fail(whole, "unknown key \"" + k +
-                      "\" (keys: in a b prod acc outer out, each with _round; order align guard promote)");
+                      "\" (keys: in a b prod acc outer out, each with _round; order align guard promote interleave)");
   }
   auto get = [&](const char* k) -> const std::string* {
     const auto it = kv.find(k);
@@ -289,8 +320,8 @@ MacConfig parse_mac(std::string_view whole) {
   } else {
     fail(whole, "order=" + order + " (expected seq, pairwise, chunk<N> or fused<N>)");
   }
-  if (m.order != Order::Fused && (get("align") || get("guard") || get("promote")))
-    fail(whole, "align, guard and promote belong to order=fused<N> (chunk<N> is seq with promotion every N)");
+  if (m.order != Order::Fused && (get("align") || get("guard") || get("promote") || get("interleave")))
+    fail(whole, "align, guard, promote and interleave belong to order=fused<N> (chunk<N> is seq with promotion every N)");
   if (m.order == Order::Fused) {
     if (m.acc.format.kind != Kind::Float) fail(whole, "order=fused<N> needs a floating-point accumulator");
     if (get("align") && get("guard")) fail(whole, "give align= or guard=, not both");
@@ -309,6 +340,11 @@ MacConfig parse_mac(std::string_view whole) {
     if (get("promote")) {
       m.promote = int_of("promote", 1, 1 << 24);
       if (m.promote % m.fused_n) fail(whole, "promote must be a multiple of the fused width");
+    }
+    if (get("interleave")) {
+      if (!m.promote) fail(whole, "interleave deals a promotion chunk's terms to its steps: it needs promote=");
+      m.interleave = int_of("interleave", 1, m.fused_n);
+      if (m.fused_n % m.interleave) fail(whole, "interleave must divide the fused width");
     }
   }
   if (m.promote) m.outer = Rounded{get("outer") ? format_of("outer", *get("outer")) : arith::parse_format("fp32"),

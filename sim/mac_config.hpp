@@ -42,6 +42,9 @@ struct MacConfig {
   int fused_n = 0;                 // Fused: products per fused addition
   int align_bits = 0;              // Fused: fraction bits kept below the largest exponent when aligning
   int promote = 0;                 // > 0: every `promote` terms the accumulator is added into `outer` and reset
+  int interleave = 0;              // Fused with promote, > 0: groups of `interleave` consecutive terms of a
+                                   // promotion chunk dealt round-robin to its promote/fused_n steps
+                                   // (register halves of fp8 mma.sync; docs/gpu-presets.md)
   std::optional<Rounded> outer;    // the outer accumulator (promote > 0)
   std::optional<Rounded> out;      // output format; empty: the result stays in its accumulator's format
 

@@ -147,12 +147,25 @@ inline Val mac_oracle(const sim::MacConfig& c, const std::vector<double>& a, con
     for (std::size_t c0 = 0; c0 < k; c0 += chunk) {
       if (c.promote) acc = Val::of(0.0);
       const std::size_t c1 = std::min(k, c0 + chunk);
+      // interleave: the chunk's terms reordered, term q to step (q / interleave) mod (promote / N).
+      std::vector<double> ia(a.begin(), a.end()), ib(b.begin(), b.end());
+      std::vector<Val> ip(p.begin(), p.end());
+      if (c.order == sim::Order::Fused && c.interleave) {
+        const std::size_t steps = std::size_t(c.promote / c.fused_n), g = std::size_t(c.interleave);
+        std::size_t at = c0;
+        for (std::size_t st = 0; st < steps; ++st)
+          for (std::size_t q = 0; q < c1 - c0; ++q)
+            if ((q / g) % steps == st) ia[at] = a[c0 + q], ib[at] = b[c0 + q], ip[at] = p[c0 + q], ++at;
+      }
+      const std::vector<double>& a_ = c.interleave ? ia : a;
+      const std::vector<double>& b_ = c.interleave ? ib : b;
+      const std::vector<Val>& p_ = c.interleave ? ip : p;
       if (c.order == sim::Order::Fused) {
         for (std::size_t g = c0; g < c1; g += std::size_t(c.fused_n)) {
           const std::size_t g1 = std::min(c1, g + std::size_t(c.fused_n));
           bool special = acc.special;
           double dsum = acc.d;
-          for (std::size_t l = g; l < g1; ++l) special |= p[l].special, dsum += p[l].d;
+          for (std::size_t l = g; l < g1; ++l) special |= p_[l].special, dsum += p_[l].d;
           if (special) { acc = special_into(dsum, c.acc); continue; }
           // nominal exponents: operand exponents (not below their format's emin) added
           auto ex = [](double v, int emin) { return std::max(floor_log2(exact(std::fabs(v))), emin); };
@@ -160,8 +173,8 @@ inline Val mac_oracle(const sim::MacConfig& c, const std::vector<double>& a, con
           const int eb = c.b && c.b->format.kind == arith::Kind::Float ? c.b->format.emin() : -126;
           int emax = std::numeric_limits<int>::min();
           for (std::size_t l = g; l < g1; ++l)
-            if (p[l].q != 0)
-              emax = std::max(emax, c.product ? ex(p[l].d, c.product->format.emin()) : ex(a[l], ea) + ex(b[l], eb));
+            if (p_[l].q != 0)
+              emax = std::max(emax, c.product ? ex(p_[l].d, c.product->format.emin()) : ex(a_[l], ea) + ex(b_[l], eb));
           if (acc.q != 0) emax = std::max(emax, ex(acc.d, c.acc.format.emin()));
           if (emax == std::numeric_limits<int>::min()) { acc = Val::of(dsum); continue; }
           const Q grid = pow2q(emax - c.align_bits);
@@ -171,11 +184,11 @@ inline Val mac_oracle(const sim::MacConfig& c, const std::vector<double>& a, con
             return Q(n) * grid;
           };
           Q s = trunc(acc.q);
-          for (std::size_t l = g; l < g1; ++l) s += trunc(p[l].q);
+          for (std::size_t l = g; l < g1; ++l) s += trunc(p_[l].q);
           acc = round_exact(s, c.acc);
         }
       } else {
-        for (std::size_t l = c0; l < c1; ++l) acc = add(acc, p[l], c.acc);
+        for (std::size_t l = c0; l < c1; ++l) acc = add(acc, p_[l], c.acc);
       }
       if (c.promote) outer = add(outer, acc, *c.outer);
     }

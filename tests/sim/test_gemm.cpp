@@ -44,6 +44,9 @@ const char* kOracleConfigs[] = {
     "ampere.fp16",
     "hopper.fp8",
     "h800.fp8",
+    "hopper.fp8.mma.f16out",
+    "blackwell.fp8e5m2.mma",
+    "in=fp16,acc=e5m10,order=fused4,align=12,promote=12,interleave=2,outer=fp32",  // 3 steps, ragged last chunk
     "in=fp16,acc=fp32,order=fused4,align=10,promote=8,outer=fp32",
     "in=fp16,acc=e5m10,order=fused3,align=8,acc_round=rne",
     "in=fp16,acc=fp32,out=fp8e4m3",
@@ -136,6 +139,7 @@ TEST_CASE("golden model matches the exact rational oracle on random and adversar
 namespace {
 
 const char* kFastConfigs[] = {
+    "blackwell.fp8.mma", "hopper.fp8e5m2.mma.f16out", "in=fp16,acc=fp32,order=fused2,align=30,promote=8,interleave=1,outer=e5m10",
     "fp32", "int8.int32", "fp16.fp32", "bf16.fp32", "fp16.fp16", "h800.fp8", "volta.fp16", "hopper.fp8",
     "in=fp16,acc=e5m7,order=pairwise",
     "in=fp16,acc=e5m10:sat,acc_round=rd,out=fp8e5m2",
