@@ -30,6 +30,7 @@
 #include "arith/quantize.hpp"
 #include "sim/dot.hpp"
 #include "sim/exact_round.hpp"
+#include "sim/first_error.hpp"
 #include "sim/float_lanes.hpp"
 #include "sim/fused_lanes.hpp"
 #include "sim/fma_gemm.hpp"
@@ -82,30 +83,6 @@ bool int16_exact(const MacConfig& c, std::int64_t k) {
   return bound < 0x1p31 && std::ldexp(bound, shift) <= std::ldexp(f.max_finite(), f.frac_bits) && sign_ok;
 }
 
-// An exception must not leave an OpenMP region (that is std::terminate): each
-// parallel loop body runs under run(), which keeps the first exception any
-// thread throws, and rethrow() raises it after the region. Fix: a NaN reaching
-// a fixed-point out= format (std::domain_error from the rounding) aborted the
-// process from inside the fast path's parallel loop, where gemm_golden throws
-// (found by fuzz/fuzz_mac).
-class FirstError {
- public:
-  template <class F>
-  void run(F&& body) noexcept {
-    try {
-      body();
-    } catch (...) {
-#pragma omp critical(lpsim_sim_gemm_first_error)
-      if (!error_) error_ = std::current_exception();
-    }
-  }
-  void rethrow() const {
-    if (error_) std::rethrow_exception(error_);
-  }
-
- private:
-  std::exception_ptr error_;
-};
 
 constexpr std::int64_t kRow = 256;  // outputs per row segment: amortises each arith::quantize call of the tiled path
 

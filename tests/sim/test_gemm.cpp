@@ -94,6 +94,31 @@ std::string show(const std::vector<float>& v) {
   return s;
 }
 
+// The golden model and the exact oracle on one dot product (addend: D = A.B + C).
+// A NaN that reaches a fixed-point format is an error in both models.
+struct Both {
+  double got = 0, want = 0;
+  bool got_error = false, want_error = false;
+  bool agree() const { return got_error == want_error && (got_error || same(got, want)); }
+};
+
+Both golden_and_oracle(const MacConfig& c, const std::vector<double>& a, const std::vector<double>& b,
+                       const double* addend = nullptr) {
+  Both r;
+  sim::MacCounts counts;
+  try {
+    r.got = sim::dot_golden(c, a.data(), b.data(), 1, std::int64_t(a.size()), {}, {}, counts, addend);
+  } catch (const std::domain_error&) {
+    r.got_error = true;
+  }
+  try {
+    r.want = simtest::mac_oracle(c, a, b, addend).d;
+  } catch (const std::domain_error&) {
+    r.want_error = true;
+  }
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("golden model matches the exact rational oracle on random and adversarial dot products") {
@@ -107,27 +132,14 @@ TEST_CASE("golden model matches the exact rational oracle on random and adversar
         auto a = draw(g, kind, k, true), b = draw(g, kind, k, false);
         in_format(a, c.a);
         in_format(b, c.b);
-        std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end());
-        // A NaN that reaches a fixed-point format is an error in both models.
-        sim::MacCounts counts;
-        double got = 0, want = 0;
-        bool got_error = false, want_error = false;
-        try {
-          got = sim::dot_golden(c, ad.data(), bd.data(), 1, std::int64_t(k), {}, {}, counts);
-        } catch (const std::domain_error&) {
-          got_error = true;
-        }
-        try {
-          want = simtest::mac_oracle(c, ad, bd).d;
-        } catch (const std::domain_error&) {
-          want_error = true;
-        }
+        const Both r = golden_and_oracle(c, {a.begin(), a.end()}, {b.begin(), b.end()});
         ++checked;
-        if (got_error != want_error || (!got_error && !same(got, want))) {
+        if (!r.agree()) {
           ++mismatches;
           if (mismatches <= 5)
-            FAIL_CHECK(std::string(spelling) << " kind " << kind << " k " << k << ": golden " << got << " oracle " << want << " errors " << got_error << want_error
-                                << "\n a: " << show(a) << "\n b: " << show(b));
+            FAIL_CHECK(std::string(spelling) << " kind " << kind << " k " << k << ": golden " << r.got << " oracle " << r.want
+                                             << " errors " << r.got_error << r.want_error << "\n a: " << show(a)
+                                             << "\n b: " << show(b));
         }
       }
     }
@@ -372,26 +384,13 @@ TEST_CASE("D = A.B + C: the golden model matches the exact oracle, and every pat
         in_format(a, c.a);
         in_format(b, c.b);
         const double addend = double(draw(g, kind, 1, trial % 2 == 0)[0]);
-        std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end());
-        sim::MacCounts counts;
-        double got = 0, want = 0;
-        bool got_error = false, want_error = false;
-        try {
-          got = sim::dot_golden(c, ad.data(), bd.data(), 1, std::int64_t(k), {}, {}, counts, &addend);
-        } catch (const std::domain_error&) {
-          got_error = true;
-        }
-        try {
-          want = simtest::mac_oracle(c, ad, bd, &addend).d;
-        } catch (const std::domain_error&) {
-          want_error = true;
-        }
+        const Both r = golden_and_oracle(c, {a.begin(), a.end()}, {b.begin(), b.end()}, &addend);
         ++checked;
-        if (got_error != want_error || (!got_error && !same(got, want))) {
+        if (!r.agree()) {
           ++mismatches;
           if (mismatches <= 5)
-            FAIL_CHECK(std::string(spelling) << " kind " << kind << " k " << k << " c " << addend << ": golden " << got
-                                             << " oracle " << want << "\n a: " << show(a) << "\n b: " << show(b));
+            FAIL_CHECK(std::string(spelling) << " kind " << kind << " k " << k << " c " << addend << ": golden " << r.got
+                                             << " oracle " << r.want << "\n a: " << show(a) << "\n b: " << show(b));
         }
       }
   }
