@@ -1,6 +1,7 @@
 #include "sim/dot.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -24,13 +25,13 @@ struct Ctx {
 double product(const Ctx& c, double a, double b, std::uint64_t step) {
   const double p = a * b;  // exact: operands have at most 24 significant bits each
   if (!c.cfg.product) return p;
-  return round_into(p, *c.cfg.product, role_key(c.key, kRoleProd), c.index(step), c.counts);
+  return round_into(p, *c.cfg.product, role_key(c.key, kRoleProd), c.index(step), c.counts, c.cfg.overflow_inf);
 }
 
 // x + y rounded once into r; counts the addition and a swamped addend.
 double add(const Ctx& c, double x, double y, const Rounded& r, Role role, std::uint64_t step) {
   const double exact = std::isfinite(x) && std::isfinite(y) ? sum_round_to_odd(x, y) : x + y;
-  const double s = round_into(exact, r, role_key(c.key, role), c.index(step), c.counts);
+  const double s = round_into(exact, r, role_key(c.key, role), c.index(step), c.counts, c.cfg.overflow_inf);
   c.counts.additions += 1;
   if (x != 0 && y != 0 && (s == x || s == y)) c.counts.swamped += 1;
   return s;
@@ -77,16 +78,25 @@ double fused_step(const MacConfig& cfg, double c, const double* a, const double*
   } else {
     const int ea = operand_emin(cfg.a), eb = operand_emin(cfg.b);
     const int ep = cfg.product ? cfg.product->format.emin() : 0;
-    int emax = std::numeric_limits<int>::min();
+    constexpr int kNone = std::numeric_limits<int>::min();
+    int emax = kNone, zmax = kNone;  // over the nonzero terms; over the zeros (zero_exp)
     for (int t = 0; t < terms; ++t) {
-      if (p[t] == 0) continue;
+      if (p[t] == 0) {
+        // zero_exp: a zero factor takes that exponent, the other its own (MMA-Sim); a rounded product that is 0, zero_exp.
+        if (cfg.zero_exp)
+          zmax = std::max(zmax, cfg.product ? *cfg.zero_exp
+                                            : (a[t] == 0 ? *cfg.zero_exp : align_exponent(a[t], ea)) +
+                                                  (b[t * sb] == 0 ? *cfg.zero_exp : align_exponent(b[t * sb], eb)));
+        continue;
+      }
       e[t] = cfg.product ? align_exponent(p[t], ep)
                          : align_exponent(a[t], ea) + align_exponent(b[t * sb], eb);  // nominal exponent of a*b
       emax = std::max(emax, e[t]);
     }
-    const int ec = c != 0 ? align_exponent(c, cfg.acc.format.emin()) : std::numeric_limits<int>::min();
-    emax = std::max(emax, ec);
-    if (emax == std::numeric_limits<int>::min()) {
+    if (c != 0) emax = std::max(emax, align_exponent(c, cfg.acc.format.emin()));
+    else if (cfg.zero_exp) zmax = std::max(zmax, *cfg.zero_exp);
+    if (emax != kNone) emax = std::max(emax, zmax);  // zeros move the alignment only next to a nonzero term
+    if (emax == kNone) {
       exact = c;  // every term is zero: IEEE signed-zero addition
       for (int t = 0; t < terms; ++t) exact += p[t];
     } else {
@@ -103,7 +113,8 @@ double fused_step(const MacConfig& cfg, double c, const double* a, const double*
     }
   }
   counts.additions += 1;
-  return round_into(exact, cfg.acc, role_key(key, kRoleAcc), ctx.index(acc_step), counts);
+  const double r = round_into(exact, cfg.acc, role_key(key, kRoleAcc), ctx.index(acc_step), counts, cfg.overflow_inf);
+  return cfg.zero_plus && r == 0 ? 0.0 : r;
 }
 
 double dot_golden(const MacConfig& cfg, const double* a, const double* b, std::int64_t sb, std::int64_t k,
@@ -116,7 +127,7 @@ double dot_golden(const MacConfig& cfg, const double* a, const double* b, std::i
     for (std::int64_t l = 0; l < k; ++l) t[std::size_t(l)] = product(ctx, a[l], b[l * sb], std::uint64_t(l));
     std::uint64_t step = 0;
     if (k == 1) {
-      t[0] = round_into(t[0], cfg.acc, role_key(key, kRoleAcc), ctx.index(step++), counts);
+      t[0] = round_into(t[0], cfg.acc, role_key(key, kRoleAcc), ctx.index(step++), counts, cfg.overflow_inf);
     }
     for (std::size_t len = t.size(); len > 1; len = (len + 1) / 2) {
       for (std::size_t i = 0; i < len / 2; ++i) t[i] = add(ctx, t[2 * i], t[2 * i + 1], cfg.acc, kRoleAcc, step++);
@@ -159,7 +170,8 @@ double dot_golden(const MacConfig& cfg, const double* a, const double* b, std::i
     }
     result = cfg.promote > 0 ? outer : acc;
   }
-  if (cfg.out) result = round_into(result, *cfg.out, role_key(key, kRoleOut), slot.index, counts);
+  if (cfg.out) result = round_into(result, *cfg.out, role_key(key, kRoleOut), slot.index, counts, cfg.overflow_inf);
+  if (cfg.nan_bits && std::isnan(result)) result = double(std::bit_cast<float>(*cfg.nan_bits));  // payload kept
   return result;
 }
 

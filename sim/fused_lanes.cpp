@@ -10,6 +10,7 @@
 #include "arith/golden.hpp"
 #include "sim/dot.hpp"
 #include "sim/exact_round.hpp"
+#include "sim/round_into.hpp"
 
 namespace lpsim::sim {
 
@@ -32,7 +33,8 @@ struct Lane {
   int sh = 0;
 };
 
-[[gnu::target("avx2")]] Lane make_lane(const Rounded& r) {
+// zero_plus (MacConfig::zero_plus): -0 results are redone by fused_step, which gives +0.
+[[gnu::target("avx2")]] Lane make_lane(const Rounded& r, bool zero_plus = false) {
   Lane q;
   q.r = &r;
   q.sh = 52 - r.format.man_bits;
@@ -44,7 +46,7 @@ struct Lane {
   q.lsb = _mm256_set1_epi64x(std::int64_t(1ull << q.sh));
   q.min_normal = _mm256_set1_epi64x(std::int64_t(std::bit_cast<std::uint64_t>(r.format.min_normal())));
   q.max_bits = _mm256_set1_epi64x(std::int64_t(std::bit_cast<std::uint64_t>(r.format.max_finite())));
-  q.negzero_bad = _mm256_set1_epi64x(r.format.has_negative_zero() ? 0 : -1);
+  q.negzero_bad = _mm256_set1_epi64x(r.format.has_negative_zero() && !zero_plus ? 0 : -1);
   return q;
 }
 
@@ -140,7 +142,7 @@ struct Lane {
 }
 
 // outer + x rounded once into the outer format (dot.cpp's add()).
-[[gnu::target("avx2")]] __m256d add_outer(__m256d outer, __m256d x, const Lane& q) {
+[[gnu::target("avx2")]] __m256d add_outer(__m256d outer, __m256d x, const Lane& q, bool overflow_inf) {
   const __m256d s = _mm256_add_pd(outer, x);
   const __m256d bb = _mm256_sub_pd(s, outer);
   const __m256d e = _mm256_add_pd(_mm256_sub_pd(outer, _mm256_sub_pd(s, bb)), _mm256_sub_pd(x, bb));
@@ -161,13 +163,14 @@ struct Lane {
     if (!(bad >> j & 1)) continue;
     const double exact = std::isfinite(xs[j]) && std::isfinite(ys[j]) ? sum_round_to_odd(xs[j], ys[j]) : xs[j] + ys[j];
     arith::golden_quantize(exact, q.r->format, q.r->rounding, {}, 0, rs[j]);  // a float format: never false
+    if (overflow_inf) rs[j] = overflow_to_inf(exact, rs[j], *q.r, {}, 0);
   }
   return _mm256_load_pd(rs);
 }
 
 [[gnu::target("avx2")]] void row(const MacConfig& cfg, const double* a, const double* ea, const double* panel,
                                  const double* eb_panel, std::int64_t k, double* out) {
-  const Lane acc_lane = make_lane(cfg.acc);
+  const Lane acc_lane = make_lane(cfg.acc, cfg.zero_plus);
   const Lane outer_lane = make_lane(cfg.promote > 0 ? *cfg.outer : cfg.acc);
   const std::int64_t chunk = cfg.promote > 0 ? cfg.promote : std::max<std::int64_t>(k, 1);
   __m256d res[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()}, acc[2] = {res[0], res[1]};
@@ -181,7 +184,7 @@ struct Lane {
                              eb_panel + g * kFusedCols + 4 * v, terms);
     }
     if (cfg.promote > 0)
-      for (int v = 0; v < 2; ++v) res[v] = add_outer(res[v], acc[v], outer_lane);
+      for (int v = 0; v < 2; ++v) res[v] = add_outer(res[v], acc[v], outer_lane, cfg.overflow_inf);
   }
   const __m256d* r = cfg.promote > 0 ? res : acc;
   _mm256_storeu_pd(out, r[0]);
@@ -192,7 +195,9 @@ struct Lane {
 
 bool fused_lanes_apply(const MacConfig& cfg) {
   static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (!avx2 || cfg.order != Order::Fused || cfg.interleave || cfg.product || !narrow_double(cfg.acc)) return false;
+  // zero_exp moves the alignment of steps with zeros: the golden fused_step alone does that.
+  if (!avx2 || cfg.order != Order::Fused || cfg.interleave || cfg.product || cfg.zero_exp || !narrow_double(cfg.acc))
+    return false;
   if (cfg.promote > 0 && !narrow_double(*cfg.outer)) return false;
   // N + 1 truncated terms below 2^(align + 2) each: their sum below 2^53.
   const int n_bits = std::bit_width(unsigned(cfg.fused_n + 1));

@@ -21,6 +21,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -196,7 +197,7 @@ void integer_rows(const MacConfig& cfg, const std::int64_t* a, const std::int64_
 // Rounds x[0..w) into r with indices step*outputs + o0 + j, counting events.
 // x == out is allowed (callers round rows in place).
 void round_row(const double* x, double* out, std::int64_t w, const Rounded& r, arith::RandomKey key,
-               std::uint64_t first_index, MacCounts& counts) {
+               std::uint64_t first_index, MacCounts& counts, bool overflow_inf) {
   // Out-of-range check with the bounds hoisted (count_range's test, inlined),
   // on the values before rounding. Fix: it ran after the rounding, which
   // with x == out saw the rounded values (infinity, NaN or the largest
@@ -207,10 +208,12 @@ void round_row(const double* x, double* out, std::int64_t w, const Rounded& r, a
   for (std::int64_t j0 = 0; j0 < w; j0 += kRow) {
     const std::int64_t n = std::min(kRow, w - j0);
     bool beyond[kRow];
+    double before[kRow];  // x may be out: the values beyond the range, for overflow=inf
     bool any = false;
     for (std::int64_t j = 0; j < n; ++j) {
       const double v = x[j0 + j];
       beyond[j] = (v > hi || v < lo) && std::isfinite(v);
+      before[j] = v;
       any |= beyond[j];
     }
     if (is_fp32_rne(r)) {
@@ -219,18 +222,21 @@ void round_row(const double* x, double* out, std::int64_t w, const Rounded& r, a
       arith::quantize(x + j0, out + j0, std::size_t(n), r.format, r.rounding, key, first_index + std::uint64_t(j0));
     }
     if (!any) continue;
-    for (std::int64_t j = 0; j < n; ++j)
-      if (beyond[j]) (std::isfinite(out[j0 + j]) && !wraps ? counts.saturations : counts.overflows) += 1;
+    for (std::int64_t j = 0; j < n; ++j) {
+      if (!beyond[j]) continue;
+      if (overflow_inf) out[j0 + j] = overflow_to_inf(before[j], out[j0 + j], r, key, first_index + std::uint64_t(j0 + j));
+      (std::isfinite(out[j0 + j]) && !wraps ? counts.saturations : counts.overflows) += 1;
+    }
   }
 }
 
 // acc[j] <- round(acc[j] + y[j]) for a row segment, as dot.cpp's add().
 void add_row(double* acc, const double* y, double* tmp, std::int64_t w, const Rounded& r, arith::RandomKey key,
-             std::uint64_t first_index, MacCounts& counts) {
+             std::uint64_t first_index, MacCounts& counts, bool overflow_inf) {
   for (std::int64_t j = 0; j < w; ++j)
     tmp[j] = std::isfinite(acc[j]) && std::isfinite(y[j]) ? sum_round_to_odd(acc[j], y[j]) : acc[j] + y[j];
   double s[kRow];
-  round_row(tmp, s, w, r, key, first_index, counts);
+  round_row(tmp, s, w, r, key, first_index, counts, overflow_inf);
   std::uint64_t sw = 0;
   for (std::int64_t j = 0; j < w; ++j) {
     sw += (acc[j] != 0) & (y[j] != 0) & ((s[j] == acc[j]) | (s[j] == y[j]));
@@ -243,7 +249,7 @@ void add_row(double* acc, const double* y, double* tmp, std::int64_t w, const Ro
 void products_row(const MacConfig& cfg, double x, const double* b, double* p, std::int64_t w, arith::RandomKey key,
                   std::uint64_t first_index, MacCounts& counts) {
   for (std::int64_t j = 0; j < w; ++j) p[j] = x * b[j];
-  if (cfg.product) round_row(p, p, w, *cfg.product, role_key(key, kRoleProd), first_index, counts);
+  if (cfg.product) round_row(p, p, w, *cfg.product, role_key(key, kRoleProd), first_index, counts, cfg.overflow_inf);
 }
 
 // Operands as doubles, for the paths that compute products in double.
@@ -266,11 +272,11 @@ void tiled_rows(const MacConfig& cfg, const DoubleOperands& ops, std::int64_t i,
     for (std::int64_t l = 0; l < k; ++l)
       products_row(cfg, a[l], b + l * n, t.data() + l * w, w, key, std::uint64_t(l) * outputs + o0, counts);
     std::uint64_t step = 0;
-    if (k == 1) round_row(t.data(), t.data(), w, cfg.acc, acc_key, step++ * outputs + o0, counts);
+    if (k == 1) round_row(t.data(), t.data(), w, cfg.acc, acc_key, step++ * outputs + o0, counts, cfg.overflow_inf);
     for (std::int64_t len = k; len > 1; len = (len + 1) / 2) {
       for (std::int64_t q = 0; q < len / 2; ++q) {
         double* left = t.data() + (2 * q) * w;
-        add_row(left, left + w, tmp, w, cfg.acc, acc_key, step++ * outputs + o0, counts);
+        add_row(left, left + w, tmp, w, cfg.acc, acc_key, step++ * outputs + o0, counts, cfg.overflow_inf);
         if (q) std::copy(left, left + w, t.data() + q * w);
       }
       if (len % 2) std::copy(t.data() + (len - 1) * w, t.data() + len * w, t.data() + (len / 2) * w);
@@ -279,7 +285,7 @@ void tiled_rows(const MacConfig& cfg, const DoubleOperands& ops, std::int64_t i,
     if (addend) {
       double c[kRow];
       for (std::int64_t j = 0; j < w; ++j) c[j] = addend[j];
-      if (k > 0) add_row(c, out, tmp, w, cfg.acc, acc_key, step++ * outputs + o0, counts);
+      if (k > 0) add_row(c, out, tmp, w, cfg.acc, acc_key, step++ * outputs + o0, counts, cfg.overflow_inf);
       std::copy(c, c + w, out);
     }
     return;
@@ -294,9 +300,9 @@ void tiled_rows(const MacConfig& cfg, const DoubleOperands& ops, std::int64_t i,
     if (cfg.promote > 0) std::fill(acc, acc + w, 0.0);
     for (std::int64_t l = c0; l < std::min(k, c0 + chunk); ++l) {
       products_row(cfg, a[l], b + l * n, p, w, key, std::uint64_t(l) * outputs + o0, counts);
-      add_row(acc, p, tmp, w, cfg.acc, acc_key, acc_step++ * outputs + o0, counts);
+      add_row(acc, p, tmp, w, cfg.acc, acc_key, acc_step++ * outputs + o0, counts, cfg.overflow_inf);
     }
-    if (cfg.promote > 0) add_row(outer, acc, tmp, w, *cfg.outer, role_key(key, kRoleOuter), outer_step++ * outputs + o0, counts);
+    if (cfg.promote > 0) add_row(outer, acc, tmp, w, *cfg.outer, role_key(key, kRoleOuter), outer_step++ * outputs + o0, counts, cfg.overflow_inf);
   }
   std::copy(cfg.promote > 0 ? outer : acc, (cfg.promote > 0 ? outer : acc) + w, out);
 }
@@ -324,7 +330,7 @@ void float_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, a
       for (std::int64_t r = 0; r < rows; ++r) {
         double row[kLaneCols];
         for (std::int64_t j = 0; j < w; ++j) row[j] = o[r * kLaneCols + j];
-        if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t((i0 + r) * g.n + j0), none);
+        if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t((i0 + r) * g.n + j0), none, cfg.overflow_inf);
         for (std::int64_t j = 0; j < w; ++j) g.c[(i0 + r) * g.ldc + j0 + j] = float(row[j]);
       }
     });
@@ -356,7 +362,7 @@ void fused_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, a
       const std::size_t at = std::size_t(pn * g.k * kFusedCols);
       fused_lanes_row(cfg, a.data() + i * g.k, ea.data() + i * g.k, bp.data() + at, ebp.data() + at, g.k, row);
       MacCounts none;
-      if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none);
+      if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none, cfg.overflow_inf);
       for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
     });
   }
@@ -367,14 +373,17 @@ void fused_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, a
 
 const char* gemm_path(const MacConfig& cfg) {
   if (cfg.order == Order::Fused) return fused_lanes_apply(cfg) ? "fused-lanes" : "fused";
-  if (cfg.order == Order::Seq && !cfg.promote && !cfg.product && is_fp32_rne(cfg.acc)) return "fma-fp32";
+  // (overflow=inf and nan= are applied by the tiled path and after every path; the fp32 kernels know neither)
+  if (cfg.order == Order::Seq && !cfg.promote && !cfg.product && is_fp32_rne(cfg.acc) && cfg.ieee_edges())
+    return "fma-fp32";
   if (integer_exact(cfg)) return "integer";
-  if (float_lanes_apply(cfg)) return "float-lanes";
+  if (!cfg.overflow_inf && float_lanes_apply(cfg)) return "float-lanes";
   return "tiled";
 }
 
-void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmStats* stats, const StatsRequest& req) {
-  check_args(g);
+namespace {
+
+void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmStats* stats, const StatsRequest& req) {
   if (g.m == 0 || g.n == 0) {
     if (stats) *stats = shape_stats(g, req);
     return;
@@ -392,7 +401,7 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
     return;
   }
   const Operands ops = pack_operands(cfg, g, key, /*golden=*/false);
-  if (path == "tiled" && !count && !g.add_c && float_lanes_accumulation(cfg) &&
+  if (path == "tiled" && !count && !g.add_c && !cfg.overflow_inf && float_lanes_accumulation(cfg) &&
       float_products_exact(ops.a.data(), ops.a.size(), ops.b.data(), ops.b.size()))
     path = "float-lanes";  // operands without a format whose values allow it
   const std::int64_t segs = (g.n + kRow - 1) / kRow;
@@ -462,7 +471,7 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
             }
             row[j] = double(std::int64_t(u)) * unit;
           }
-          if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none);
+          if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none, cfg.overflow_inf);
           for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
         }
       });
@@ -486,7 +495,7 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
           for (std::int64_t j0 = 0; j0 < g.n; j0 += kRow) {
             const std::int64_t w = std::min(kRow, g.n - j0);
             for (std::int64_t j = 0; j < w; ++j) row[j] = g.c[i * g.ldc + j0 + j];
-            round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none);
+            round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none, cfg.overflow_inf);
             for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
           }
         });
@@ -517,7 +526,7 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
         else fma_rows<false>(af.data() + i * g.k, rows, panel, r, kRow, g.k, 0, w, nullptr);
         for (std::int64_t q = 0; q < rows; ++q) {
           for (std::int64_t j = 0; j < w; ++j) row[j] = r[q * kRow + j];
-          if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t((i + q) * g.n + j0), local);
+          if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t((i + q) * g.n + j0), local, cfg.overflow_inf);
           for (std::int64_t j = 0; j < w; ++j) g.c[(i + q) * g.ldc + j0 + j] = float(row[j]);
         }
         return;
@@ -539,7 +548,7 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
               dot_golden(cfg, dops.a.data() + i * g.k, dops.b.data() + j, g.n, g.k, key, slot, local, addend);
         }
       }
-      if (cfg.out && path != "fused") round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), local);
+      if (cfg.out && path != "fused") round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), local, cfg.overflow_inf);
       for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
     });
 #pragma omp critical
@@ -551,6 +560,20 @@ void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmSta
     if (count) stats->counts = total;
     if (req.error) error_stats(ops, g, *stats);
   }
+}
+
+}  // namespace
+
+void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmStats* stats, const StatsRequest& req) {
+  check_args(g);
+  gemm_paths(cfg, g, key, stats, req);
+  if (!cfg.nan_bits) return;
+  // nan=: every NaN result with the hardware's bits, whichever path made it (dot_golden does the same).
+  const float nan = std::bit_cast<float>(*cfg.nan_bits);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < g.m; ++i)
+    for (std::int64_t j = 0; j < g.n; ++j)
+      if (std::isnan(g.c[i * g.ldc + j])) g.c[i * g.ldc + j] = nan;
 }
 
 }  // namespace lpsim::sim

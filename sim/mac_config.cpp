@@ -1,6 +1,7 @@
 #include "sim/mac_config.hpp"
 
 #include <charconv>
+#include <cstdio>
 #include <map>
 #include <stdexcept>
 
@@ -38,107 +39,107 @@ const std::vector<MacPreset> kPresets = {
     // fraction bits kept (truncated toward zero), added exactly, rounded once:
     // toward zero into fp32 (e8m13 for Ada/Hopper fp8), to nearest into fp16
     // for fp16 results (.f16out), whose C is fp16 too.
-    {"volta.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused4,align=23",
+    {"volta.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused4,align=23,overflow=inf,nan=0x7fffffff",
      "V100 mma.m8n8k4: one fused step of 4 products, 23 alignment bits, fp32 RZ (Fasi, Higham, Mikaitis, "
      "Pranesh, PeerJ CS 2021; MMA-Sim nv_ptx.py). Validated: V100 fp16"},
-    {"volta.fp16.f16out", "in=fp16,acc=fp16,order=fused4,align=23",
+    {"volta.fp16.f16out", "in=fp16,acc=fp16,order=fused4,align=23,nan=0x7fffe000",
      "V100 mma.m8n8k4 with fp16 C/D: the fused step rounded once to nearest into fp16 (MMA-Sim). Validated: V100 fp16->fp16"},
-    {"turing.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused8,align=24",
+    {"turing.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused8,align=24,overflow=inf,nan=0x7fffffff",
      "Turing mma.m16n8k8 (native shape): one fused step of 8, 24 alignment bits, fp32 RZ (MMA-Sim nv_ptx.py). "
      "A choice: no hardware data here; turing.fp16.m8n8k4 is the 4-product step of Fasi et al. 2021 (T4)"},
-    {"turing.fp16.m8n8k4", "in=fp16,acc=fp32,acc_round=rz,order=fused4,align=24",
+    {"turing.fp16.m8n8k4", "in=fp16,acc=fp32,acc_round=rz,order=fused4,align=24,overflow=inf,nan=0x7fffffff",
      "Turing mma.m8n8k4: fused steps of 4 (Fasi et al. 2021 for T4), 24 alignment bits (MMA-Sim). Not validated here"},
-    {"ampere.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused8,align=24",
+    {"ampere.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused8,align=24,overflow=inf,nan=0x7fffffff",
      "A100 mma.m16n8k16: split-k, two fused steps of 8, 24 alignment bits, fp32 RZ between and after (MMA-Sim "
      "is_split_k). Validated: A100, A2 fp16"},
-    {"ampere.fp16.f16out", "in=fp16,acc=fp16,order=fused8,align=24",
+    {"ampere.fp16.f16out", "in=fp16,acc=fp16,order=fused8,align=24,nan=0x7fffe000",
      "A100 mma.m16n8k16 with fp16 C/D: two fused steps of 8, each rounded to nearest into fp16 (MMA-Sim). "
      "Validated: A100, A2 fp16->fp16"},
-    {"ampere.bf16", "in=bf16,acc=fp32,acc_round=rz,order=fused8,align=24",
+    {"ampere.bf16", "in=bf16,acc=fp32,acc_round=rz,order=fused8,align=24,overflow=inf,nan=0x7fffffff",
      "A100 mma.m16n8k16 bf16: as ampere.fp16 (MMA-Sim). Validated: A100, A2 bf16"},
-    {"ampere.tf32", "in=tf32,in_round=rz,acc=fp32,acc_round=rz,order=fused4,align=24",
+    {"ampere.tf32", "in=tf32,in_round=rz,acc=fp32,acc_round=rz,order=fused4,align=24,overflow=inf,nan=0x7fffffff",
      "A100 mma.m16n8k8 tf32: split-k, two fused steps of 4, 24 alignment bits; fp32 operands truncated to tf32 "
      "(MMA-Sim truncate_to_tf32). Validated: A100, A2 tf32"},
-    {"ada.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused8,align=24",
+    {"ada.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused8,align=24,overflow=inf,nan=0x7fffffff",
      "Ada mma.m16n8k16: as Ampere (MMA-Sim). Validated: Ada (RTX), L40S fp16"},
-    {"ada.fp16.f16out", "in=fp16,acc=fp16,order=fused8,align=24",
+    {"ada.fp16.f16out", "in=fp16,acc=fp16,order=fused8,align=24,nan=0x7fffe000",
      "Ada mma.m16n8k16 with fp16 C/D, as ampere.fp16.f16out. Validated: Ada, L40S fp16->fp16"},
-    {"ada.bf16", "in=bf16,acc=fp32,acc_round=rz,order=fused8,align=24", "Ada bf16, as Ampere. Validated: Ada, L40S bf16"},
-    {"ada.tf32", "in=tf32,in_round=rz,acc=fp32,acc_round=rz,order=fused4,align=24",
+    {"ada.bf16", "in=bf16,acc=fp32,acc_round=rz,order=fused8,align=24,overflow=inf,nan=0x7fffffff", "Ada bf16, as Ampere. Validated: Ada, L40S bf16"},
+    {"ada.tf32", "in=tf32,in_round=rz,acc=fp32,acc_round=rz,order=fused4,align=24,overflow=inf,nan=0x7fffffff",
      "Ada tf32, as Ampere. Validated: Ada, L40S tf32"},
-    {"ada.fp8", "in=fp8e4m3,acc=e8m13,acc_round=rz,order=fused16,align=13",
+    {"ada.fp8", "in=fp8e4m3,acc=e8m13,acc_round=rz,order=fused16,align=13,overflow=inf,nan=0x7fffffff",
      "Ada mma.m16n8k32 e4m3: split-k, two fused steps of 16, 13 alignment bits, results truncated to 13 fraction "
      "bits (f32_e8m13; MMA-Sim). Validated: Ada, L40S e4m3"},
-    {"ada.fp8e5m2", "in=fp8e5m2,acc=e8m13,acc_round=rz,order=fused16,align=13",
+    {"ada.fp8e5m2", "in=fp8e5m2,acc=e8m13,acc_round=rz,order=fused16,align=13,overflow=inf,nan=0x7fffffff",
      "Ada mma.m16n8k32 e5m2, as ada.fp8. Validated: Ada, L40S e5m2"},
-    {"ada.fp8.f16out", "in=fp8e4m3,acc=fp16,order=fused16,align=13",
+    {"ada.fp8.f16out", "in=fp8e4m3,acc=fp16,order=fused16,align=13,nan=0x7fffe000",
      "Ada mma.m16n8k32 e4m3 with fp16 C/D: two fused steps of 16 (13 bits), each rounded to nearest into fp16 "
      "(MMA-Sim). Validated: Ada e4m3->fp16"},
-    {"ada.fp8e5m2.f16out", "in=fp8e5m2,acc=fp16,order=fused16,align=13",
+    {"ada.fp8e5m2.f16out", "in=fp8e5m2,acc=fp16,order=fused16,align=13,nan=0x7fffe000",
      "Ada e5m2 with fp16 C/D, as ada.fp8.f16out. Validated: Ada e5m2->fp16"},
-    {"hopper.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused16,align=25",
+    {"hopper.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused16,align=25,overflow=inf,nan=0x7fffffff",
      "H100 wgmma.m64nNk16 (and mma.sync m16n8k16: no split-k on sm_90): one fused step of 16, 25 alignment bits, "
      "fp32 RZ (MMA-Sim). Validated: H100, H200 fp16"},
-    {"hopper.fp16.f16out", "in=fp16,acc=fp16,order=fused16,align=25",
+    {"hopper.fp16.f16out", "in=fp16,acc=fp16,order=fused16,align=25,nan=0x7fffe000",
      "H100 wgmma k16 with fp16 C/D: one fused step rounded once to nearest into fp16 (MMA-Sim). Earlier lpsim "
      "rounded toward zero into fp32 first (519/5000 H100 vectors wrong). Validated: H100, H200 fp16->fp16"},
-    {"hopper.bf16", "in=bf16,acc=fp32,acc_round=rz,order=fused16,align=25",
+    {"hopper.bf16", "in=bf16,acc=fp32,acc_round=rz,order=fused16,align=25,overflow=inf,nan=0x7fffffff",
      "H100 wgmma k16 bf16, as hopper.fp16. Validated: H100, H200 bf16"},
-    {"hopper.tf32", "in=tf32,in_round=rz,acc=fp32,acc_round=rz,order=fused8,align=25",
+    {"hopper.tf32", "in=tf32,in_round=rz,acc=fp32,acc_round=rz,order=fused8,align=25,overflow=inf,nan=0x7fffffff",
      "H100 wgmma.m64nNk8 tf32: one fused step of 8, 25 alignment bits (MMA-Sim). Validated on the k4 data "
      "(one step of 4): H100, H200 tf32"},
-    {"hopper.fp8", "in=fp8e4m3,acc=e8m13,acc_round=rz,order=fused32,align=13",
+    {"hopper.fp8", "in=fp8e4m3,acc=e8m13,acc_round=rz,order=fused32,align=13,overflow=inf,nan=0x7fffffff",
      "H100 wgmma.m64nNk32 e4m3: one fused step of 32, 13 alignment bits, result truncated to e8m13 (MMA-Sim). "
      "Validated: H100, H200 e4m3 (taken with C = 0)"},
-    {"hopper.fp8e5m2", "in=fp8e5m2,acc=e8m13,acc_round=rz,order=fused32,align=13",
+    {"hopper.fp8e5m2", "in=fp8e5m2,acc=e8m13,acc_round=rz,order=fused32,align=13,overflow=inf,nan=0x7fffffff",
      "H100 wgmma k32 e5m2, as hopper.fp8. Validated: H100, H200 e5m2 (C = 0)"},
-    {"h800.fp8", "in=fp8e4m3,acc=e8m13,acc_round=rz,order=fused32,align=13,promote=128,outer=fp32",
+    {"h800.fp8", "in=fp8e4m3,acc=e8m13,acc_round=rz,order=fused32,align=13,promote=128,outer=fp32,overflow=inf,nan=0x7fffffff",
      "DeepSeek-V3 technical report (2024), sec. 3.3.2: FP8 GEMM on H800 with promotion of the tensor-core "
      "partial sum to fp32 CUDA-core registers every N_C = 128 elements; each 32-term wgmma step as hopper.fp8 "
      "(fused, 13 bits, RZ into e8m13), 4 steps per promotion. Until 2026-12 this preset rounded into e8m13 after "
      "every addition (order=chunk128), wrong on 2220/5000 H100 single instructions: earlier FP8 results used that model"},
-    {"hopper.fp8.mma.f16out", "in=fp8e4m3,acc=fp16,order=fused16,align=25,promote=32,interleave=2,outer=fp16",
+    {"hopper.fp8.mma.f16out", "in=fp8e4m3,acc=fp16,order=fused16,align=25,promote=32,interleave=2,outer=fp16,nan=0x7fffe000",
      "fp8 mma.sync (m16n8k32) on H100/H200: the 32 products in two fused steps of 16 (25 alignment bits), step 1 the "
      "pairs k = 0,1,4,5,.. (interleave=2: the halves of each register), step 2 the others from step 1's result, "
      "each rounded to nearest into fp16; C added last (promote=32), rounded to nearest into fp16. No public model: inferred here from the data "
      "(docs/gpu-presets.md). Validated: H100/H200 e4m3->fp16"},
-    {"hopper.fp8e5m2.mma.f16out", "in=fp8e5m2,acc=fp16,order=fused16,align=25,promote=32,interleave=2,outer=fp16",
+    {"hopper.fp8e5m2.mma.f16out", "in=fp8e5m2,acc=fp16,order=fused16,align=25,promote=32,interleave=2,outer=fp16,nan=0x7fffe000",
      "fp8 mma.sync (m16n8k32) on H100/H200: the 32 products in two fused steps of 16 (25 alignment bits), step 1 the "
      "pairs k = 0,1,4,5,.. (interleave=2: the halves of each register), step 2 the others from step 1's result, "
      "each rounded to nearest into fp16; C added last (promote=32), rounded to nearest into fp16. No public model: inferred here from the data "
      "(docs/gpu-presets.md). Validated: H100/H200 e5m2->fp16"},
-    {"blackwell.fp8.mma", "in=fp8e4m3,acc=fp32,acc_round=rz,order=fused16,align=25,promote=32,interleave=2,outer=fp32",
+    {"blackwell.fp8.mma", "in=fp8e4m3,acc=fp32,acc_round=rz,order=fused16,align=25,promote=32,interleave=2,outer=fp32,overflow=inf,nan=0x7fffffff",
      "fp8 mma.sync (m16n8k32) on B200: the 32 products in two fused steps of 16 (25 alignment bits), step 1 the "
      "pairs k = 0,1,4,5,.. (interleave=2: the halves of each register), step 2 the others from step 1's result, "
      "each rounded toward zero into fp32; C added last (promote=32), rounded to nearest into fp32. No public model: inferred here from the data "
      "(docs/gpu-presets.md). Validated: B200 e4m3"},
-    {"blackwell.fp8.mma.f16out", "in=fp8e4m3,acc=fp16,order=fused16,align=25,promote=32,interleave=2,outer=fp16",
+    {"blackwell.fp8.mma.f16out", "in=fp8e4m3,acc=fp16,order=fused16,align=25,promote=32,interleave=2,outer=fp16,nan=0x7fffe000",
      "fp8 mma.sync (m16n8k32) on B200: the 32 products in two fused steps of 16 (25 alignment bits), step 1 the "
      "pairs k = 0,1,4,5,.. (interleave=2: the halves of each register), step 2 the others from step 1's result, "
      "each rounded to nearest into fp16; C added last (promote=32), rounded to nearest into fp16. No public model: inferred here from the data "
      "(docs/gpu-presets.md). Validated: B200 e4m3->fp16"},
-    {"blackwell.fp8e5m2.mma", "in=fp8e5m2,acc=fp32,acc_round=rz,order=fused16,align=25,promote=32,interleave=2,outer=fp32",
+    {"blackwell.fp8e5m2.mma", "in=fp8e5m2,acc=fp32,acc_round=rz,order=fused16,align=25,promote=32,interleave=2,outer=fp32,overflow=inf,nan=0x7fffffff",
      "fp8 mma.sync (m16n8k32) on B200: the 32 products in two fused steps of 16 (25 alignment bits), step 1 the "
      "pairs k = 0,1,4,5,.. (interleave=2: the halves of each register), step 2 the others from step 1's result, "
      "each rounded toward zero into fp32; C added last (promote=32), rounded to nearest into fp32. No public model: inferred here from the data "
      "(docs/gpu-presets.md). Validated: B200 e5m2"},
-    {"blackwell.fp8e5m2.mma.f16out", "in=fp8e5m2,acc=fp16,order=fused16,align=25,promote=32,interleave=2,outer=fp16",
+    {"blackwell.fp8e5m2.mma.f16out", "in=fp8e5m2,acc=fp16,order=fused16,align=25,promote=32,interleave=2,outer=fp16,nan=0x7fffe000",
      "fp8 mma.sync (m16n8k32) on B200: the 32 products in two fused steps of 16 (25 alignment bits), step 1 the "
      "pairs k = 0,1,4,5,.. (interleave=2: the halves of each register), step 2 the others from step 1's result, "
      "each rounded to nearest into fp16; C added last (promote=32), rounded to nearest into fp16. No public model: inferred here from the data "
      "(docs/gpu-presets.md). Validated: B200 e5m2->fp16"},
-    {"blackwell.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused16,align=25",
+    {"blackwell.fp16", "in=fp16,acc=fp32,acc_round=rz,order=fused16,align=25,overflow=inf,nan=0x7fffffff",
      "B200 tcgen05.mma k16 (and mma.sync): one fused step of 16, 25 alignment bits, fp32 RZ (MMA-Sim). Validated: B200 fp16"},
-    {"blackwell.fp16.f16out", "in=fp16,acc=fp16,order=fused16,align=25",
+    {"blackwell.fp16.f16out", "in=fp16,acc=fp16,order=fused16,align=25,nan=0x7fffe000",
      "B200 k16 with fp16 C/D: rounded once to nearest into fp16 (MMA-Sim). Validated: B200 fp16->fp16"},
-    {"blackwell.bf16", "in=bf16,acc=fp32,acc_round=rz,order=fused16,align=25",
+    {"blackwell.bf16", "in=bf16,acc=fp32,acc_round=rz,order=fused16,align=25,overflow=inf,nan=0x7fffffff",
      "B200 tcgen05.mma bf16, as blackwell.fp16. Validated: B200 bf16"},
-    {"blackwell.tf32", "in=tf32,in_round=rz,acc=fp32,acc_round=rz,order=fused8,align=25",
+    {"blackwell.tf32", "in=tf32,in_round=rz,acc=fp32,acc_round=rz,order=fused8,align=25,overflow=inf,nan=0x7fffffff",
      "B200 tcgen05.mma k8 tf32: one fused step of 8, 25 bits (MMA-Sim). Validated on the k4 data: B200 tf32"},
-    {"blackwell.fp8", "in=fp8e4m3,acc=fp32,acc_round=rz,order=fused32,align=25",
+    {"blackwell.fp8", "in=fp8e4m3,acc=fp32,acc_round=rz,order=fused32,align=25,overflow=inf,nan=0x7fffffff",
      "B200 tcgen05.mma k32 e4m3: one fused step of 32, 25 alignment bits, full fp32 RZ (MMA-Sim). Not validated: "
      "the B200 fp8 data come from mma.sync, which MMA-Sim does not model"},
-    {"blackwell.fp8e5m2", "in=fp8e5m2,acc=fp32,acc_round=rz,order=fused32,align=25",
+    {"blackwell.fp8e5m2", "in=fp8e5m2,acc=fp32,acc_round=rz,order=fused32,align=25,overflow=inf,nan=0x7fffffff",
      "B200 tcgen05.mma k32 e5m2, as blackwell.fp8. Not validated (mma.sync data)"},
 };
 
@@ -176,6 +177,12 @@ std::string rounded_spelling(const char* key, const Rounded& r) {
   return s;
 }
 
+std::string fmt_nan(std::uint32_t bits) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "nan=0x%08x", unsigned(bits));
+  return buf;
+}
+
 }  // namespace
 
 const std::vector<MacPreset>& mac_presets() { return kPresets; }
@@ -202,6 +209,10 @@ std::string MacConfig::spelling() const {
   }
   if (outer) add(rounded_spelling("outer", *outer));
   if (out) add(rounded_spelling("out", *out));
+  if (overflow_inf) add("overflow=inf");
+  if (nan_bits) add(fmt_nan(*nan_bits));
+  if (zero_exp) add("zero_exp=" + std::to_string(*zero_exp));
+  if (zero_plus) add("zero_sign=pos");
   return s;
 }
 
@@ -257,13 +268,14 @@ MacConfig parse_mac(std::string_view whole) {
   }
   static const char* kKeys[] = {"in",    "in_round", "a",     "a_round",     "b",   "b_round",   "prod",
                                 "prod_round", "acc", "acc_round", "order", "align", "guard", "promote", "interleave",
-                                "outer", "outer_round", "out", "out_round"};
+                                "outer", "outer_round", "out", "out_round", "overflow", "nan", "zero_exp", "zero_sign"};
   for (const auto& [k, v] : kv) {
     bool known = false;
     for (const char* kk : kKeys) known |= k == kk;
     if (!known)
       fail(whole, "unknown key \"" + k +
-                      "\" (keys: in a b prod acc outer out, each with _round; order align guard promote interleave)");
+                      "\" (keys: in a b prod acc outer out, each with _round; order align guard promote interleave; "
+                      "overflow nan zero_exp zero_sign)");
   }
   auto get = [&](const char* k) -> const std::string* {
     const auto it = kv.find(k);
@@ -351,6 +363,32 @@ MacConfig parse_mac(std::string_view whole) {
                                    rounding_of("outer")};
   else if (get("outer") || get("outer_round")) fail(whole, "outer= needs promotion (order=chunk<N>, or fused with promote=)");
   m.out = optional_rounded("out");
+  if (const std::string* v = get("overflow")) {
+    if (*v == "inf") m.overflow_inf = true;
+    else if (*v != "ieee") fail(whole, "overflow=" + *v + " (expected ieee or inf)");
+  }
+  if (const std::string* v = get("nan"); v && *v != "ieee") {
+    // The float32 bit pattern of every NaN result: 0x + 8 hex digits, a NaN (exponent all ones, fraction != 0).
+    std::uint32_t bits = 0;
+    const bool hex = v->size() == 10 && (*v)[0] == '0' && ((*v)[1] == 'x' || (*v)[1] == 'X') &&
+                     std::from_chars(v->data() + 2, v->data() + v->size(), bits, 16).ptr == v->data() + v->size();
+    if (!hex || (bits & 0x7fc00000u) != 0x7fc00000u)
+      fail(whole, "nan=" + *v + " (expected ieee, or the float32 bits of a quiet NaN as 0x + 8 hex digits, e.g. nan=0x7fffffff)");
+    m.nan_bits = bits;
+  }
+  if (m.order != Order::Fused && (get("zero_exp") || get("zero_sign")))
+    fail(whole, "zero_exp and zero_sign belong to order=fused<N> (they change a fused step's alignment and result)");
+  if (const std::string* v = get("zero_exp")) {
+    int e = 0;
+    const auto r = std::from_chars(v->data(), v->data() + v->size(), e);
+    if (r.ec != std::errc() || r.ptr != v->data() + v->size() || e < -300 || e > 300)
+      fail(whole, "zero_exp=" + *v + " (expected an integer in -300..300, e.g. -126)");
+    m.zero_exp = e;
+  }
+  if (const std::string* v = get("zero_sign")) {
+    if (*v == "pos") m.zero_plus = true;
+    else if (*v != "ieee") fail(whole, "zero_sign=" + *v + " (expected ieee or pos)");
+  }
 
   for (const char* k : {"a", "b"}) {
     const auto& r = k[0] == 'a' ? m.a : m.b;

@@ -5,6 +5,7 @@
 // or a named preset ("fp16.fp32", "int8.int32", "h800.fp8", "volta.fp16", ...).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,6 +48,16 @@ struct MacConfig {
                                    // (register halves of fp8 mma.sync; docs/gpu-presets.md)
   std::optional<Rounded> outer;    // the outer accumulator (promote > 0)
   std::optional<Rounded> out;      // output format; empty: the result stays in its accumulator's format
+
+  // Edge semantics where tensor cores depart from IEEE 754 (docs/gpu-presets.md "Edge semantics").
+  bool overflow_inf = false;               // overflow=inf: a rounding whose result (exponent unbounded) exceeds
+                                           // the largest finite value gives +-inf in every mode (IEEE 754: the
+                                           // largest finite value under RZ, RD for x > 0, RU for x < 0)
+  std::optional<std::uint32_t> nan_bits;   // nan=0x7fffffff: every NaN result delivered with these float bits
+  std::optional<int> zero_exp;             // zero_exp=-126 (fused): a zero operand, or a zero C/accumulator,
+                                           // enters a step's alignment with this exponent (else it is left out)
+  bool zero_plus = false;                  // zero_sign=pos (fused): a step whose result is zero gives +0
+  bool ieee_edges() const { return !overflow_inf && !nan_bits && !zero_exp && !zero_plus; }
 
   // Canonical spelling: parse(spelling()) == *this.
   std::string spelling() const;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/multiprecision/cpp_int.hpp>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -42,7 +43,13 @@ struct Val {
 };
 
 // Rounds the exact x into r (deterministic modes; M >= 1 for floats).
-inline Val round_exact(const Q& x, const sim::Rounded& r) {
+// A zero of the given sign where the format has -0 (IEEE-style floats), else +0.
+inline Val signed_zero(bool neg, const arith::Format& f) {
+  return Val::of(neg && f.kind == arith::Kind::Float && f.has_negative_zero() ? -0.0 : 0.0);
+}
+
+// overflow_inf: MacConfig::overflow_inf (beyond the largest finite value: +-inf in every mode).
+inline Val round_exact(const Q& x, const sim::Rounded& r, bool overflow_inf = false) {
   using arith::Mode;
   const auto& f = r.format;
   const Mode m = r.rounding.mode;
@@ -87,7 +94,8 @@ inline Val round_exact(const Q& x, const sim::Rounded& r) {
   }
   if (!f.subnormals && mag < exact(f.min_normal())) return Val::of(neg ? -0.0 : 0.0);
   if (mag > exact(f.max_finite())) {
-    const bool to_inf = m == Mode::RNE || m == Mode::RNA || (m == Mode::RU && !neg) || (m == Mode::RD && neg);
+    const bool to_inf =
+        m == Mode::RNE || m == Mode::RNA || (m == Mode::RU && !neg) || (m == Mode::RD && neg) || overflow_inf;
     double v;
     if (f.saturate || !to_inf) v = f.max_finite();
     else if (f.has_inf()) v = std::numeric_limits<double>::infinity();
@@ -96,7 +104,14 @@ inline Val round_exact(const Q& x, const sim::Rounded& r) {
     return Val::of(neg ? -v : v);
   }
   const double d = to_double(mag);
+  if (d == 0) return signed_zero(neg, f);  // underflow: a zero of the value's sign
   return Val{false, neg ? -d : d, neg ? Q(-mag) : mag};
+}
+
+// A Val rounded into r, zeros keeping their sign (IEEE 754: rounding -0 gives -0).
+inline Val round_val(const Val& v, const sim::Rounded& r, bool overflow_inf = false) {
+  if (!v.special && v.q == 0) return signed_zero(std::signbit(v.d), r.format);
+  return round_exact(v.q, r, overflow_inf);
 }
 
 // An infinity or NaN stored into a format (DESIGN.md edge semantics).
@@ -113,9 +128,15 @@ inline Val special_into(double v, const sim::Rounded& r) {
 }
 
 // x + y (exact when both finite) rounded into r.
-inline Val add(const Val& x, const Val& y, const sim::Rounded& r) {
+// IEEE 754 zero signs: an exact zero sum is +0 (-0 under RD), -0 + -0 is -0.
+inline Val add(const Val& x, const Val& y, const sim::Rounded& r, bool overflow_inf = false) {
   if (x.special || y.special) return special_into(x.d + y.d, r);
-  return round_exact(x.q + y.q, r);
+  const Q s = x.q + y.q;
+  if (s == 0) {
+    const bool both_neg = x.q == 0 && y.q == 0 && std::signbit(x.d) && std::signbit(y.d);
+    return signed_zero(both_neg || r.rounding.mode == arith::Mode::RD, r.format);
+  }
+  return round_exact(s, r, overflow_inf);
 }
 
 // The MAC model of DESIGN.md, literally, on exact rationals. a, b: operands
@@ -123,23 +144,24 @@ inline Val add(const Val& x, const Val& y, const sim::Rounded& r) {
 inline Val mac_oracle(const sim::MacConfig& c, const std::vector<double>& a, const std::vector<double>& b,
                       const double* addend = nullptr) {
   const std::size_t k = a.size();
+  const bool ovf = c.overflow_inf;
   std::vector<Val> p(k);
   for (std::size_t l = 0; l < k; ++l) {
     const Val e = Val::of(a[l] * b[l]);  // products of <= 24-bit operands are doubles
-    p[l] = !c.product ? e : e.special ? special_into(e.d, *c.product) : round_exact(e.q, *c.product);
+    p[l] = !c.product ? e : e.special ? special_into(e.d, *c.product) : round_val(e, *c.product, ovf);
   }
   Val result = Val::of(0.0);
   if (c.order == sim::Order::Pairwise) {
     std::vector<Val> t = p;
-    if (k == 1) t[0] = t[0].special ? special_into(t[0].d, c.acc) : round_exact(t[0].q, c.acc);
+    if (k == 1) t[0] = t[0].special ? special_into(t[0].d, c.acc) : round_val(t[0], c.acc, ovf);
     while (t.size() > 1) {
       std::vector<Val> u;
-      for (std::size_t i = 0; i + 1 < t.size(); i += 2) u.push_back(add(t[i], t[i + 1], c.acc));
+      for (std::size_t i = 0; i + 1 < t.size(); i += 2) u.push_back(add(t[i], t[i + 1], c.acc, ovf));
       if (t.size() % 2) u.push_back(t.back());
       t = u;
     }
     if (k) result = t[0];
-    if (addend) result = k ? add(Val::of(*addend), result, c.acc) : Val::of(*addend);
+    if (addend) result = k ? add(Val::of(*addend), result, c.acc, ovf) : Val::of(*addend);
   } else {
     const std::size_t chunk = c.promote ? std::size_t(c.promote) : std::max<std::size_t>(k, 1);
     const Val cv = Val::of(addend ? *addend : 0.0);
@@ -171,12 +193,19 @@ inline Val mac_oracle(const sim::MacConfig& c, const std::vector<double>& a, con
           auto ex = [](double v, int emin) { return std::max(floor_log2(exact(std::fabs(v))), emin); };
           const int ea = c.a && c.a->format.kind == arith::Kind::Float ? c.a->format.emin() : -126;
           const int eb = c.b && c.b->format.kind == arith::Kind::Float ? c.b->format.emin() : -126;
-          int emax = std::numeric_limits<int>::min();
-          for (std::size_t l = g; l < g1; ++l)
+          constexpr int kNone = std::numeric_limits<int>::min();
+          int emax = kNone, zmax = kNone;  // zmax: the zeros' exponents under zero_exp
+          const int z = c.zero_exp.value_or(0);
+          for (std::size_t l = g; l < g1; ++l) {
             if (p_[l].q != 0)
               emax = std::max(emax, c.product ? ex(p_[l].d, c.product->format.emin()) : ex(a_[l], ea) + ex(b_[l], eb));
+            else if (c.zero_exp)
+              zmax = std::max(zmax, c.product ? z : (a_[l] == 0 ? z : ex(a_[l], ea)) + (b_[l] == 0 ? z : ex(b_[l], eb)));
+          }
           if (acc.q != 0) emax = std::max(emax, ex(acc.d, c.acc.format.emin()));
-          if (emax == std::numeric_limits<int>::min()) { acc = Val::of(dsum); continue; }
+          else if (c.zero_exp) zmax = std::max(zmax, z);
+          if (emax == kNone) { acc = Val::of(c.zero_plus ? 0.0 : dsum); continue; }
+          emax = std::max(emax, zmax);
           const Q grid = pow2q(emax - c.align_bits);
           auto trunc = [&](const Q& v) {
             const Q t = v / grid;
@@ -185,16 +214,18 @@ inline Val mac_oracle(const sim::MacConfig& c, const std::vector<double>& a, con
           };
           Q s = trunc(acc.q);
           for (std::size_t l = g; l < g1; ++l) s += trunc(p_[l].q);
-          acc = round_exact(s, c.acc);
+          acc = round_exact(s, c.acc, ovf);
+          if (c.zero_plus && !acc.special && acc.q == 0) acc = Val::of(0.0);
         }
       } else {
-        for (std::size_t l = c0; l < c1; ++l) acc = add(acc, p_[l], c.acc);
+        for (std::size_t l = c0; l < c1; ++l) acc = add(acc, p_[l], c.acc, ovf);
       }
-      if (c.promote) outer = add(outer, acc, *c.outer);
+      if (c.promote) outer = add(outer, acc, *c.outer, ovf);
     }
     result = c.promote ? outer : acc;
   }
-  if (c.out) result = result.special ? special_into(result.d, *c.out) : round_exact(result.q, *c.out);
+  if (c.out) result = result.special ? special_into(result.d, *c.out) : round_val(result, *c.out, ovf);
+  if (c.nan_bits && result.special && std::isnan(result.d)) result.d = double(std::bit_cast<float>(*c.nan_bits));
   return result;
 }
 

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <omp.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -53,6 +54,12 @@ const char* kOracleConfigs[] = {
     "in=fp8e5m2,acc=e4m3fn",
     "in=e4m3fnuz,acc=e5m2fnuz:sat,acc_round=ru,out=int8",
     "in=e4m3fnuz,acc=e5m2fnuz,acc_round=ru",
+    // edge semantics (MacConfig: overflow, nan, zero_exp, zero_sign)
+    "hopper.fp16,zero_exp=-126,zero_sign=pos",
+    "in=fp16,acc=e5m10,acc_round=rz,overflow=inf,nan=0x7fffffff",
+    "in=fp16,acc=e5m7,acc_round=rd,order=pairwise,overflow=inf,nan=0x7fc00001",
+    "in=bf16,acc=fp32,acc_round=rz,order=fused8,align=24,overflow=inf,zero_exp=-126,out=fp16,out_round=rz",
+    "in=fp16,acc=e5m10,acc_round=ru,order=fused4,align=14,promote=8,outer=e5m10,outer_round=rz,overflow=inf,zero_sign=pos",
 };
 
 // Operand vectors that provoke each hazard of accumulation.
@@ -86,7 +93,13 @@ void in_format(std::vector<float>& v, const std::optional<sim::Rounded>& f) {
   }
 }
 
-bool same(double x, double y) { return (std::isnan(x) && std::isnan(y)) || x == y; }
+// Zeros of the same sign; NaNs with the same float bits when nan= fixes them (any NaN otherwise).
+bool same(double x, double y, bool nan_bits = false) {
+  if (std::isnan(x) || std::isnan(y))
+    return std::isnan(x) && std::isnan(y) &&
+           (!nan_bits || std::bit_cast<std::uint32_t>(float(x)) == std::bit_cast<std::uint32_t>(float(y)));
+  return x == y && std::signbit(x) == std::signbit(y);
+}
 
 std::string show(const std::vector<float>& v) {
   std::string s;
@@ -99,12 +112,14 @@ std::string show(const std::vector<float>& v) {
 struct Both {
   double got = 0, want = 0;
   bool got_error = false, want_error = false;
-  bool agree() const { return got_error == want_error && (got_error || same(got, want)); }
+  bool nan_bits = false;
+  bool agree() const { return got_error == want_error && (got_error || same(got, want, nan_bits)); }
 };
 
 Both golden_and_oracle(const MacConfig& c, const std::vector<double>& a, const std::vector<double>& b,
                        const double* addend = nullptr) {
   Both r;
+  r.nan_bits = c.nan_bits.has_value();
   sim::MacCounts counts;
   try {
     r.got = sim::dot_golden(c, a.data(), b.data(), 1, std::int64_t(a.size()), {}, {}, counts, addend);
@@ -176,9 +191,16 @@ const char* kFastConfigs[] = {
     "in=fp16,acc=e5m6,acc_round=rna,order=chunk5,outer=e5m10,outer_round=rz",
     "in=e4m3fnuz,acc=e5m2fnuz:sat,acc_round=rd,order=chunk3,outer=e6m9,outer_round=ru,out=bf16",
     "in=int8,acc=fp16,order=chunk7,outer=fp32",
+    // edge semantics on every path kind: tiled, fused-lanes, fused
+    "in=fp16,acc=e5m10,acc_round=rz,overflow=inf,nan=0x7fffffff",
+    "in=fp16,acc=e5m7,acc_round=rd,order=pairwise,overflow=inf,nan=0x7fc00001",
+    "hopper.fp16,zero_exp=-126,zero_sign=pos",
+    "in=fp16,acc=e5m10,acc_round=ru,order=fused4,align=14,promote=8,outer=e5m10,outer_round=rz,overflow=inf,zero_sign=pos",
+    "in=bf16,acc=fp32,acc_round=rz,order=fused8,align=24,overflow=inf,out=fp16,out_round=rz,nan=0x7fffffff",
+    "acc=fp32,out=e5m10,out_round=rz,overflow=inf,nan=0x7fffffff",
 };
 
-// Configurations the vector paths take (checked), on adversarial data.
+// Configurations and the path each takes (checked), on adversarial data.
 const char* kLaneConfigs[][2] = {
     {"fp16.fp16", "float-lanes"},
     {"in=fp8e4m3,acc=e8m13,acc_round=rz,order=chunk128,outer=fp32", "float-lanes"},  // h800.fp8 before 2026-12
@@ -202,6 +224,15 @@ const char* kLaneConfigs[][2] = {
     {"in=e4m3fnuz,acc=e5m2fnuz,order=fused2,align=5,acc_round=ru", "fused-lanes"},
     {"in=fp8e5m2,acc=e6m9,order=fused8,align=11,acc_round=rna,promote=16,outer=e5m10,outer_round=ro", "fused-lanes"},
     {"acc=e8m13,order=fused3,align=30,acc_round=ro,out=fp16", "fused-lanes"},
+    // edge semantics (overflow, nan, zero_exp, zero_sign) on the path each takes
+    {"in=fp16,acc=e5m10,acc_round=rz,overflow=inf,nan=0x7fffffff", "tiled"},
+    {"in=fp16,acc=e5m7,acc_round=rd,order=pairwise,overflow=inf,nan=0x7fc00001", "tiled"},
+    {"acc=fp32,out=e5m10,out_round=rz,overflow=inf,nan=0x7fffffff", "tiled"},
+    {"hopper.fp16,zero_sign=pos", "fused-lanes"},
+    {"hopper.fp16,zero_exp=-126", "fused"},
+    {"in=fp16,acc=e5m10,acc_round=ru,order=fused4,align=14,promote=8,outer=e5m10,outer_round=rz,overflow=inf,zero_sign=pos",
+     "fused-lanes"},
+    {"in=bf16,acc=fp32,acc_round=rz,order=fused8,align=24,overflow=inf,out=fp16,out_round=rz,nan=0x7fffffff", "fused-lanes"},
 };
 
 struct Shape {
@@ -447,4 +478,74 @@ TEST_CASE("D = A.B + C in fp32 is the FMA chain started from C; a fused step ali
   CHECK(sim::dot_golden(volta, x.data(), y.data(), 1, 4, {}, {}, counts, &c) == 0x1p24);
   const double c2 = 0x1p20;  // grid 2^-3: kept exactly
   CHECK(sim::dot_golden(volta, x.data(), y.data(), 1, 4, {}, {}, counts, &c2) == 0x1p20 + 0.5);
+}
+
+TEST_CASE("edge semantics: overflow=inf, nan=, zero_exp and zero_sign as the tensor-core models define them") {
+  sim::MacCounts counts;
+  auto dot = [&](const char* spelling, std::vector<double> a, std::vector<double> b, const double* c = nullptr) {
+    return sim::dot_golden(sim::parse_mac(spelling), a.data(), b.data(), 1, std::int64_t(a.size()), {}, {}, counts, c);
+  };
+  auto bits = [](double x) { return std::bit_cast<std::uint32_t>(float(x)); };
+  const double inf = INFINITY;
+
+  // overflow=inf: beyond the largest finite value once rounded with the exponent unbounded.
+  CHECK(dot("in=fp16,acc=fp16,acc_round=rz", {60000, 60000}, {1, 1}) == 65504);  // IEEE 754: RZ keeps max
+  CHECK(dot("in=fp16,acc=fp16,acc_round=rz,overflow=inf", {60000, 60000}, {1, 1}) == inf);
+  CHECK(dot("in=fp16,acc=fp16,acc_round=rz,overflow=inf", {-60000, -60000}, {1, 1}) == -inf);
+  CHECK(dot("in=fp16,acc=fp16,acc_round=rz,overflow=inf", {65504, 16}, {1, 1}) == 65504);  // 65520 truncates to max
+  CHECK(dot("in=fp16,acc=fp16,acc_round=ru,overflow=inf", {-65504, -16}, {1, 1}) == -65504);
+  CHECK(dot("in=fp16,acc=fp16,acc_round=rd,overflow=inf", {-65504, -16}, {1, 1}) == -inf);  // IEEE already
+  // A tensor-core step: C = FLT_MAX plus 2^104 truncates to exactly 2^128.
+  const double fmax = double(std::numeric_limits<float>::max());
+  CHECK(dot("hopper.bf16,overflow=ieee", {0x1p60}, {0x1p44}, &fmax) == fmax);
+  CHECK(dot("hopper.bf16", {0x1p60}, {0x1p44}, &fmax) == inf);
+  // The same through the fast path (fused-lanes) and without C: 1.5*2^127 twice.
+  {
+    const MacConfig hb = sim::parse_mac("hopper.bf16");
+    REQUIRE(std::string(sim::gemm_path(hb)) == "fused-lanes");
+    std::vector<float> a = {0x1.8p127f, 0x1.8p127f}, b(2 * 9, 1.f), c(9, 0.f);
+    GemmArgs g{1, 9, 2, a.data(), 2, false, b.data(), 9, false, c.data(), 9};
+    sim::gemm(hb, g);
+    for (float x : c) CHECK(x == INFINITY);
+    sim::gemm(sim::parse_mac("hopper.bf16,overflow=ieee"), g);
+    for (float x : c) CHECK(double(x) == fmax);
+  }
+
+  // nan=: the hardware's NaN bits (NVIDIA 0x7fffffff; fp16 0x7fff held in a float: 0x7fffe000).
+  CHECK(bits(dot("hopper.fp16", {inf, 1}, {0, 1})) == 0x7fffffffu);
+  CHECK(bits(dot("hopper.fp16.f16out", {inf, -inf}, {1, 1})) == 0x7fffe000u);
+  CHECK(std::isnan(dot("hopper.fp16,nan=ieee", {inf, 1}, {0, 1})));
+  for (const char* spelling : {"hopper.fp16", "fp32,nan=0x7fffffff", "in=fp16,acc=e5m7,order=pairwise,nan=0x7fffffff"}) {
+    const MacConfig cfg = sim::parse_mac(spelling);
+    std::vector<float> a = {INFINITY, 1, 2, 3}, b(4 * 5, 1.f), c(5, 0.f);
+    b[0] = 0;  // inf * 0 in column 0
+    GemmArgs g{1, 5, 4, a.data(), 4, false, b.data(), 5, false, c.data(), 5};
+    sim::gemm(cfg, g);
+    INFO(spelling);
+    CHECK(std::bit_cast<std::uint32_t>(c[0]) == 0x7fffffffu);
+    CHECK(c[1] == INFINITY);
+  }
+
+  // zero_exp=-126 (MMA-Sim): zeros take part in the alignment. The zero factor of 0 * 2^127 gives
+  // exponent -126 + 127 = 1, so 2^-100 falls below the grid 2^(1-24) and the step is +0.
+  CHECK(dot("hopper.bf16", {0, 0x1p-100}, {0x1p127, 1}) == 0x1p-100);
+  const double r = dot("hopper.bf16,zero_exp=-126", {0, 0x1p-100}, {0x1p127, 1});
+  CHECK((r == 0 && !std::signbit(r)));
+  // zero_sign=pos: a step that underflows to zero (RZ) or sums zeros gives +0.
+  CHECK(std::signbit(dot("hopper.bf16", {-0x1p-100}, {0x1p-60})));  // -2^-160 truncates to -0
+  CHECK(!std::signbit(dot("hopper.bf16,zero_sign=pos", {-0x1p-100}, {0x1p-60})));
+  const double nz = -0.0;
+  CHECK(std::signbit(dot("hopper.bf16", {-0.0}, {1}, &nz)));
+  CHECK(!std::signbit(dot("hopper.bf16,zero_sign=pos", {-0.0}, {1}, &nz)));
+  // zero_exp with C = 0: the grid is at most 2^(-126-25), so -2^-160 is truncated to an integer 0: +0.
+  CHECK(!std::signbit(dot("hopper.bf16,zero_exp=-126", {-0x1p-100}, {0x1p-60})));
+
+  // Spelled and refused.
+  CHECK(sim::parse_mac("hopper.fp16").spelling().find("overflow=inf,nan=0x7fffffff") != std::string::npos);
+  for (const char* bad : {"acc=fp32,zero_exp=-126", "acc=fp32,zero_sign=pos", "acc=fp32,nan=0x7f800000",
+                          "acc=fp32,nan=0x7f800001", "acc=fp32,nan=7fffffff", "acc=fp32,overflow=max",
+                          "hopper.fp16,zero_exp=400", "hopper.fp16,zero_sign=neg"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(sim::parse_mac(bad), std::invalid_argument);
+  }
 }
