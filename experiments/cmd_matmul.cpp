@@ -1,5 +1,7 @@
-// `lpsim matmul A B --mac CONFIG [-o C]`: one product on the emulated MAC from
-// the shell, with its statistics. Matrices are .npy or text (experiments/npy.hpp).
+// `lpsim matmul A B --mac CONFIG [--c C] [-o D]`: one product on the emulated
+// MAC from the shell, with its statistics; with --c the addend C enters as the
+// accumulator's initial value (D = A.B + C, sim/README.md). Matrices are .npy
+// or text (experiments/npy.hpp).
 #include <fmt/core.h>
 
 #include <memory>
@@ -19,7 +21,7 @@ namespace {
 constexpr std::int64_t kMaxResult = std::int64_t(1) << 34;
 
 struct MatmulArgs {
-  std::string a, b, out, mac = "fp32";
+  std::string a, b, c, out, mac = "fp32";
   std::uint64_t seed = 0;
   bool error = false, counts = false;
 };
@@ -38,9 +40,21 @@ void run(const MatmulArgs& x) {
                                             a.cols, x.b, b.rows, b.cols, a.cols, b.rows));
   if (b.cols != 0 && a.rows > kMaxResult / b.cols)
     throw std::invalid_argument(fmt::format("C = A.B would be {}x{}, more than {} elements", a.rows, b.cols, kMaxResult));
-  Matrix c{a.rows, b.cols, std::vector<float>(std::size_t(a.rows * b.cols))};
+  Matrix c{a.rows, b.cols, {}};
+  const bool add_c = !x.c.empty();
+  if (add_c) {
+    c = read_matrix(x.c);  // the addend, written over by the result
+    if (c.rows != a.rows || c.cols != b.cols)
+      throw std::invalid_argument(fmt::format("{} is {}x{}, but A.B is {}x{} ({} is {}x{}, {} is {}x{}); --c must have the "
+                                              "result's shape",
+                                              x.c, c.rows, c.cols, a.rows, b.cols, x.a, a.rows, a.cols, x.b, b.rows, b.cols));
+  } else {
+    c.data.assign(std::size_t(a.rows * b.cols), 0.f);
+  }
   sim::GemmStats st;
-  sim::gemm(cfg, {a.rows, b.cols, a.cols, a.data.data(), a.cols, false, b.data.data(), b.cols, false, c.data.data(), b.cols},
+  sim::gemm(cfg,
+            {a.rows, b.cols, a.cols, a.data.data(), a.cols, false, b.data.data(), b.cols, false, c.data.data(), b.cols,
+             add_c},
             {x.seed, 0}, &st, {x.counts, x.error, -1, "cli"});
   if (x.out.empty()) {
     for (std::int64_t i = 0; i < c.rows; ++i)
@@ -53,8 +67,8 @@ void run(const MatmulArgs& x) {
   }
   if (quiet && !x.out.empty()) return;
   std::FILE* info = x.out.empty() ? stderr : stdout;  // keep stdout for C when it goes there
-  fmt::print(info, "C = A.B: {}x{}, K = {}, MAC {} (path {})\n", c.rows, c.cols, a.cols, cfg.spelling(),
-             sim::gemm_path(cfg));
+  fmt::print(info, "{}: {}x{}, K = {}, MAC {} (path {})\n", add_c ? "D = A.B + C" : "C = A.B", c.rows, c.cols, a.cols,
+             cfg.spelling(), add_c ? (cfg.order == sim::Order::Fused ? "fused" : "tiled") : sim::gemm_path(cfg));
   if (x.counts)
     fmt::print(info, "additions {}  swamped {}  overflows {}  saturations {}\n", st.counts.additions,
                st.counts.swamped, st.counts.overflows, st.counts.saturations);
@@ -67,11 +81,14 @@ void run(const MatmulArgs& x) {
 
 void add_matmul(CLI::App& app) {
   auto x = std::make_shared<MatmulArgs>();
-  auto* cmd = app.add_subcommand("matmul", "C = A.B on the emulated MAC; A, B and C as .npy or text matrices");
+  auto* cmd = app.add_subcommand("matmul", "C = A.B (or A.B + C with --c) on the emulated MAC; matrices as .npy or text");
   cmd->add_option("a", x->a, "left matrix (.npy, or text: rows of numbers)")->required();
   cmd->add_option("b", x->b, "right matrix")->required();
   cmd->add_option("--mac", x->mac, "MAC configuration or preset (lpsim info --macs)")->capture_default_str();
-  cmd->add_option("-o,--out", x->out, "write C here (.npy, else text); default: print it");
+  cmd->add_option("--c", x->c,
+                  "addend C (.npy or text, shaped like A.B): D = A.B + C, C entering unrounded as the accumulator's "
+                  "initial value (sim/README.md)");
+  cmd->add_option("-o,--out", x->out, "write the result here (.npy, else text); default: print it");
   add_unsigned_option(cmd, "--seed", x->seed, "seed of stochastic rounding");
   cmd->add_flag("--error", x->error, "also report the error against fp64 of the rounded operands");
   cmd->add_flag("--counts", x->counts, "count additions, swamped additions, overflows, saturations");

@@ -3,6 +3,9 @@
 // pairs and the expected result, all as bit patterns of their formats
 // (operands without a format are fp32). The expected result is the golden
 // model's (sim/dot.hpp), which the tests tie to an exact rational oracle.
+// With --addend each vector also has an addend C (D = A.B + C), drawn in the
+// result format, as a tensor core takes C in its D format (fp32, or fp16 for
+// fp16-result presets); column/dataset "addend", before the result "c".
 #include <fmt/core.h>
 #include <hdf5.h>
 
@@ -27,7 +30,7 @@ namespace {
 constexpr std::int64_t kMaxK = std::int64_t(1) << 20, kMaxOperands = std::int64_t(1) << 28;  // 2 GiB of operand codes
 
 struct VectorArgs {
-  std::string mac = "fp32", out, dist = "codes";
+  std::string mac = "fp32", out, dist = "codes", addend = "none";
   std::int64_t k = 16, count = 1000;
   std::uint64_t seed = 1;
   double scale = 1.0;
@@ -38,6 +41,7 @@ struct Vectors {
   arith::Format fa, fb, fc;
   std::int64_t k = 0, n = 0;
   std::vector<std::uint64_t> a, b, c;  // n x k, n x k, n
+  std::vector<std::uint64_t> addend;   // n codes of fc with --addend; else empty
 };
 
 bool ends_with(const std::string& s, const std::string& tail) {
@@ -49,7 +53,11 @@ arith::Format operand_format(const std::optional<sim::Rounded>& r) {
 }
 
 Vectors make(const VectorArgs& x, const sim::MacConfig& cfg) {
-  Vectors v{operand_format(cfg.a), operand_format(cfg.b), cfg.result().format, x.k, x.count, {}, {}, {}};
+  Vectors v{operand_format(cfg.a), operand_format(cfg.b), cfg.result().format, x.k, x.count, {}, {}, {}, {}};
+  if (x.addend != "none" && x.addend != "zero" && x.addend != "codes" && x.addend != "normal")
+    throw std::invalid_argument("--addend \"" + x.addend + "\" is not one of: none, zero, codes, normal");
+  if (x.addend == "normal" && (!std::isfinite(x.scale) || !(x.scale > 0)))
+    throw std::invalid_argument(fmt::format("--scale must be positive and finite, got {}", x.scale));
   if (x.exhaustive) {
     // Every pair of operand codes, one product per vector (K = 1).
     if (v.fa.bits() + v.fb.bits() > 24)
@@ -77,6 +85,18 @@ Vectors make(const VectorArgs& x, const sim::MacConfig& cfg) {
       throw std::invalid_argument("--dist \"" + x.dist + "\" is not one of: codes, normal");
     for (std::int64_t i = 0; i < v.n * v.k; ++i) v.a.push_back(draw(v.fa, cfg.a)), v.b.push_back(draw(v.fb, cfg.b));
   }
+  if (x.addend != "none") {
+    // Its own generator, so that the operands are the same with and without --addend.
+    std::seed_seq seq{std::uint64_t(x.seed & 0xffffffffu), std::uint64_t(x.seed >> 32), std::uint64_t(0xadd)};
+    std::mt19937_64 gen(seq);
+    std::normal_distribution<double> normal(0.0, x.scale);
+    const sim::Rounded& r = cfg.result();
+    for (std::int64_t i = 0; i < v.n; ++i) {
+      if (x.addend == "zero") v.addend.push_back(arith::encode(0.0, v.fc));
+      else if (x.addend == "codes") v.addend.push_back(v.fc.bits() >= 64 ? gen() : gen() % v.fc.num_codes());
+      else v.addend.push_back(arith::encode(arith::quantize(normal(gen), r.format, r.rounding, {x.seed, 0}, 0), v.fc));
+    }
+  }
   std::vector<double> a(std::size_t(v.k)), b(std::size_t(v.k));
   for (std::int64_t i = 0; i < v.n; ++i) {
     for (std::int64_t l = 0; l < v.k; ++l) {
@@ -84,9 +104,11 @@ Vectors make(const VectorArgs& x, const sim::MacConfig& cfg) {
       b[std::size_t(l)] = arith::decode(v.b[std::size_t(i * v.k + l)], v.fb);
     }
     sim::MacCounts none;
+    const double addend = v.addend.empty() ? 0.0 : arith::decode(v.addend[std::size_t(i)], v.fc);
     double r;
     try {
-      r = sim::dot_golden(cfg, a.data(), b.data(), 1, v.k, {x.seed, 0}, {std::uint64_t(i), std::uint64_t(v.n)}, none);
+      r = sim::dot_golden(cfg, a.data(), b.data(), 1, v.k, {x.seed, 0}, {std::uint64_t(i), std::uint64_t(v.n)}, none,
+                          v.addend.empty() ? nullptr : &addend);
     } catch (const std::domain_error&) {
       r = std::nan("");  // a NaN reached a fixed-point format: the result has no code
     }
@@ -96,8 +118,9 @@ Vectors make(const VectorArgs& x, const sim::MacConfig& cfg) {
 }
 
 std::string header(const VectorArgs& x, const sim::MacConfig& cfg, const Vectors& v) {
-  return fmt::format("lpsim vectors: mac={} a={} b={} result={} k={} count={} seed={} dist={}{}", cfg.spelling(),
+  return fmt::format("lpsim vectors: mac={} a={} b={} result={} k={} count={} seed={} dist={}{}{}", cfg.spelling(),
                      v.fa.spelling, v.fb.spelling, v.fc.spelling, v.k, v.n, x.seed, x.exhaustive ? "exhaustive" : x.dist,
+                     v.addend.empty() ? "" : fmt::format(" addend={} (in {}: c = a.b + addend)", x.addend, v.fc.spelling),
                      v.fc.has_nan() ? "" : " (result 0xff..ff: a NaN reached a format without NaN, an error)");
 }
 
@@ -109,14 +132,15 @@ void write_text(const std::string& path, const std::string& head, const Vectors&
   if (csv) {
     for (std::int64_t l = 0; l < v.k; ++l) fmt::print(f, "a{},", l);
     for (std::int64_t l = 0; l < v.k; ++l) fmt::print(f, "b{},", l);
-    fmt::print(f, "c\n");
+    fmt::print(f, "{}c\n", v.addend.empty() ? "" : "addend,");
   } else {
-    fmt::print(f, "# one vector per line: a0..a{0} b0..b{0} c, hex\n", v.k - 1);
+    fmt::print(f, "# one vector per line: a0..a{0} b0..b{0} {1}c, hex\n", v.k - 1, v.addend.empty() ? "" : "addend ");
   }
   const char* sep = csv ? "," : " ";
   for (std::int64_t i = 0; i < v.n; ++i) {
     for (std::int64_t l = 0; l < v.k; ++l) fmt::print(f, "{}{:0{}x}{}", csv ? "0x" : "", v.a[std::size_t(i * v.k + l)], da, sep);
     for (std::int64_t l = 0; l < v.k; ++l) fmt::print(f, "{}{:0{}x}{}", csv ? "0x" : "", v.b[std::size_t(i * v.k + l)], db, sep);
+    if (!v.addend.empty()) fmt::print(f, "{}{:0{}x}{}", csv ? "0x" : "", v.addend[std::size_t(i)], dc, sep);
     const std::uint64_t c = v.c[std::size_t(i)];
     fmt::print(f, "{}{:0{}x}\n", csv ? "0x" : "", c, c == ~0ull ? 16 : dc);
   }
@@ -148,10 +172,12 @@ void write_h5(const std::string& path, const std::string& head, const Vectors& v
   dataset("a", v.a, 2);
   dataset("b", v.b, 2);
   dataset("c", v.c, 1);
+  if (!v.addend.empty()) dataset("addend", v.addend, 1);
   text("description", head);
   text("a_format", v.fa.spelling);
   text("b_format", v.fb.spelling);
   text("c_format", v.fc.spelling);
+  if (!v.addend.empty()) text("addend_format", v.fc.spelling);
   if (H5Fclose(file) < 0) throw std::invalid_argument(path + ": closing the HDF5 file failed");
 }
 
@@ -178,7 +204,11 @@ void add_vectors(CLI::App& app) {
   add_unsigned_option(cmd, "--count", x->count, "number of random vectors (1..2^28, at most 2^28 operands)", kMaxOperands);
   cmd->add_option("--dist", x->dist, "codes: uniform over every bit pattern (specials included); normal: N(0, scale) values")
       ->capture_default_str();
-  cmd->add_option("--scale", x->scale, "standard deviation for --dist normal")->capture_default_str();
+  cmd->add_option("--scale", x->scale, "standard deviation for --dist normal and --addend normal")->capture_default_str();
+  cmd->add_option("--addend", x->addend,
+                  "an addend C per vector, c = a.b + C, in the result format (column \"addend\"): none (no column), "
+                  "zero, codes (every bit pattern), normal (N(0, scale) rounded to it)")
+      ->capture_default_str();
   add_unsigned_option(cmd, "--seed", x->seed, "random seed (operands, and stochastic rounding if configured)");
   cmd->add_flag("--exhaustive", x->exhaustive, "every pair of operand codes, K = 1 (formats of <= 24 bits together)");
   cmd->add_option("-o,--out", x->out, "file: .csv (default), .hex (one vector per line), .h5; default: CSV to stdout");

@@ -9,6 +9,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -113,7 +114,7 @@ void bind_sim(::py::module_& m) {
       "matmul",
       [](const ::py::object& a_, const ::py::object& b_, const ::py::object& mac, const ::py::object& seed_,
          const ::py::object& stream_, bool error, const ::py::object& depth_, const std::string& tag, bool golden,
-         bool counts) {
+         bool counts, const ::py::object& c_) {
         const F32 a = operand(a_, "matmul: a"), b = operand(b_, "matmul: b");
         const MacConfig cfg = as_mac(mac, "matmul");
         const std::uint64_t seed = uint64_arg(seed_, "matmul: seed");
@@ -129,8 +130,18 @@ void bind_sim(::py::module_& m) {
         const std::int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
         checked_product({M, N, K}, "matmul: the product's m*n*k multiply-adds");
         F32 c({M, N});
+        const bool add_c = !c_.is_none();
+        if (add_c) {
+          // D = A @ B + C: C is read (as A and B are), copied into the result, never written.
+          const F32 addend = operand(c_, "matmul: c");
+          if (addend.ndim() != 2 || addend.shape(0) != M || addend.shape(1) != N)
+            throw ::py::value_error("matmul: c has shape " + shape_text(addend) + ", but A @ B has shape " +
+                                    shape_text(c) + " (A " + shape_text(a) + ", B " + shape_text(b) +
+                                    "); c must have the result's shape");
+          if (M * N > 0) std::memcpy(c.mutable_data(), addend.data(), std::size_t(M * N) * sizeof(float));
+        }
         GemmStats st;
-        const GemmArgs g{M, N, K, a.data(), K, false, b.data(), N, false, c.mutable_data(), N};
+        const GemmArgs g{M, N, K, a.data(), K, false, b.data(), N, false, c.mutable_data(), N, add_c};
         {
           ::py::gil_scoped_release nogil;
           (golden ? gemm_golden : gemm)(cfg, g, {seed, stream}, &st, {counts, error, depth, tag});
@@ -139,13 +150,18 @@ void bind_sim(::py::module_& m) {
       },
       ::py::arg("a"), ::py::arg("b"), ::py::arg("mac") = "fp32", ::py::arg("seed") = 0, ::py::arg("stream") = 0,
       ::py::arg("error") = false, ::py::arg("depth") = -1, ::py::arg("tag") = "", ::py::arg("golden") = false,
-      ::py::arg("counts") = true,
-      "C = A @ B on the emulated MAC. Returns (C as float32, GemmStats). A and B are read as float32 (see the "
+      ::py::arg("counts") = true, ::py::arg("c") = ::py::none(),
+      "C = A @ B (A @ B + c with c) on the emulated MAC. Returns (the result as float32, GemmStats). A and B are read as float32 (see the "
       "module notes: other floats are rounded to float32 first, integers must fit exactly). seed is in "
       "[0, 2**64 - 1], stream in [0, 2**32 - 1], depth in [-1, 2**31 - 1]. error=True also measures the error "
-      "against an fp64 product of the rounded operands; golden=True runs the slow reference model; "
+      "against an fp64 product of the rounded operands (plus c); golden=True runs the slow reference model; "
       "counts=False skips the event counts (additions, swamped, overflows, saturations), which lets the "
-      "vectorised paths run (see lpsim.gemm_path).");
+      "vectorised paths run (see lpsim.gemm_path).\n\n"
+      "c: an addend, D = A @ B + c (BLAS beta = 1): a 2-D array of the result's shape (m, n), read as float32 "
+      "as A and B are; infinities and NaNs are data. It enters unrounded, as the accumulator's initial value "
+      "(with promotion the outer accumulator's; pairwise: one more rounded addition; sim/README.md). c is never "
+      "written: the result is a new array. With c the vector-lane and integer kernels give way to the tiled "
+      "and fused paths (bit-identical, slower).");
 
   m.def(
       "conv2d",

@@ -279,6 +279,14 @@ def output_cases():
         Cli("vectors --dist uniform", ["vectors", "--dist", "uniform", "-o", "v.csv"], (1,), ["uniform"]),
         Cli("vectors --scale -1", ["vectors", "--dist", "normal", "--scale", "-1", "-o", "v.csv"], (1, 2), ["scale"]),
         Cli("vectors --scale nan", ["vectors", "--dist", "normal", "--scale", "nan", "-o", "v.csv"], (1, 2), ["scale"]),
+        Cli("matmul --c wrong shape", ["matmul", "a.npy", "b.npy", "--c", "a.npy", "-o", "c.npy"], (1,),
+            ["a.npy is 2x3", "A.B is 2x2"], MATS),
+        Cli("matmul --c missing", ["matmul", "a.npy", "b.npy", "--c", "missing.npy", "-o", "c.npy"], (1,), ["missing.npy"],
+            MATS),
+        Cli("matmul --c bad npy", ["matmul", "a.npy", "b.npy", "--c", "bad.npy", "-o", "c.npy"], (1,), ["bad.npy", "<i4"],
+            npy_case("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 2), }", bytes(16))),
+        Cli("vectors --addend ones", ["vectors", "--k", "2", "--count", "2", "--addend", "ones", "-o", "v.csv"], (1,),
+            ["--addend", "ones"]),
     ]
 
 
@@ -445,6 +453,11 @@ PY_CASES = [
     Py("bitops negative", lambda d: lpsim.bitops("fp32", -1, 2, 3), ValueError, ["bitops: m"]),
     Py("sweep processes 0", lambda d: lpsim.sweep(PY_TINY, {"seed": [0]}, output=d / "out.h5", processes=0), ValueError,
        ["processes"]),
+    Py("matmul c shape", lambda d: lpsim.matmul(X.reshape(2, 4), X.reshape(4, 2), c=X.reshape(4, 2)), ValueError,
+       ["matmul: c", "(4, 2)", "(2, 2)"]),
+    Py("matmul c 1-D", lambda d: lpsim.matmul(X.reshape(2, 4), X.reshape(4, 2), c=X[:4]), ValueError, ["matmul: c", "(4,)"]),
+    Py("matmul c complex", lambda d: lpsim.matmul(X.reshape(2, 4), X.reshape(4, 2), c=np.ones((2, 2), complex)), TypeError,
+       ["matmul: c", "complex128"]),
 ]
 
 
