@@ -19,8 +19,11 @@ void add_info(CLI::App& app) {
   cmd->add_flag("--macs", *macs, "list the MAC presets (hardware behaviours) with their spelling and source");
   cmd->callback([specs, macs] {
     if (*macs) {
+      // One row per preset: name, instruction, validation; then its full spelling and its sources.
+      fmt::print("{:<30} {:<44} {}\n", "preset", "instruction", "validation (docs/gpu-presets.md)");
       for (const auto& p : sim::mac_presets())
-        fmt::print("{:<20} {}\n{:<20} source: {}\n", p.name, sim::parse_mac(p.spelling).spelling(), "", p.source);
+        fmt::print("{:<30} {:<44} {}\n{:<30} {}\n{:<30} source: {}\n", p.name, p.instruction, p.validated, "",
+                   sim::parse_mac(p.spelling).spelling(), "", p.source);
       return;
     }
     std::vector<std::string> names = *specs;

@@ -83,11 +83,13 @@ void bind_sim(::py::module_& m) {
       ::py::dict d;
       d["name"] = p.name;
       d["spelling"] = p.spelling;
+      d["instruction"] = p.instruction;
+      d["validated"] = p.validated;
       d["source"] = p.source;
       out.append(d);
     }
     return out;
-  }, "Named MAC presets with the public source of each number");
+  }, "Named MAC presets: spelling, instruction modelled, validation result, public source of each number");
 
   ::py::class_<GemmStats>(m, "GemmStats", "What one matrix product reported")
       .def_readonly("m", &GemmStats::m)

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sim/exact_round.hpp"
+#include "sim/exact_sum.hpp"
 #include "sim/operands.hpp"
 #include "sim/round_into.hpp"
 
@@ -55,6 +56,55 @@ int operand_emin(const std::optional<Rounded>& f) {
   return f->format.emin();
 }
 
+// C's exponent in a step (kNone for a zero C unless zero_exp gives it one).
+constexpr int kNone = std::numeric_limits<int>::min();
+
+// c_late (AMD CDNA3; mac_config.hpp): the products' exact sum per split group
+// on its own grid, the groups floored onto the coarsest, then that sum and C
+// floored onto the grids below E' = max(E, e_C). has[t]/e[t]: the terms'
+// alignment exponents (zeros only under zero_exp). Returns false when no term
+// has an exponent (every term zero): the caller adds the zeros as IEEE does.
+bool late_c_sum(const MacConfig& cfg, double c, int ec, const double* p, const int* e, const bool* has, int terms,
+                double& exact, MacCounts& counts) {
+  const int groups = cfg.split ? cfg.split : 1, align = cfg.align_bits;
+  int eg[16];
+  std::int64_t sg[16];
+  int e_all = kNone;
+  for (int q = 0; q < groups; ++q) {
+    eg[q] = kNone;
+    for (int t = q; t < terms; t += groups)
+      if (has[t]) eg[q] = std::max(eg[q], e[t]);
+    sg[q] = 0;
+    if (eg[q] == kNone) continue;
+    for (int t = q; t < terms; t += groups) {
+      if (p[t] == 0) continue;
+      const std::int64_t v = std::int64_t(std::trunc(std::ldexp(p[t], align - eg[q])));  // toward zero
+      if (v == 0) counts.swamped += 1;
+      sg[q] += v;
+    }
+    e_all = std::max(e_all, eg[q]);
+  }
+  // Floor (toward -inf) by 2^s of an int64: an arithmetic shift, s >= 63 leaving the sign.
+  auto floor_shift = [](std::int64_t v, int s) { return s >= 63 ? (v < 0 ? -1 : 0) : v >> s; };
+  std::int64_t sum = 0;  // on the grid 2^(e_all - align)
+  for (int q = 0; q < groups; ++q)
+    if (eg[q] != kNone) sum += groups > 1 ? floor_shift(sg[q], e_all - eg[q]) : sg[q];
+  const int top = std::max(e_all, ec);
+  if (top == kNone) return false;
+  // The products' sum onto 2^(top - c_late) (finer or coarser), C onto 2^(top - align), both floored.
+  std::int64_t total = 0;
+  if (e_all != kNone) {
+    const int k = (e_all - top) + (cfg.c_late - align);
+    total = k >= 0 ? sum * (std::int64_t(1) << k) : floor_shift(sum, -k);
+  }
+  if (c != 0 && !(cfg.c_drop && ec < top - cfg.c_drop)) {
+    const auto cq = std::int64_t(std::floor(std::ldexp(c, align - top)));
+    total += cq * (std::int64_t(1) << (cfg.c_late - align));
+  }
+  exact = total == 0 ? 0.0 : std::ldexp(int_round_to_odd(total), top - cfg.c_late);
+  return true;
+}
+
 }  // namespace
 
 int fused_align_exponent(double x, const std::optional<Rounded>& f) { return align_exponent(x, operand_emin(f)); }
@@ -65,42 +115,52 @@ double fused_step(const MacConfig& cfg, double c, const double* a, const double*
   const Ctx ctx{cfg, key, slot, counts};
   double p[4096];
   int e[4096];
+  bool has[4096];
   bool finite = std::isfinite(c);
   for (int t = 0; t < terms; ++t) {
     p[t] = product(ctx, a[t], b[t * sb], prod_step + std::uint64_t(t));
     finite &= std::isfinite(p[t]);
   }
-  double exact;
+  auto ieee_sum = [&] {  // infinities, NaNs, and steps of zeros only: IEEE addition in order
+    double x = c;
+    for (int t = 0; t < terms; ++t) x += p[t];
+    return x;
+  };
+  double exact = 0;
   if (!finite) {
-    // Infinities and NaNs follow IEEE addition; the alignment has no meaning.
-    exact = c;
-    for (int t = 0; t < terms; ++t) exact += p[t];
+    exact = ieee_sum();  // the alignment has no meaning
+  } else if (cfg.align_exact) {
+    ExactSum sum;
+    bool any = c != 0;
+    sum.add(c);
+    for (int t = 0; t < terms; ++t) sum.add(p[t]), any |= p[t] != 0;
+    exact = any ? sum.round_to_odd() : ieee_sum();  // an exact cancellation is +0, as below
   } else {
+    // Alignment exponents: a product's is its factors' (not below their formats' emin) or, rounded, its own.
+    // zero_exp: a zero factor takes that exponent, the other its own (MMA-Sim); a rounded product that is 0 too.
     const int ea = operand_emin(cfg.a), eb = operand_emin(cfg.b);
     const int ep = cfg.product ? cfg.product->format.emin() : 0;
-    constexpr int kNone = std::numeric_limits<int>::min();
     int emax = kNone, zmax = kNone;  // over the nonzero terms; over the zeros (zero_exp)
     for (int t = 0; t < terms; ++t) {
-      if (p[t] == 0) {
-        // zero_exp: a zero factor takes that exponent, the other its own (MMA-Sim); a rounded product that is 0, zero_exp.
-        if (cfg.zero_exp)
-          zmax = std::max(zmax, cfg.product ? *cfg.zero_exp
-                                            : (a[t] == 0 ? *cfg.zero_exp : align_exponent(a[t], ea)) +
-                                                  (b[t * sb] == 0 ? *cfg.zero_exp : align_exponent(b[t * sb], eb)));
-        continue;
-      }
-      e[t] = cfg.product ? align_exponent(p[t], ep)
-                         : align_exponent(a[t], ea) + align_exponent(b[t * sb], eb);  // nominal exponent of a*b
-      emax = std::max(emax, e[t]);
+      has[t] = p[t] != 0 || cfg.zero_exp;
+      if (p[t] != 0)
+        e[t] = cfg.product ? align_exponent(p[t], ep) : align_exponent(a[t], ea) + align_exponent(b[t * sb], eb);
+      else if (cfg.zero_exp)
+        e[t] = cfg.product ? *cfg.zero_exp
+                           : (a[t] == 0 ? *cfg.zero_exp : align_exponent(a[t], ea)) +
+                                 (b[t * sb] == 0 ? *cfg.zero_exp : align_exponent(b[t * sb], eb));
+      if (has[t]) (p[t] != 0 ? emax : zmax) = std::max(p[t] != 0 ? emax : zmax, e[t]);
     }
-    if (c != 0) emax = std::max(emax, align_exponent(c, cfg.acc.format.emin()));
-    else if (cfg.zero_exp) zmax = std::max(zmax, *cfg.zero_exp);
-    if (emax != kNone) emax = std::max(emax, zmax);  // zeros move the alignment only next to a nonzero term
-    if (emax == kNone) {
-      exact = c;  // every term is zero: IEEE signed-zero addition
-      for (int t = 0; t < terms; ++t) exact += p[t];
+    const int ec = c != 0 ? align_exponent(c, cfg.acc.format.emin()) : cfg.zero_exp ? *cfg.zero_exp : kNone;
+    (c != 0 ? emax : zmax) = std::max(c != 0 ? emax : zmax, ec);
+    const bool any_nonzero = emax != kNone;  // zeros move the alignment only next to a nonzero term
+    if (!any_nonzero) {
+      exact = ieee_sum();
+    } else if (cfg.c_late) {
+      late_c_sum(cfg, c, ec, p, e, has, terms, exact, counts);
     } else {
       // Each term on the grid 2^(emax - align), truncated toward zero; the sum is exact in int64.
+      emax = std::max(emax, zmax);
       const int shift = cfg.align_bits - emax;
       std::int64_t sum = c != 0 ? std::int64_t(std::trunc(std::ldexp(c, shift))) : 0;
       for (int t = 0; t < terms; ++t) {
@@ -122,19 +182,30 @@ double dot_golden(const MacConfig& cfg, const double* a, const double* b, std::i
   const Ctx ctx{cfg, key, slot, counts};
   double result = 0;
   if (cfg.order == Order::Pairwise) {
-    // Adjacent terms are added level by level; an odd last term moves up unchanged.
     std::vector<double> t(std::size_t(std::max<std::int64_t>(k, 0)));
     for (std::int64_t l = 0; l < k; ++l) t[std::size_t(l)] = product(ctx, a[l], b[l * sb], std::uint64_t(l));
     std::uint64_t step = 0;
-    if (k == 1) {
-      t[0] = round_into(t[0], cfg.acc, role_key(key, kRoleAcc), ctx.index(step++), counts, cfg.overflow_inf);
+    // The tree over terms [l0, l1): adjacent terms added level by level, an odd last term moving up unchanged.
+    auto tree = [&](std::int64_t l0, std::int64_t l1) {
+      double* u = t.data() + l0;
+      const auto n = std::size_t(l1 - l0);
+      if (n == 1) u[0] = round_into(u[0], cfg.acc, role_key(key, kRoleAcc), ctx.index(step++), counts, cfg.overflow_inf);
+      for (std::size_t len = n; len > 1; len = (len + 1) / 2) {
+        for (std::size_t i = 0; i < len / 2; ++i) u[i] = add(ctx, u[2 * i], u[2 * i + 1], cfg.acc, kRoleAcc, step++);
+        if (len % 2) u[len / 2] = u[len - 1];
+      }
+      return u[0];
+    };
+    if (cfg.promote > 0) {
+      // promote=<N>: a tree per N terms, each added into the outer accumulator, which starts from C.
+      result = addend ? *addend : 0.0;
+      std::uint64_t outer_step = 0;
+      for (std::int64_t c0 = 0; c0 < k; c0 += cfg.promote)
+        result = add(ctx, result, tree(c0, std::min<std::int64_t>(k, c0 + cfg.promote)), *cfg.outer, kRoleOuter, outer_step++);
+    } else {
+      result = k > 0 ? tree(0, k) : 0.0;
+      if (addend) result = k > 0 ? add(ctx, *addend, result, cfg.acc, kRoleAcc, step++) : *addend;
     }
-    for (std::size_t len = t.size(); len > 1; len = (len + 1) / 2) {
-      for (std::size_t i = 0; i < len / 2; ++i) t[i] = add(ctx, t[2 * i], t[2 * i + 1], cfg.acc, kRoleAcc, step++);
-      if (len % 2) t[len / 2] = t[len - 1];
-    }
-    result = k > 0 ? t[0] : 0.0;
-    if (addend) result = k > 0 ? add(ctx, *addend, result, cfg.acc, kRoleAcc, step++) : *addend;
   } else {
     // seq, chunk<N> (seq with promotion) and fused<N> (with optional promotion).
     const std::int64_t chunk = cfg.promote > 0 ? cfg.promote : std::max<std::int64_t>(k, 1);

@@ -6,7 +6,7 @@
 //  - "integer": fixed-point operands and accumulator whose grid holds every
 //    product exactly; additions are then integer additions, checked for
 //    range (saturate or wrap) after each one, as the model says.
-//  - "tiled": any seq / chunk<N> / pairwise configuration. Runs the golden
+//  - "tiled": any seq / chunk<N> / pairwise configuration (pairwise without promote=). Runs the golden
 //    arithmetic (round-to-odd sum, then one rounding) on whole rows of
 //    outputs at a time so that the rounding is the vectorised array path.
 //  - "float-lanes": narrow float accumulators (seq / chunk<N>) in AVX2 float
@@ -16,6 +16,8 @@
 //  - "fused-lanes": fused<N> in AVX2 double lanes; fused_lanes.hpp says why
 //    that is exact. With event counts requested it gives way to "fused".
 //  - "fused": fused<N> steps through the shared fused_step, in parallel.
+//  - "per-output": the golden dot product per output, in parallel, for what
+//    has no faster path (pairwise with promote=).
 #include "sim/gemm.hpp"
 
 #include <omp.h>
@@ -373,6 +375,7 @@ void fused_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, a
 
 const char* gemm_path(const MacConfig& cfg) {
   if (cfg.order == Order::Fused) return fused_lanes_apply(cfg) ? "fused-lanes" : "fused";
+  if (cfg.order == Order::Pairwise && cfg.promote) return "per-output";  // dot_golden per output, in parallel
   // (overflow=inf and nan= are applied by the tiled path and after every path; the fp32 kernels know neither)
   if (cfg.order == Order::Seq && !cfg.promote && !cfg.product && is_fp32_rne(cfg.acc) && cfg.ieee_edges())
     return "fma-fp32";
@@ -393,7 +396,7 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
   if (path == "float-lanes" && count) path = "tiled";  // the tiled path counts events
   if (path == "fused-lanes" && count) path = "fused";
   // D = A.B + C: the paths that start each output from C (the vector lanes start from zero).
-  if (g.add_c) path = cfg.order == Order::Fused ? "fused" : "tiled";
+  if (g.add_c && path != "per-output") path = cfg.order == Order::Fused ? "fused" : "tiled";
   if (path == "fma-fp32" && !count && !cfg.a && !cfg.b && !cfg.out && !(stats && req.error)) {
     // Operands used as given: no copy, the blocked GEMM packs them itself.
     fma_gemm_fp32(g.m, g.n, g.k, g.a, g.lda, g.trans_a, g.b, g.ldb, g.trans_b, g.c, g.ldc);
@@ -411,7 +414,7 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
   std::vector<float> af, bf;
   std::vector<std::int64_t> ai, bi;
   DoubleOperands dops;
-  if (path == "tiled" || path == "fused") {
+  if (path == "tiled" || path == "fused" || path == "per-output") {
     dops = {g.m, g.n, g.k, std::vector<double>(ops.a.begin(), ops.a.end()), std::vector<double>(ops.b.begin(), ops.b.end())};
   } else if (path == "fma-fp32" && count) {
     af = ops.a;
@@ -548,7 +551,7 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
               dot_golden(cfg, dops.a.data() + i * g.k, dops.b.data() + j, g.n, g.k, key, slot, local, addend);
         }
       }
-      if (cfg.out && path != "fused") round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), local, cfg.overflow_inf);
+      if (cfg.out && path != "fused" && path != "per-output") round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), local, cfg.overflow_inf);
       for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
     });
 #pragma omp critical

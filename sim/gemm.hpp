@@ -45,7 +45,8 @@ void gemm_golden(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key =
                  const StatsRequest& req = {});
 
 // Which implementation gemm() picks for a configuration, and why it is exact
-// (for benchmarks and tests): "fma-fp32", "integer", "tiled", "fused".
+// (for benchmarks and tests): "fma-fp32", "integer", "float-lanes", "tiled",
+// "fused-lanes", "fused", "per-output" (the golden dot product per output, in parallel).
 const char* gemm_path(const MacConfig& cfg);
 
 }  // namespace lpsim::sim

@@ -42,7 +42,16 @@ struct MacConfig {
   Order order = Order::Seq;
   int fused_n = 0;                 // Fused: products per fused addition
   int align_bits = 0;              // Fused: fraction bits kept below the largest exponent when aligning
+  bool align_exact = false;        // Fused, align=exact: nothing truncated, the step's exact sum rounded once
+  int c_late = 0;                  // Fused, c_late=<F'> > 0 (AMD CDNA3): the products are aligned among
+                                   // themselves; their sum is floored to F' fraction bits below
+                                   // E' = max(their exponent, C's), C floored to align bits below E'
+  int split = 0;                   // with c_late, split=<g>: the step's terms dealt round-robin to g sums,
+                                   // each aligned to its own largest exponent, floored to align bits
+                                   // below the largest of them and added (AMD CDNA3 fp8: g = 2)
+  int c_drop = 0;                  // with c_late, c_drop=<d>: a C more than d below E' is left out
   int promote = 0;                 // > 0: every `promote` terms the accumulator is added into `outer` and reset
+                                   // (seq: order=chunk<N>; fused and pairwise: promote=<N>)
   int interleave = 0;              // Fused with promote, > 0: groups of `interleave` consecutive terms of a
                                    // promotion chunk dealt round-robin to its promote/fused_n steps
                                    // (register halves of fp8 mma.sync; docs/gpu-presets.md)
@@ -75,7 +84,9 @@ MacConfig parse_mac(std::string_view spelling);
 struct MacPreset {
   const char* name;
   const char* spelling;
-  const char* source;  // public source of the behaviour and of each number
+  const char* instruction;  // the instruction (and device) the preset models
+  const char* validated;    // against what, with what result (docs/gpu-presets.md)
+  const char* source;       // public source of the behaviour and of each number
 };
 const std::vector<MacPreset>& mac_presets();
 

@@ -128,14 +128,12 @@ inline Val special_into(double v, const sim::Rounded& r) {
 }
 
 // x + y (exact when both finite) rounded into r.
-// IEEE 754 zero signs: an exact zero sum is +0 (-0 under RD), -0 + -0 is -0.
+// Zero signs (sim/README.md "Zeros"): -0 + -0 is -0; any other exact zero sum
+// is +0 in every rounding mode (IEEE 754 gives -0 under RD: a documented choice).
 inline Val add(const Val& x, const Val& y, const sim::Rounded& r, bool overflow_inf = false) {
   if (x.special || y.special) return special_into(x.d + y.d, r);
   const Q s = x.q + y.q;
-  if (s == 0) {
-    const bool both_neg = x.q == 0 && y.q == 0 && std::signbit(x.d) && std::signbit(y.d);
-    return signed_zero(both_neg || r.rounding.mode == arith::Mode::RD, r.format);
-  }
+  if (s == 0) return signed_zero(x.q == 0 && y.q == 0 && std::signbit(x.d) && std::signbit(y.d), r.format);
   return round_exact(s, r, overflow_inf);
 }
 
@@ -152,16 +150,25 @@ inline Val mac_oracle(const sim::MacConfig& c, const std::vector<double>& a, con
   }
   Val result = Val::of(0.0);
   if (c.order == sim::Order::Pairwise) {
-    std::vector<Val> t = p;
-    if (k == 1) t[0] = t[0].special ? special_into(t[0].d, c.acc) : round_val(t[0], c.acc, ovf);
-    while (t.size() > 1) {
-      std::vector<Val> u;
-      for (std::size_t i = 0; i + 1 < t.size(); i += 2) u.push_back(add(t[i], t[i + 1], c.acc, ovf));
-      if (t.size() % 2) u.push_back(t.back());
-      t = u;
+    auto tree = [&](std::vector<Val> t) {
+      if (t.size() == 1) t[0] = t[0].special ? special_into(t[0].d, c.acc) : round_val(t[0], c.acc, ovf);
+      while (t.size() > 1) {
+        std::vector<Val> u;
+        for (std::size_t i = 0; i + 1 < t.size(); i += 2) u.push_back(add(t[i], t[i + 1], c.acc, ovf));
+        if (t.size() % 2) u.push_back(t.back());
+        t = u;
+      }
+      return t[0];
+    };
+    if (c.promote) {
+      result = Val::of(addend ? *addend : 0.0);
+      for (std::size_t c0 = 0; c0 < k; c0 += std::size_t(c.promote))
+        result = add(result, tree({p.begin() + long(c0), p.begin() + long(std::min(k, c0 + std::size_t(c.promote)))}),
+                     *c.outer, ovf);
+    } else {
+      if (k) result = tree(p);
+      if (addend) result = k ? add(Val::of(*addend), result, c.acc, ovf) : Val::of(*addend);
     }
-    if (k) result = t[0];
-    if (addend) result = k ? add(Val::of(*addend), result, c.acc, ovf) : Val::of(*addend);
   } else {
     const std::size_t chunk = c.promote ? std::size_t(c.promote) : std::max<std::size_t>(k, 1);
     const Val cv = Val::of(addend ? *addend : 0.0);
@@ -202,9 +209,55 @@ inline Val mac_oracle(const sim::MacConfig& c, const std::vector<double>& a, con
             else if (c.zero_exp)
               zmax = std::max(zmax, c.product ? z : (a_[l] == 0 ? z : ex(a_[l], ea)) + (b_[l] == 0 ? z : ex(b_[l], eb)));
           }
-          if (acc.q != 0) emax = std::max(emax, ex(acc.d, c.acc.format.emin()));
-          else if (c.zero_exp) zmax = std::max(zmax, z);
+          const int ec = acc.q != 0 ? ex(acc.d, c.acc.format.emin()) : c.zero_exp ? z : kNone;
+          if (acc.q != 0) emax = std::max(emax, ec);
+          else zmax = std::max(zmax, ec);
           if (emax == kNone) { acc = Val::of(c.zero_plus ? 0.0 : dsum); continue; }
+          if (c.align_exact) {  // the exact sum, rounded once
+            Q s = acc.q;
+            for (std::size_t l = g; l < g1; ++l) s += p_[l].q;
+            acc = s == 0 ? Val::of(0.0) : round_exact(s, c.acc, ovf);
+            if (c.zero_plus && acc.q == 0) acc = Val::of(0.0);
+            continue;
+          }
+          if (c.c_late) {
+            // AMD CDNA3 (MMA-Sim amd_fused_dot_rd_add): products per split group truncated onto 2^(E_g - align),
+            // groups floored onto 2^(E - align), then that sum floored onto 2^(E' - c_late) and C onto
+            // 2^(E' - align), E' = max(E, e_C); C dropped below E' - c_drop.
+            auto floor_to = [](const Q& v, const Q& q) {
+              const Q t = v / q;
+              Z n = boost::multiprecision::numerator(t) / boost::multiprecision::denominator(t);
+              if (Q(n) > t) n -= 1;  // toward -inf
+              return Q(n) * q;
+            };
+            auto trunc_to = [](const Q& v, const Q& q) {
+              const Q t = v / q;
+              return Q(Z(boost::multiprecision::numerator(t) / boost::multiprecision::denominator(t))) * q;
+            };
+            const std::size_t groups = c.split ? std::size_t(c.split) : 1;
+            std::vector<int> eg(groups, kNone);
+            std::vector<Q> sg(groups, Q(0));
+            for (std::size_t l = g; l < g1; ++l) {
+              const std::size_t q = (l - g) % groups;
+              if (p_[l].q != 0) eg[q] = std::max(eg[q], c.product ? ex(p_[l].d, c.product->format.emin()) : ex(a_[l], ea) + ex(b_[l], eb));
+              else if (c.zero_exp) eg[q] = std::max(eg[q], c.product ? z : (a_[l] == 0 ? z : ex(a_[l], ea)) + (b_[l] == 0 ? z : ex(b_[l], eb)));
+            }
+            int e_all = kNone;
+            for (std::size_t q = 0; q < groups; ++q) e_all = std::max(e_all, eg[q]);
+            Q sum = 0;
+            for (std::size_t l = g; l < g1; ++l) {
+              const std::size_t q = (l - g) % groups;
+              if (p_[l].q != 0) sg[q] += trunc_to(p_[l].q, pow2q(eg[q] - c.align_bits));
+            }
+            for (std::size_t q = 0; q < groups; ++q)
+              if (eg[q] != kNone) sum += groups > 1 ? floor_to(sg[q], pow2q(e_all - c.align_bits)) : sg[q];
+            const int top = std::max(e_all, ec);
+            Q total = e_all != kNone ? floor_to(sum, pow2q(top - c.c_late)) : Q(0);
+            if (acc.q != 0 && !(c.c_drop && ec < top - c.c_drop)) total += floor_to(acc.q, pow2q(top - c.align_bits));
+            acc = total == 0 ? Val::of(0.0) : round_exact(total, c.acc, ovf);
+            if (c.zero_plus && acc.q == 0) acc = Val::of(0.0);
+            continue;
+          }
           emax = std::max(emax, zmax);
           const Q grid = pow2q(emax - c.align_bits);
           auto trunc = [&](const Q& v) {

@@ -54,6 +54,15 @@ const char* kOracleConfigs[] = {
     "in=fp8e5m2,acc=e4m3fn",
     "in=e4m3fnuz,acc=e5m2fnuz:sat,acc_round=ru,out=int8",
     "in=e4m3fnuz,acc=e5m2fnuz,acc_round=ru",
+    // AMD CDNA steps: exact fused sum, pairwise trees with promotion, flush to zero, late C (+ split, c_drop)
+    "in=fp16,acc=fp32,order=fused4,align=exact",
+    "in=fp16,acc=e5m10,acc_round=rz,order=fused3,align=exact,promote=6,outer=fp32",
+    "in=bf16,acc=fp32,order=pairwise,promote=2",
+    "in=fp16:nosub,prod=fp32:nosub,acc=e5m10:nosub,order=pairwise,promote=4,outer=e5m10:nosub,outer_round=rd",
+    "in=fp16,acc=fp32,order=fused8,align=24,c_late=31,zero_exp=-126",
+    "in=bf16,acc=fp32,order=fused8,align=24,c_late=31",
+    "in=fp8e5m2,acc=e5m10,order=fused8,align=12,c_late=16,split=2,c_drop=13,zero_exp=-20",
+    "in=e4m3fnuz,acc=fp32,order=fused16,align=24,c_late=31,split=2,c_drop=25,zero_exp=-126",
     // edge semantics (MacConfig: overflow, nan, zero_exp, zero_sign)
     "hopper.fp16,zero_exp=-126,zero_sign=pos",
     "in=fp16,acc=e5m10,acc_round=rz,overflow=inf,nan=0x7fffffff",
@@ -191,6 +200,11 @@ const char* kFastConfigs[] = {
     "in=fp16,acc=e5m6,acc_round=rna,order=chunk5,outer=e5m10,outer_round=rz",
     "in=e4m3fnuz,acc=e5m2fnuz:sat,acc_round=rd,order=chunk3,outer=e6m9,outer_round=ru,out=bf16",
     "in=int8,acc=fp16,order=chunk7,outer=fp32",
+    // AMD CDNA steps (per-output and fused paths)
+    "in=fp16,acc=fp32,order=fused4,align=exact",
+    "in=bf16,acc=fp32,order=pairwise,promote=2",
+    "in=fp16:nosub,prod=fp32:nosub,acc=fp32:nosub,order=pairwise,promote=4,outer=fp32:nosub",
+    "in=fp8e5m2,acc=e5m10,order=fused8,align=12,c_late=16,split=2,c_drop=13,zero_exp=-20",
     // edge semantics on every path kind: tiled, fused-lanes, fused
     "in=fp16,acc=e5m10,acc_round=rz,overflow=inf,nan=0x7fffffff",
     "in=fp16,acc=e5m7,acc_round=rd,order=pairwise,overflow=inf,nan=0x7fc00001",
@@ -548,4 +562,34 @@ TEST_CASE("edge semantics: overflow=inf, nan=, zero_exp and zero_sign as the ten
     INFO(bad);
     CHECK_THROWS_AS(sim::parse_mac(bad), std::invalid_argument);
   }
+}
+
+TEST_CASE("AMD CDNA presets: exact blocks (MI100), flush to zero (MI250), late C rounded down (MI300)") {
+  sim::MacCounts counts;
+  auto dot = [&](const char* spelling, std::vector<double> a, std::vector<double> b, double c = 0) {
+    return sim::dot_golden(sim::parse_mac(spelling), a.data(), b.data(), 1, std::int64_t(a.size()), {}, {}, counts, &c);
+  };
+  // 1 + 2^-24 + 2^-24: exact and rounded once (MI100, Khattak-Mikaitis) keeps 2^-23; a pairwise
+  // tree of fp32 additions (MMA-Sim CDNA1) loses each 2^-24 to a tie rounded to even.
+  CHECK(dot("cdna1.fp16", {1, 0x1p-24, 0x1p-24, 0}, {1, 1, 1, 1}) == 1 + 0x1p-23);
+  CHECK(dot("cdna1.fp16.pairwise", {1, 0x1p-24, 0x1p-24, 0}, {1, 1, 1, 1}) == 1);
+  // MI250 flushes subnormal inputs (2^-24 is an fp16 subnormal) and results below 2^-126; MI100 keeps them.
+  auto gemm1 = [](const char* spelling, std::vector<float> a, std::vector<float> b) {
+    float c = -7;
+    sim::gemm(sim::parse_mac(spelling), GemmArgs{1, 1, std::int64_t(a.size()), a.data(), std::int64_t(a.size()), false,
+                                                 b.data(), 1, false, &c, 1});
+    return c;
+  };
+  CHECK(gemm1("cdna2.fp16", {0x1p-24f, 1}, {1, 0}) == 0);
+  CHECK(gemm1("cdna1.fp16", {0x1p-24f, 1}, {1, 0}) == 0x1p-24f);
+  CHECK(gemm1("cdna2.bf16", {0x1p-70f}, {0x1p-70f}) == 0);  // a product below 2^-126
+  CHECK(gemm1("cdna1.bf16", {0x1p-70f}, {0x1p-70f}) == 0x1p-140f);
+  // MI300: C joins late, floored to 24 bits below the products' exponent: a tiny negative C takes
+  // one unit 2^-24 off (round down), where an exact sum would round back to 1.
+  CHECK(dot("cdna3.fp16", {1}, {1}, -0x1p-40) == 1 - 0x1p-24);
+  CHECK(dot("cdna1.fp16", {1}, {1}, -0x1p-40) == 1);
+  CHECK(dot("cdna3.fp16", {1}, {1}, 0x1p-40) == 1);  // floored up to nothing
+  // fp8: a C more than 25 binades below is left out (c_drop=25); 24 below still takes its unit off.
+  CHECK(dot("cdna3.fp8", {1}, {1}, -0x1p-40) == 1);
+  CHECK(dot("cdna3.fp8", {1}, {1}, -0x1p-24) == 1 - 0x1p-24);
 }

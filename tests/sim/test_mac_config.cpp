@@ -13,6 +13,8 @@ TEST_CASE("every preset parses and its spelling reads back to the same configura
     CHECK(parse_mac(c.spelling()) == c);
     CHECK(parse_mac(p.spelling) == c);
     CHECK(std::string(p.source).size() > 20);
+    CHECK(std::string(p.instruction).size() > 5);
+    CHECK(std::string(p.validated).size() > 5);
   }
 }
 
