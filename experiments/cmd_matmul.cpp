@@ -1,4 +1,4 @@
-// `lpsim matmul A B --mac CONFIG [--c C] [-o D]`: one product on the emulated
+// `lpsim matmul A B --mac CONFIG [--c C] [--scale-a SA --scale-b SB] [-o D]`: one product on the emulated
 // MAC from the shell, with its statistics; with --c the addend C enters as the
 // accumulator's initial value (D = A.B + C, sim/README.md). Matrices are .npy
 // or text (experiments/npy.hpp).
@@ -21,7 +21,7 @@ namespace {
 constexpr std::int64_t kMaxResult = std::int64_t(1) << 34;
 
 struct MatmulArgs {
-  std::string a, b, c, out, mac = "fp32";
+  std::string a, b, c, scale_a, scale_b, out, mac = "fp32";
   std::uint64_t seed = 0;
   bool error = false, counts = false;
 };
@@ -51,11 +51,32 @@ void run(const MatmulArgs& x) {
   } else {
     c.data.assign(std::size_t(a.rows * b.cols), 0.f);
   }
+  // Block scales (a block-scaled MAC such as blackwell.mxfp8): m x k/block and k/block x n.
+  Matrix sa, sb;
+  if (x.scale_a.empty() != x.scale_b.empty()) throw std::invalid_argument("give both --scale-a and --scale-b, or neither");
+  if (!x.scale_a.empty() && cfg.scale == sim::ScaleKind::None)
+    throw std::invalid_argument("--scale-a/--scale-b given, but the MAC " + cfg.spelling() + " has no scale=");
+  if (cfg.scale != sim::ScaleKind::None) {
+    if (x.scale_a.empty())
+      throw std::invalid_argument(fmt::format("the MAC {} is block-scaled: give --scale-a ({}x{}) and --scale-b ({}x{})",
+                                              cfg.spelling(), a.rows, a.cols / cfg.block, a.cols / cfg.block, b.cols));
+    if (a.cols % cfg.block)
+      throw std::invalid_argument(fmt::format("K = {} is not a multiple of the scale block {}", a.cols, cfg.block));
+    const std::int64_t kb = a.cols / cfg.block;
+    sa = read_matrix(x.scale_a);
+    sb = read_matrix(x.scale_b);
+    if (sa.rows != a.rows || sa.cols != kb)
+      throw std::invalid_argument(fmt::format("{} is {}x{}, expected {}x{}: one scale per row of A and block of {}",
+                                              x.scale_a, sa.rows, sa.cols, a.rows, kb, cfg.block));
+    if (sb.rows != kb || sb.cols != b.cols)
+      throw std::invalid_argument(fmt::format("{} is {}x{}, expected {}x{}: one scale per block of {} and column of B",
+                                              x.scale_b, sb.rows, sb.cols, kb, b.cols, cfg.block));
+  }
   sim::GemmStats st;
-  sim::gemm(cfg,
-            {a.rows, b.cols, a.cols, a.data.data(), a.cols, false, b.data.data(), b.cols, false, c.data.data(), b.cols,
-             add_c},
-            {x.seed, 0}, &st, {x.counts, x.error, -1, "cli"});
+  sim::GemmArgs g{a.rows, b.cols, a.cols, a.data.data(), a.cols, false, b.data.data(), b.cols, false, c.data.data(),
+                  b.cols, add_c};
+  if (cfg.scale != sim::ScaleKind::None) g.scale_a = sa.data.data(), g.scale_b = sb.data.data();
+  sim::gemm(cfg, g, {x.seed, 0}, &st, {x.counts, x.error, -1, "cli"});
   if (x.out.empty()) {
     for (std::int64_t i = 0; i < c.rows; ++i)
       for (std::int64_t j = 0; j < c.cols; ++j)
@@ -88,6 +109,9 @@ void add_matmul(CLI::App& app) {
   cmd->add_option("--c", x->c,
                   "addend C (.npy or text, shaped like A.B): D = A.B + C, C entering unrounded as the accumulator's "
                   "initial value (sim/README.md)");
+  cmd->add_option("--scale-a", x->scale_a,
+                  "block scales of A for a block-scaled MAC (blackwell.mxfp8, .mxfp4, .nvfp4): m x k/block values");
+  cmd->add_option("--scale-b", x->scale_b, "block scales of B: k/block x n values");
   cmd->add_option("-o,--out", x->out, "write the result here (.npy, else text); default: print it");
   add_unsigned_option(cmd, "--seed", x->seed, "seed of stochastic rounding");
   cmd->add_flag("--error", x->error, "also report the error against fp64 of the rounded operands");

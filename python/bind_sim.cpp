@@ -116,7 +116,7 @@ void bind_sim(::py::module_& m) {
       "matmul",
       [](const ::py::object& a_, const ::py::object& b_, const ::py::object& mac, const ::py::object& seed_,
          const ::py::object& stream_, bool error, const ::py::object& depth_, const std::string& tag, bool golden,
-         bool counts, const ::py::object& c_) {
+         bool counts, const ::py::object& c_, const ::py::object& sa_, const ::py::object& sb_) {
         const F32 a = operand(a_, "matmul: a"), b = operand(b_, "matmul: b");
         const MacConfig cfg = as_mac(mac, "matmul");
         const std::uint64_t seed = uint64_arg(seed_, "matmul: seed");
@@ -142,8 +142,36 @@ void bind_sim(::py::module_& m) {
                                     "); c must have the result's shape");
           if (M * N > 0) std::memcpy(c.mutable_data(), addend.data(), std::size_t(M * N) * sizeof(float));
         }
+        // Block scales (scale= in the MAC): scale_a (m, k/block), scale_b (k/block, n), values of the scale kind.
+        F32 sa, sb;
+        if (sa_.is_none() != sb_.is_none())
+          throw ::py::value_error("matmul: give both scale_a and scale_b, or neither");
+        if (!sa_.is_none()) {
+          if (cfg.scale == ScaleKind::None)
+            throw ::py::value_error("matmul: scale_a/scale_b given, but the MAC \"" + cfg.spelling() +
+                                    "\" has no scale= (block-scaled presets: blackwell.mxfp8, blackwell.mxfp4, "
+                                    "blackwell.nvfp4, ...)");
+          if (K % cfg.block)
+            throw ::py::value_error("matmul: k=" + std::to_string(K) + " is not a multiple of the scale block " +
+                                    std::to_string(cfg.block));
+          sa = operand(sa_, "matmul: scale_a");
+          sb = operand(sb_, "matmul: scale_b");
+          const std::int64_t kb = K / cfg.block;
+          if (sa.ndim() != 2 || sa.shape(0) != M || sa.shape(1) != kb)
+            throw ::py::value_error("matmul: scale_a has shape " + shape_text(sa) + ", expected (" + std::to_string(M) +
+                                    ", " + std::to_string(kb) + "): one scale per row of A and block of " +
+                                    std::to_string(cfg.block));
+          if (sb.ndim() != 2 || sb.shape(0) != kb || sb.shape(1) != N)
+            throw ::py::value_error("matmul: scale_b has shape " + shape_text(sb) + ", expected (" + std::to_string(kb) +
+                                    ", " + std::to_string(N) + "): one scale per block of " +
+                                    std::to_string(cfg.block) + " and column of B");
+        } else if (cfg.scale != ScaleKind::None) {
+          throw ::py::value_error("matmul: the MAC \"" + cfg.spelling() + "\" is block-scaled: give scale_a (m, k/" +
+                                  std::to_string(cfg.block) + ") and scale_b (k/" + std::to_string(cfg.block) + ", n)");
+        }
         GemmStats st;
-        const GemmArgs g{M, N, K, a.data(), K, false, b.data(), N, false, c.mutable_data(), N, add_c};
+        GemmArgs g{M, N, K, a.data(), K, false, b.data(), N, false, c.mutable_data(), N, add_c};
+        if (!sa_.is_none()) g.scale_a = sa.data(), g.scale_b = sb.data();
         {
           ::py::gil_scoped_release nogil;
           (golden ? gemm_golden : gemm)(cfg, g, {seed, stream}, &st, {counts, error, depth, tag});
@@ -152,7 +180,8 @@ void bind_sim(::py::module_& m) {
       },
       ::py::arg("a"), ::py::arg("b"), ::py::arg("mac") = "fp32", ::py::arg("seed") = 0, ::py::arg("stream") = 0,
       ::py::arg("error") = false, ::py::arg("depth") = -1, ::py::arg("tag") = "", ::py::arg("golden") = false,
-      ::py::arg("counts") = true, ::py::arg("c") = ::py::none(),
+      ::py::arg("counts") = true, ::py::arg("c") = ::py::none(), ::py::arg("scale_a") = ::py::none(),
+      ::py::arg("scale_b") = ::py::none(),
       "C = A @ B (A @ B + c with c) on the emulated MAC. Returns (the result as float32, GemmStats). A and B are read as float32 (see the "
       "module notes: other floats are rounded to float32 first, integers must fit exactly). seed is in "
       "[0, 2**64 - 1], stream in [0, 2**32 - 1], depth in [-1, 2**31 - 1]. error=True also measures the error "
@@ -163,7 +192,11 @@ void bind_sim(::py::module_& m) {
       "as A and B are; infinities and NaNs are data. It enters unrounded, as the accumulator's initial value "
       "(with promotion the outer accumulator's; pairwise: one more rounded addition; sim/README.md). c is never "
       "written: the result is a new array. With c the vector-lane and integer kernels give way to the tiled "
-      "and fused paths (bit-identical, slower).");
+      "and fused paths (bit-identical, slower).\n\n"
+      "scale_a, scale_b: block scales for a block-scaled MAC (scale= in its spelling: blackwell.mxfp8, "
+      "blackwell.mxfp4, blackwell.nvfp4): scale_a[i, q] scales A[i, q*block:(q+1)*block], scale_b[q, j] scales "
+      "B[q*block:(q+1)*block, j]; values of the scale kind (ue8m0: powers of two 2^-127..2^127; ue4m3: 0..448 on "
+      "e4m3's grid; NaN allowed), applied inside the fused adder as the hardware does (docs/gpu-presets.md).");
 
   m.def(
       "conv2d",

@@ -109,63 +109,116 @@ bool late_c_sum(const MacConfig& cfg, double c, int ec, const double* p, const i
 
 int fused_align_exponent(double x, const std::optional<Rounded>& f) { return align_exponent(x, operand_emin(f)); }
 
+int scale_exponent(double s, ScaleKind kind) {
+  return kind == ScaleKind::UE4M3 ? std::max(std::ilogb(s), -6) : std::ilogb(s);
+}
+
+bool is_scale_value(double s, ScaleKind kind) {
+  if (std::isnan(s)) return true;  // the NaN code of either kind
+  if (kind == ScaleKind::UE8M0) return s > 0 && s == std::ldexp(1.0, std::ilogb(s)) && std::abs(std::ilogb(s)) <= 127;
+  if (!(s >= 0 && s <= 448)) return false;
+  // e4m3 without a sign: 3 fraction bits below max(exponent, -6), down to 2^-9.
+  const double q = std::ldexp(1.0, std::max(s == 0 ? -6 : std::ilogb(s), -6) - 3);
+  return std::floor(s / q) * q == s;
+}
+
 double fused_step(const MacConfig& cfg, double c, const double* a, const double* b, std::int64_t sb, int terms,
                   arith::RandomKey key, OutputSlot slot, std::uint64_t acc_step, std::uint64_t prod_step,
-                  MacCounts& counts) {
+                  MacCounts& counts, const TermScales* scales, std::int64_t first) {
   const Ctx ctx{cfg, key, slot, counts};
-  double p[4096];
+  // The step's terms: values v, alignment exponents e where has (nonzero terms, and zeros under zero_exp).
+  double v[4096];
   int e[4096];
   bool has[4096];
-  bool finite = std::isfinite(c);
+  const int ea = operand_emin(cfg.a), eb = operand_emin(cfg.b);
+  const int ep = cfg.product ? cfg.product->format.emin() : 0;
   for (int t = 0; t < terms; ++t) {
-    p[t] = product(ctx, a[t], b[t * sb], prod_step + std::uint64_t(t));
-    finite &= std::isfinite(p[t]);
+    v[t] = product(ctx, a[t], b[t * sb], prod_step + std::uint64_t(t));
+    // A product's exponent is its factors' (each not below its format's emin) or, rounded, its own.
+    // zero_exp: a zero factor takes that exponent, the other its own (MMA-Sim); a rounded product that is 0 too.
+    has[t] = v[t] != 0 || cfg.zero_exp;
+    if (v[t] != 0 && std::isfinite(v[t]))
+      e[t] = cfg.product ? align_exponent(v[t], ep) : align_exponent(a[t], ea) + align_exponent(b[t * sb], eb);
+    else if (cfg.zero_exp)
+      e[t] = cfg.product ? *cfg.zero_exp
+                         : (a[t] == 0 ? *cfg.zero_exp : align_exponent(a[t], ea)) +
+                               (b[t * sb] == 0 ? *cfg.zero_exp : align_exponent(b[t * sb], eb));
   }
+  int n = terms;
+  if (scales) {
+    // Block scales multiply the values (exactly: powers of two, or 4-bit significands) and add their
+    // exponents; with subsum each run of products is first summed exactly (exact in double: operands of
+    // <= 8 bits) and enters as one term whose exponent is its scales' alone, whatever its value.
+    auto scale_pair = [&](int t, double& s, int& es) {
+      const std::int64_t q = (first + t) / cfg.block;
+      const double x = scales->a[q], y = scales->b[q * scales->sb];
+      s = x * y;
+      // A zero (ue4m3) scale aligns as its code's exponent, -6, or under zero_exp as every zero does (MMA-Sim).
+      auto ex = [&](double z) { return z == 0 && cfg.zero_exp ? *cfg.zero_exp : scale_exponent(z, cfg.scale); };
+      es = std::isnan(s) ? 0 : ex(x) + ex(y);
+    };
+    if (!cfg.subsum) {
+      for (int t = 0; t < terms; ++t) {
+        double s;
+        int es;
+        scale_pair(t, s, es);
+        v[t] *= s;
+        e[t] += es;
+      }
+    } else {
+      n = 0;
+      for (int t0 = 0; t0 < terms; t0 += cfg.subsum, ++n) {
+        double sum = 0, s;
+        int es;
+        for (int t = t0; t < std::min(terms, t0 + cfg.subsum); ++t) sum += v[t];
+        scale_pair(t0, s, es);
+        v[n] = sum * s;
+        e[n] = es;
+        has[n] = true;
+      }
+    }
+  }
+  bool finite = std::isfinite(c);
+  for (int t = 0; t < n; ++t) finite &= std::isfinite(v[t]);
   auto ieee_sum = [&] {  // infinities, NaNs, and steps of zeros only: IEEE addition in order
     double x = c;
-    for (int t = 0; t < terms; ++t) x += p[t];
+    for (int t = 0; t < n; ++t) x += v[t];
     return x;
   };
   double exact = 0;
+  bool pos_over = false, neg_over = false;  // prod_overflow=inf: products beyond the accumulator's range
+  if (cfg.prod_inf && finite) {
+    const double limit = 2 * std::ldexp(1.0, std::ilogb(cfg.acc.format.max_finite()));
+    for (int t = 0; t < n; ++t) pos_over |= v[t] >= limit, neg_over |= v[t] <= -limit;
+  }
   if (!finite) {
     exact = ieee_sum();  // the alignment has no meaning
+  } else if (pos_over || neg_over) {
+    exact = pos_over && neg_over ? std::numeric_limits<double>::quiet_NaN() : pos_over ? INFINITY : -INFINITY;
   } else if (cfg.align_exact) {
     ExactSum sum;
     bool any = c != 0;
     sum.add(c);
-    for (int t = 0; t < terms; ++t) sum.add(p[t]), any |= p[t] != 0;
+    for (int t = 0; t < n; ++t) sum.add(v[t]), any |= v[t] != 0;
     exact = any ? sum.round_to_odd() : ieee_sum();  // an exact cancellation is +0, as below
   } else {
-    // Alignment exponents: a product's is its factors' (not below their formats' emin) or, rounded, its own.
-    // zero_exp: a zero factor takes that exponent, the other its own (MMA-Sim); a rounded product that is 0 too.
-    const int ea = operand_emin(cfg.a), eb = operand_emin(cfg.b);
-    const int ep = cfg.product ? cfg.product->format.emin() : 0;
-    int emax = kNone, zmax = kNone;  // over the nonzero terms; over the zeros (zero_exp)
-    for (int t = 0; t < terms; ++t) {
-      has[t] = p[t] != 0 || cfg.zero_exp;
-      if (p[t] != 0)
-        e[t] = cfg.product ? align_exponent(p[t], ep) : align_exponent(a[t], ea) + align_exponent(b[t * sb], eb);
-      else if (cfg.zero_exp)
-        e[t] = cfg.product ? *cfg.zero_exp
-                           : (a[t] == 0 ? *cfg.zero_exp : align_exponent(a[t], ea)) +
-                                 (b[t * sb] == 0 ? *cfg.zero_exp : align_exponent(b[t * sb], eb));
-      if (has[t]) (p[t] != 0 ? emax : zmax) = std::max(p[t] != 0 ? emax : zmax, e[t]);
-    }
+    int emax = kNone, zmax = kNone;  // over the nonzero terms; over the zeros with an exponent
+    for (int t = 0; t < n; ++t)
+      if (has[t]) (v[t] != 0 ? emax : zmax) = std::max(v[t] != 0 ? emax : zmax, e[t]);
     const int ec = c != 0 ? align_exponent(c, cfg.acc.format.emin()) : cfg.zero_exp ? *cfg.zero_exp : kNone;
     (c != 0 ? emax : zmax) = std::max(c != 0 ? emax : zmax, ec);
-    const bool any_nonzero = emax != kNone;  // zeros move the alignment only next to a nonzero term
-    if (!any_nonzero) {
+    if (emax == kNone) {  // zeros move the alignment only next to a nonzero term
       exact = ieee_sum();
     } else if (cfg.c_late) {
-      late_c_sum(cfg, c, ec, p, e, has, terms, exact, counts);
+      late_c_sum(cfg, c, ec, v, e, has, n, exact, counts);
     } else {
       // Each term on the grid 2^(emax - align), truncated toward zero; the sum is exact in int64.
       emax = std::max(emax, zmax);
       const int shift = cfg.align_bits - emax;
       std::int64_t sum = c != 0 ? std::int64_t(std::trunc(std::ldexp(c, shift))) : 0;
-      for (int t = 0; t < terms; ++t) {
-        if (p[t] == 0) continue;
-        const std::int64_t q = std::int64_t(std::trunc(std::ldexp(p[t], shift)));
+      for (int t = 0; t < n; ++t) {
+        if (v[t] == 0) continue;
+        const std::int64_t q = std::int64_t(std::trunc(std::ldexp(v[t], shift)));
         if (q == 0) counts.swamped += 1;
         sum += q;
       }
@@ -178,7 +231,8 @@ double fused_step(const MacConfig& cfg, double c, const double* a, const double*
 }
 
 double dot_golden(const MacConfig& cfg, const double* a, const double* b, std::int64_t sb, std::int64_t k,
-                  arith::RandomKey key, OutputSlot slot, MacCounts& counts, const double* addend) {
+                  arith::RandomKey key, OutputSlot slot, MacCounts& counts, const double* addend,
+                  const TermScales* scales) {
   const Ctx ctx{cfg, key, slot, counts};
   double result = 0;
   if (cfg.order == Order::Pairwise) {
@@ -231,7 +285,8 @@ double dot_golden(const MacConfig& cfg, const double* a, const double* b, std::i
       } else if (cfg.order == Order::Fused) {
         for (std::int64_t g = c0; g < c1; g += cfg.fused_n) {
           const int terms = int(std::min<std::int64_t>(cfg.fused_n, c1 - g));
-          acc = fused_step(cfg, acc, a + g, b + g * sb, sb, terms, key, slot, acc_step++, std::uint64_t(g), counts);
+          acc = fused_step(cfg, acc, a + g, b + g * sb, sb, terms, key, slot, acc_step++, std::uint64_t(g), counts,
+                           scales, g);
         }
       } else {
         for (std::int64_t l = c0; l < c1; ++l)

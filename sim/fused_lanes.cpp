@@ -197,7 +197,8 @@ bool fused_lanes_apply(const MacConfig& cfg) {
   static const bool avx2 = __builtin_cpu_supports("avx2");
   // zero_exp, align=exact and c_late change the step itself: the golden fused_step alone does those.
   if (!avx2 || cfg.order != Order::Fused || cfg.interleave || cfg.product || cfg.zero_exp || cfg.align_exact ||
-      cfg.c_late || !narrow_double(cfg.acc))
+      cfg.c_late || cfg.prod_inf || cfg.scale != ScaleKind::None ||
+      !narrow_double(cfg.acc))
     return false;
   if (cfg.promote > 0 && !narrow_double(*cfg.outer)) return false;
   // N + 1 truncated terms below 2^(align + 2) each: their sum below 2^53.

@@ -444,7 +444,7 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
     (path == "float-lanes" ? float_lanes : fused_lanes)(cfg, ops, g, out_key);
     if (stats) {
       *stats = shape_stats(g, req);
-      if (req.error) error_stats(ops, g, *stats);
+      if (req.error) error_stats(cfg, ops, g, *stats);
     }
     return;
   }
@@ -482,7 +482,7 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
     errors.rethrow();
     if (stats) {
       *stats = shape_stats(g, req);
-      if (req.error) error_stats(ops, g, *stats);
+      if (req.error) error_stats(cfg, ops, g, *stats);
     }
     return;
   }
@@ -507,7 +507,7 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
     }
   if (stats) {
       *stats = shape_stats(g, req);
-      if (req.error) error_stats(ops, g, *stats);
+      if (req.error) error_stats(cfg, ops, g, *stats);
     }
     return;
   }
@@ -547,8 +547,9 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
           const OutputSlot slot{std::uint64_t(i * g.n + j), std::uint64_t(g.m * g.n)};
           double c;
           const double* addend = ops.addend(i, j, c);
-          row[j - j0] =
-              dot_golden(cfg, dops.a.data() + i * g.k, dops.b.data() + j, g.n, g.k, key, slot, local, addend);
+          const TermScales ts = ops.scales(i, j, cfg.block);
+          row[j - j0] = dot_golden(cfg, dops.a.data() + i * g.k, dops.b.data() + j, g.n, g.k, key, slot, local, addend,
+                                   ops.scales_or_null(ts));
         }
       }
       if (cfg.out && path != "fused" && path != "per-output") round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), local, cfg.overflow_inf);
@@ -561,7 +562,7 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
   if (stats) {
     *stats = shape_stats(g, req);
     if (count) stats->counts = total;
-    if (req.error) error_stats(ops, g, *stats);
+    if (req.error) error_stats(cfg, ops, g, *stats);
   }
 }
 
@@ -569,6 +570,7 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
 
 void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmStats* stats, const StatsRequest& req) {
   check_args(g);
+  check_scale_args(cfg, g);
   gemm_paths(cfg, g, key, stats, req);
   if (!cfg.nan_bits) return;
   // nan=: every NaN result with the hardware's bits, whichever path made it (dot_golden does the same).

@@ -35,10 +35,15 @@ struct GemmArgs {
   float* c = nullptr;
   std::int64_t ldc = 0;
   bool add_c = false;
+  // Block scales (MacConfig::scale, block=<n>): scale_a[i*(k/n) + q] for row i of op(A) and
+  // scale_b[q*n_cols + j] for column j of op(B), block q = l / n; k a multiple of n.
+  const float* scale_a = nullptr;
+  const float* scale_b = nullptr;
 };
 
 // Throws std::invalid_argument naming the bad argument (null pointer,
-// negative size, leading dimension too small).
+// negative size, leading dimension too small, block scales missing, given
+// without scale=, or not values of the scale kind).
 void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key = {}, GemmStats* stats = nullptr,
           const StatsRequest& req = {});
 void gemm_golden(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key = {}, GemmStats* stats = nullptr,

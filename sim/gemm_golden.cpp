@@ -18,13 +18,14 @@ void gemm_golden(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, 
       const OutputSlot slot{std::uint64_t(i * g.n + j), std::uint64_t(g.m * g.n)};
       double c;
       const double* addend = ops.addend(i, j, c);
-      g.c[i * g.ldc + j] =
-          float(dot_golden(cfg, a.data() + i * g.k, b.data() + j, g.n, g.k, key, slot, counts, addend));
+      const TermScales ts = ops.scales(i, j, cfg.block);
+      g.c[i * g.ldc + j] = float(dot_golden(cfg, a.data() + i * g.k, b.data() + j, g.n, g.k, key, slot, counts,
+                                            addend, ops.scales_or_null(ts)));
     }
   if (stats) {
     *stats = shape_stats(g, req);
     stats->counts = counts;
-    if (req.error) error_stats(ops, g, *stats);
+    if (req.error) error_stats(cfg, ops, g, *stats);
   }
 }
 

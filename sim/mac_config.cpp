@@ -184,6 +184,30 @@ const std::vector<MacPreset> kPresets = {
     {"blackwell.fp8e5m2", "in=fp8e5m2,acc=fp32,acc_round=rz,order=fused32,align=25,overflow=inf,nan=0x7fffffff",
      "tcgen05.mma kind::f8f6f4 k32 (sm_100a)", "not validated (mma.sync data)",
      "B200 tcgen05.mma k32 e5m2, as blackwell.fp8"},
+    // ---- NVIDIA block-scaled MMA (tcgen05.mma ... .block_scale, sm_100a), as MMA-Sim models it
+    // (simulator/arithmetic.py nv_fused_dot_add / nv_fused_dot_add_with_block_scale). Scales are
+    // separate arrays (lpsim.matmul(..., scale_a=, scale_b=); lpsim matmul --scale-a/--scale-b).
+    {"blackwell.mxfp8", "in=fp8e4m3,acc=fp32,acc_round=rz,order=fused32,align=25,scale=ue8m0,block=32,overflow=inf,nan=0x7fffffff",
+     "tcgen05.mma kind::mxf8f6f4.block_scale k32 (sm_100a)", "model (MMA-Sim), not validated on a GPU",
+     "MX fp8 (OCP MX v1.0, ue8m0 scale per 32): one fused step of 32 products whose exponents include both "
+     "scales' exponents, C in the alignment, 25 bits, fp32 RZ (MMA-Sim)"},
+    {"blackwell.mxfp8e5m2", "in=fp8e5m2,acc=fp32,acc_round=rz,order=fused32,align=25,scale=ue8m0,block=32,overflow=inf,nan=0x7fffffff",
+     "tcgen05.mma kind::mxf8f6f4.block_scale k32 (sm_100a)", "model (MMA-Sim), not validated on a GPU",
+     "as blackwell.mxfp8 with e5m2 elements"},
+    {"blackwell.mxfp6e3m2", "in=fp6e3m2,acc=fp32,acc_round=rz,order=fused32,align=25,scale=ue8m0,block=32,overflow=inf,nan=0x7fffffff",
+     "tcgen05.mma kind::mxf8f6f4.block_scale k32 (sm_100a)", "model (MMA-Sim), not validated on a GPU",
+     "as blackwell.mxfp8 with e3m2 (fp6) elements"},
+    {"blackwell.mxfp6e2m3", "in=fp6e2m3,acc=fp32,acc_round=rz,order=fused32,align=25,scale=ue8m0,block=32,overflow=inf,nan=0x7fffffff",
+     "tcgen05.mma kind::mxf8f6f4.block_scale k32 (sm_100a)", "model (MMA-Sim), not validated on a GPU",
+     "as blackwell.mxfp8 with e2m3 (fp6) elements"},
+    {"blackwell.mxfp4", "in=fp4e2m1,acc=fp32,acc_round=rz,order=fused64,align=35,scale=ue8m0,block=32,subsum=16,overflow=inf,nan=0x7fffffff",
+     "tcgen05.mma kind::mxf4.block_scale k64 (sm_100a)", "model (MMA-Sim), not validated on a GPU",
+     "MX fp4 (e2m1, ue8m0 scale per 32): 64 products in 4 chunks of 16 summed exactly, each chunk times its "
+     "scales one term whose exponent is the scales' alone, fused with C at 35 bits, fp32 RZ (MMA-Sim)"},
+    {"blackwell.nvfp4", "in=fp4e2m1,acc=fp32,acc_round=rz,order=fused64,align=35,scale=ue4m3,block=16,subsum=16,overflow=inf,nan=0x7fffffff",
+     "tcgen05.mma kind::mxf4nvf4.block_scale k64 (sm_100a)", "model (MMA-Sim), not validated on a GPU",
+     "NVFP4 (e2m1, ue4m3 scale per 16): as blackwell.mxfp4 with one e4m3 scale per chunk, whose significand "
+     "multiplies the chunk's sum and whose exponent (not below -6) aligns it (MMA-Sim)"},
     // ---- AMD CDNA matrix cores (v_mfma), from the Khattak-Mikaitis models (MATLAB-tensor-core:
     // models/MI100MC.m, MI250MC.m, MI300MC.m at d12a5b3^) and microsoft/MMA-Sim (simulator/amd.py),
     // models not validated here: no AMD hardware data. Each block of `fma` products, with C or the
@@ -195,11 +219,11 @@ const std::vector<MacPreset> kPresets = {
     {"cdna1.bf16", "in=bf16,acc=fp32,order=fused2,align=exact",
      "v_mfma_f32_*_bf16 (MI100, gfx908)", "model, not validated here",
      "Khattak-Mikaitis MI100 bf16: blocks of 2, exact, one rounding to nearest into fp32"},
-    {"cdna1.fp16.pairwise", "in=fp16,acc=fp32,order=pairwise,promote=4",
+    {"cdna1.fp16.pairwise", "in=fp16,prod=fp32,acc=fp32,order=pairwise,promote=4",
      "v_mfma_f32_*_f16 (MI100, gfx908)", "model, not validated here",
      "MMA-Sim CDNA1: products of 4 in an fp32 round-to-nearest pairwise tree, each tree added to the "
      "accumulator (from C) with one fp32 rounding to nearest; differs from cdna1.fp16 (Khattak-Mikaitis)"},
-    {"cdna1.bf16.pairwise", "in=bf16,acc=fp32,order=pairwise,promote=2",
+    {"cdna1.bf16.pairwise", "in=bf16,prod=fp32,acc=fp32,order=pairwise,promote=2",
      "v_mfma_f32_*_bf16 (MI100, gfx908)", "model, not validated here",
      "MMA-Sim CDNA1 bf16 (not _1k): pairwise trees of 2, as cdna1.fp16.pairwise"},
     {"cdna2.fp16", "in=fp16:nosub,prod=fp32:nosub,acc=fp32:nosub,order=pairwise,promote=4,outer=fp32:nosub",
@@ -212,24 +236,24 @@ const std::vector<MacPreset> kPresets = {
      "v_mfma_f32_*_bf16_1k (MI250X/MI210, gfx90a)", "model, not validated here",
      "Khattak-Mikaitis MI250 bf16 (fma = 4), as cdna2.fp16; MMA-Sim uses trees of 2 for the non-_1k bf16 "
      "instructions"},
-    {"cdna3.fp16", "in=fp16,acc=fp32,order=fused8,align=24,c_late=31,zero_exp=-126",
+    {"cdna3.fp16", "in=fp16,acc=fp32,order=fused8,align=24,c_late=31,zero_exp=-126,prod_overflow=inf",
      "v_mfma_f32_*_f16 (MI300X, gfx942)", "model, not validated here",
      "Khattak-Mikaitis MI300 (= MMA-Sim CDNA3 amd_fused_dot_rd_add): blocks of 8 products aligned among "
      "themselves (24 bits, truncated), their sum floored to 31 bits and C to 24 bits below the larger "
      "exponent (C = 0 counts as 2^-126), added, rounded once to nearest into fp32. Zero products enter the "
      "alignment at -126 as in MMA-Sim (Khattak-Mikaitis drop them)"},
-    {"cdna3.bf16", "in=bf16,acc=fp32,order=fused8,align=24,c_late=31,zero_exp=-126",
+    {"cdna3.bf16", "in=bf16,acc=fp32,order=fused8,align=24,c_late=31,zero_exp=-126,prod_overflow=inf",
      "v_mfma_f32_*_bf16 (MI300X, gfx942)", "model, not validated here",
      "Khattak-Mikaitis MI300 / MMA-Sim CDNA3 bf16: as cdna3.fp16 (blocks of 8, late C, round down)"},
-    {"cdna3.xf32", "in=tf32,in_round=rz,acc=fp32,order=fused4,align=24,c_late=31,zero_exp=-126",
+    {"cdna3.xf32", "in=tf32,in_round=rz,acc=fp32,order=fused4,align=24,c_late=31,zero_exp=-126,prod_overflow=inf",
      "v_mfma_f32_*_xf32 (MI300X, gfx942)", "model, not validated here",
      "as cdna3.fp16 in blocks of 4, fp32 operands truncated to tf32 (MMA-Sim truncate_to_tf32)"},
-    {"cdna3.fp8", "in=e4m3fnuz,acc=fp32,order=fused16,align=24,c_late=31,split=2,c_drop=25,zero_exp=-126",
+    {"cdna3.fp8", "in=e4m3fnuz,acc=fp32,order=fused16,align=24,c_late=31,split=2,c_drop=25,zero_exp=-126,prod_overflow=inf",
      "v_mfma_f32_*_fp8_fp8 (MI300X, gfx942)", "model, not validated here",
      "Khattak-Mikaitis MI300 fp8 (odd_even_grouping, fp8_fnuz) = MMA-Sim CDNA3 fp8: blocks of 16, even and "
      "odd k fused separately (24 bits), both floored to 24 bits below the larger and added, then as "
      "cdna3.fp16 except that a C more than 25 below is left out"},
-    {"cdna3.bf8", "in=e5m2fnuz,acc=fp32,order=fused16,align=24,c_late=31,split=2,c_drop=25,zero_exp=-126",
+    {"cdna3.bf8", "in=e5m2fnuz,acc=fp32,order=fused16,align=24,c_late=31,split=2,c_drop=25,zero_exp=-126,prod_overflow=inf",
      "v_mfma_f32_*_bf8_bf8 (MI300X, gfx942)", "model, not validated here",
      "Khattak-Mikaitis MI300 / MMA-Sim CDNA3 bf8: as cdna3.fp8 with e5m2fnuz operands"},
 };
@@ -299,6 +323,9 @@ std::string MacConfig::spelling() const {
     if (c_late) add("c_late=" + std::to_string(c_late));
     if (split) add("split=" + std::to_string(split));
     if (c_drop) add("c_drop=" + std::to_string(c_drop));
+    if (scale != ScaleKind::None)
+      add(std::string("scale=") + (scale == ScaleKind::UE8M0 ? "ue8m0" : "ue4m3") + ",block=" + std::to_string(block));
+    if (subsum) add("subsum=" + std::to_string(subsum));
     if (promote) add("promote=" + std::to_string(promote));
     if (interleave) add("interleave=" + std::to_string(interleave));
   }
@@ -308,6 +335,7 @@ std::string MacConfig::spelling() const {
   if (nan_bits) add(fmt_nan(*nan_bits));
   if (zero_exp) add("zero_exp=" + std::to_string(*zero_exp));
   if (zero_plus) add("zero_sign=pos");
+  if (prod_inf) add("prod_overflow=inf");
   return s;
 }
 
@@ -364,14 +392,14 @@ MacConfig parse_mac(std::string_view whole) {
   static const char* kKeys[] = {"in",    "in_round", "a",     "a_round",     "b",   "b_round",   "prod",
                                 "prod_round", "acc", "acc_round", "order", "align", "guard", "promote", "interleave",
                                 "outer", "outer_round", "out", "out_round", "overflow", "nan", "zero_exp", "zero_sign",
-                                "c_late", "split", "c_drop"};
+                                "c_late", "split", "c_drop", "prod_overflow", "scale", "block", "subsum"};
   for (const auto& [k, v] : kv) {
     bool known = false;
     for (const char* kk : kKeys) known |= k == kk;
     if (!known)
       fail(whole, "unknown key \"" + k +
                       "\" (keys: in a b prod acc outer out, each with _round; order align guard promote interleave; "
-                      "c_late split c_drop overflow nan zero_exp zero_sign)");
+                      "c_late split c_drop scale block subsum overflow nan zero_exp zero_sign prod_overflow)");
   }
   auto get = [&](const char* k) -> const std::string* {
     const auto it = kv.find(k);
@@ -429,8 +457,8 @@ MacConfig parse_mac(std::string_view whole) {
     fail(whole, "order=" + order + " (expected seq, pairwise, chunk<N> or fused<N>)");
   }
   if (m.order != Order::Fused && (get("align") || get("guard") || get("interleave") || get("c_late") || get("split") ||
-                                  get("c_drop")))
-    fail(whole, "align, guard, interleave, c_late, split and c_drop belong to order=fused<N>");
+                                  get("c_drop") || get("scale") || get("block") || get("subsum")))
+    fail(whole, "align, guard, interleave, c_late, split, c_drop, scale, block and subsum belong to order=fused<N>");
   if (m.order == Order::Seq && get("promote"))
     fail(whole, "promote= belongs to order=fused<N> and order=pairwise (seq with promotion every N is order=chunk<N>)");
   auto int_of = [&](const char* key, int lo, int hi) {
@@ -467,12 +495,32 @@ MacConfig parse_mac(std::string_view whole) {
       if (m.fused_n % m.split) fail(whole, "split must divide the fused width");
     }
     if (get("c_drop")) m.c_drop = int_of("c_drop", 1, 300);
+    if (get("scale")) {
+      const std::string& v = *get("scale");
+      if (v == "ue8m0") m.scale = ScaleKind::UE8M0;
+      else if (v == "ue4m3") m.scale = ScaleKind::UE4M3;
+      else fail(whole, "scale=" + v + " (expected ue8m0 or ue4m3)");
+      if (!get("block")) fail(whole, "scale= needs block=<n>, the elements per scale (MX: 32, NVFP4: 16)");
+      m.block = int_of("block", 1, 4096);
+      if (m.fused_n % m.block && m.block % m.fused_n)
+        fail(whole, "block=" + std::to_string(m.block) + " and order=fused" + std::to_string(m.fused_n) +
+                        ": one must divide the other");
+      if (get("prod") || m.c_late || m.interleave || m.align_exact)
+        fail(whole, "scale= combines with neither prod=, c_late, interleave nor align=exact");
+    } else if (get("block") || get("subsum")) {
+      fail(whole, "block and subsum need scale=ue8m0|ue4m3");
+    }
+    if (get("subsum")) {
+      m.subsum = int_of("subsum", 1, 4096);
+      if (m.block % m.subsum || m.fused_n % m.subsum) fail(whole, "subsum must divide both block and the fused width");
+    }
     if (get("promote")) {
       m.promote = int_of("promote", 1, 1 << 24);
       if (m.promote % m.fused_n) fail(whole, "promote must be a multiple of the fused width");
     }
     if (get("interleave")) {
       if (!m.promote) fail(whole, "interleave deals a promotion chunk's terms to its steps: it needs promote=");
+      if (m.scale != ScaleKind::None) fail(whole, "interleave does not combine with scale=");
       m.interleave = int_of("interleave", 1, m.fused_n);
       if (m.fused_n % m.interleave) fail(whole, "interleave must divide the fused width");
     }
@@ -494,8 +542,12 @@ MacConfig parse_mac(std::string_view whole) {
       fail(whole, "nan=" + *v + " (expected ieee, or the float32 bits of a quiet NaN as 0x + 8 hex digits, e.g. nan=0x7fffffff)");
     m.nan_bits = bits;
   }
-  if (m.order != Order::Fused && (get("zero_exp") || get("zero_sign")))
-    fail(whole, "zero_exp and zero_sign belong to order=fused<N> (they change a fused step's alignment and result)");
+  if (m.order != Order::Fused && (get("zero_exp") || get("zero_sign") || get("prod_overflow")))
+    fail(whole, "zero_exp, zero_sign and prod_overflow belong to order=fused<N> (they change a fused step)");
+  if (const std::string* v = get("prod_overflow")) {
+    if (*v == "inf") m.prod_inf = true;
+    else if (*v != "ieee") fail(whole, "prod_overflow=" + *v + " (expected ieee or inf)");
+  }
   if (const std::string* v = get("zero_exp")) {
     int e = 0;
     const auto r = std::from_chars(v->data(), v->data() + v->size(), e);
@@ -513,6 +565,11 @@ MacConfig parse_mac(std::string_view whole) {
     if (r && (r->format.kind == Kind::Scaled || !r->format.fits_in_float()))
       fail(whole, std::string(k) + "=" + r->format.spelling + ": operands must be element formats that fit in a float");
   }
+  if (m.subsum && !(m.a && m.b && m.a->format.kind == Kind::Float && m.b->format.kind == Kind::Float &&
+                    m.a->format.bits() <= 8 && m.b->format.bits() <= 8))
+    fail(whole, "subsum= needs operand formats of at most 8 bits (their chunk sums are then exact)");
+  if (m.scale != ScaleKind::None && !(m.a && m.b))
+    fail(whole, "scale= needs operand (element) formats: in=, or a= and b=");
   if (m.product) check_target(whole, "prod", *m.product);
   check_target(whole, "acc", m.acc);
   if (m.outer) check_target(whole, "outer", *m.outer);

@@ -16,6 +16,14 @@
 
 namespace lpsim::sim {
 
+// Block scales of the operands (OCP MX / NVIDIA block-scaled MMA): one scale per `block` consecutive
+// k of each row of op(A) and each column of op(B), given as values beside the operands.
+enum class ScaleKind : std::uint8_t {
+  None,
+  UE8M0,  // 2^e, e in -127..127 (NaN: code 0xff); MX
+  UE4M3,  // unsigned e4m3: 0..448 (NaN: 0x7f); NVFP4
+};
+
 enum class Order : std::uint8_t {
   Seq,       // one accumulator, rounded after every addition
   Pairwise,  // binary adder tree over the K products, each addition rounded
@@ -50,6 +58,11 @@ struct MacConfig {
                                    // each aligned to its own largest exponent, floored to align bits
                                    // below the largest of them and added (AMD CDNA3 fp8: g = 2)
   int c_drop = 0;                  // with c_late, c_drop=<d>: a C more than d below E' is left out
+  ScaleKind scale = ScaleKind::None;  // Fused, scale=ue8m0|ue4m3 with block=<n>: block-scaled operands; a
+  int block = 0;                   // product's alignment exponent adds its two scales' exponents
+  int subsum = 0;                  // with scale, subsum=<s>: each s consecutive products summed exactly first,
+                                   // the sum times its scales one term whose exponent is the scales' alone
+                                   // (NVIDIA kind::mxf4 / mxf4nvf4, MMA-Sim nv_fused_dot_add_with_block_scale)
   int promote = 0;                 // > 0: every `promote` terms the accumulator is added into `outer` and reset
                                    // (seq: order=chunk<N>; fused and pairwise: promote=<N>)
   int interleave = 0;              // Fused with promote, > 0: groups of `interleave` consecutive terms of a
@@ -66,7 +79,9 @@ struct MacConfig {
   std::optional<int> zero_exp;             // zero_exp=-126 (fused): a zero operand, or a zero C/accumulator,
                                            // enters a step's alignment with this exponent (else it is left out)
   bool zero_plus = false;                  // zero_sign=pos (fused): a step whose result is zero gives +0
-  bool ieee_edges() const { return !overflow_inf && !nan_bits && !zero_exp && !zero_plus; }
+  bool prod_inf = false;                   // prod_overflow=inf (fused): a product beyond the accumulator's range
+                                           // (>= 2^(emax+1)) makes the step +-inf, NaN with both signs (AMD)
+  bool ieee_edges() const { return !overflow_inf && !nan_bits && !zero_exp && !zero_plus && !prod_inf; }
 
   // Canonical spelling: parse(spelling()) == *this.
   std::string spelling() const;

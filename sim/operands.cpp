@@ -1,5 +1,7 @@
 #include "sim/operands.hpp"
 
+#include <sstream>
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -84,6 +86,11 @@ void round_operand(std::vector<float>& v, const std::optional<Rounded>& fmt, ari
 
 }  // namespace
 
+void check_scale_args(const MacConfig& cfg, const GemmArgs& g) {
+  if (cfg.scale == ScaleKind::None && (g.scale_a || g.scale_b))
+    throw std::invalid_argument("block scales given, but the MAC configuration has no scale= (e.g. blackwell.mxfp8)");
+}
+
 Operands pack_operands(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, bool golden) {
   Operands o;
   o.m = g.m, o.n = g.n, o.k = g.k;
@@ -99,6 +106,29 @@ Operands pack_operands(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey
   }
   round_operand(o.a, cfg.a, role_key(key, kRoleA), golden);
   round_operand(o.b, cfg.b, role_key(key, kRoleB), golden);
+  check_scale_args(cfg, g);
+  if (cfg.scale == ScaleKind::None) return o;
+  const char* kind = cfg.scale == ScaleKind::UE8M0 ? "ue8m0 (2^-127..2^127, or NaN)" : "ue4m3 (0..448 on e4m3's grid, or NaN)";
+  if (!g.scale_a || !g.scale_b)
+    throw std::invalid_argument(std::string("scale=") + kind + " needs both scale arrays, scale_a (m x k/" +
+                                std::to_string(cfg.block) + ") and scale_b (k/" + std::to_string(cfg.block) + " x n)");
+  if (g.k % cfg.block)
+    throw std::invalid_argument("k=" + std::to_string(g.k) + " is not a multiple of the scale block " +
+                                std::to_string(cfg.block));
+  const std::int64_t kb = g.k / cfg.block;
+  o.sa.assign(g.scale_a, g.scale_a + g.m * kb);
+  o.sb.assign(g.scale_b, g.scale_b + kb * g.n);
+  auto check = [&](const std::vector<double>& v, const char* name, std::int64_t cols) {
+    for (std::size_t q = 0; q < v.size(); ++q)
+      if (!is_scale_value(v[q], cfg.scale)) {
+        std::ostringstream msg;
+        msg << name << "[" << std::int64_t(q) / cols << ", " << std::int64_t(q) % cols << "] = " << v[q]
+            << " is not a " << kind << " scale";
+        throw std::invalid_argument(msg.str());
+      }
+  };
+  check(o.sa, "scale_a", kb);
+  check(o.sb, "scale_b", g.n);
   return o;
 }
 
@@ -112,15 +142,18 @@ GemmStats shape_stats(const GemmArgs& g, const StatsRequest& req) {
   return s;
 }
 
-void error_stats(const Operands& ops, const GemmArgs& g, GemmStats& s) {
+void error_stats(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, GemmStats& s) {
   double max_rel = 0, sum_rel = 0, sig = 0, noise = 0;
   std::int64_t counted = 0;
 #pragma omp parallel for schedule(static) reduction(max : max_rel) reduction(+ : sum_rel, sig, noise, counted)
   for (std::int64_t i = 0; i < g.m; ++i) {
     for (std::int64_t j = 0; j < g.n; ++j) {
       double ref = ops.c.empty() ? 0.0 : double(ops.c[std::size_t(i * g.n + j)]);
-      for (std::int64_t l = 0; l < g.k; ++l)
-        ref += double(ops.a[std::size_t(i * g.k + l)]) * double(ops.b[std::size_t(l * g.n + j)]);
+      for (std::int64_t l = 0; l < g.k; ++l) {
+        const double p = double(ops.a[std::size_t(i * g.k + l)]) * double(ops.b[std::size_t(l * g.n + j)]);
+        const std::int64_t q = cfg.block ? l / cfg.block : 0;
+        ref += ops.sa.empty() ? p : p * ops.sa[std::size_t(i * (g.k / cfg.block) + q)] * ops.sb[std::size_t(q * g.n + j)];
+      }
       const double got = g.c[i * g.ldc + j];
       const double err = got - ref;
       sig += ref * ref;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "sim/dot.hpp"
 #include "sim/gemm.hpp"
 
 namespace lpsim::sim {
@@ -16,6 +17,12 @@ struct Operands {
   std::int64_t m = 0, n = 0, k = 0;
   std::vector<float> a, b;  // a[i*k + l], b[l*n + j]: values of the operand formats, exact in float
   std::vector<float> c;     // with add_c: the addend C as given on entry, c[i*n + j]; else empty
+  std::vector<double> sa, sb;  // block scales: sa[i*(k/block) + q], sb[q*n + j]; else empty
+  TermScales scales(std::int64_t i, std::int64_t j, int block) const {
+    if (sa.empty()) return {};
+    return {sa.data() + i * (k / block), sb.data() + j, n};
+  }
+  const TermScales* scales_or_null(const TermScales& s) const { return sa.empty() ? nullptr : &s; }
   const double* addend(std::int64_t i, std::int64_t j, double& slot) const {
     if (c.empty()) return nullptr;
     slot = c[std::size_t(i * n + j)];
@@ -24,6 +31,8 @@ struct Operands {
 };
 
 void check_args(const GemmArgs& g);
+// Scales given to a MAC without scale= (pack_operands checks the rest).
+void check_scale_args(const MacConfig& cfg, const GemmArgs& g);
 
 // golden: element by element through the scalar golden rounding; otherwise
 // through the vectorised array path (bit-identical by arith's contract).
@@ -33,7 +42,7 @@ Operands pack_operands(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey
 GemmStats shape_stats(const GemmArgs& g, const StatsRequest& req);
 
 // Fills the error fields of `s` comparing C with an fp64 product of the
-// rounded operands (plus the addend with add_c).
-void error_stats(const Operands& ops, const GemmArgs& g, GemmStats& s);
+// rounded operands (with their block scales; plus the addend with add_c).
+void error_stats(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, GemmStats& s);
 
 }  // namespace lpsim::sim

@@ -196,6 +196,15 @@ inline Val mac_oracle(const sim::MacConfig& c, const std::vector<double>& a, con
           double dsum = acc.d;
           for (std::size_t l = g; l < g1; ++l) special |= p_[l].special, dsum += p_[l].d;
           if (special) { acc = special_into(dsum, c.acc); continue; }
+          if (c.prod_inf) {  // a product beyond the accumulator's binades: +-inf, NaN with both signs
+            const Q limit = pow2q(floor_log2(exact(c.acc.format.max_finite())) + 1);
+            bool pos = false, neg = false;
+            for (std::size_t l = g; l < g1; ++l) pos |= p_[l].q >= limit, neg |= p_[l].q <= -limit;
+            if (pos || neg) {
+              acc = special_into(pos && neg ? std::numeric_limits<double>::quiet_NaN() : pos ? INFINITY : -INFINITY, c.acc);
+              continue;
+            }
+          }
           // nominal exponents: operand exponents (not below their format's emin) added
           auto ex = [](double v, int emin) { return std::max(floor_log2(exact(std::fabs(v))), emin); };
           const int ea = c.a && c.a->format.kind == arith::Kind::Float ? c.a->format.emin() : -126;
@@ -280,6 +289,64 @@ inline Val mac_oracle(const sim::MacConfig& c, const std::vector<double>& a, con
   if (c.out) result = result.special ? special_into(result.d, *c.out) : round_val(result, *c.out, ovf);
   if (c.nan_bits && result.special && std::isnan(result.d)) result.d = double(std::bit_cast<float>(*c.nan_bits));
   return result;
+}
+
+// Block-scaled MMA (scale=, block=, subsum=), literally: fused steps whose terms are the products times
+// their two scales with exponent (factors' + scales'), or with subsum the exact sum of each run of products
+// times its scales with the scales' exponent alone; sa[q], sb[q] the scales of block q.
+inline Val scaled_oracle(const sim::MacConfig& c, const std::vector<double>& a, const std::vector<double>& b,
+                         const std::vector<double>& sa, const std::vector<double>& sb, const double* addend = nullptr) {
+  constexpr int kNone = std::numeric_limits<int>::min();
+  auto ex = [](double v, int emin) { return std::max(floor_log2(exact(std::fabs(v))), emin); };
+  auto sx = [&](double v) {
+    if (v == 0) return c.zero_exp ? *c.zero_exp : -6;  // a zero ue4m3 scale: its code's exponent, or zero_exp
+    return c.scale == sim::ScaleKind::UE4M3 ? ex(v, -6) : floor_log2(exact(v));
+  };
+  const int ea = c.a->format.emin(), eb = c.b->format.emin();
+  const int z = c.zero_exp.value_or(0);
+  Val acc = Val::of(addend ? *addend : 0.0);
+  const std::size_t k = a.size(), n = std::size_t(c.fused_n);
+  for (std::size_t g = 0; g < k; g += n) {
+    struct Term { double d; Q q; int e; bool has; };
+    std::vector<Term> t;
+    const std::size_t run = c.subsum ? std::size_t(c.subsum) : 1;
+    for (std::size_t l0 = g; l0 < std::min(k, g + n); l0 += run) {
+      const std::size_t q = l0 / std::size_t(c.block);
+      const double s = sa[q] * sb[q];
+      double d = 0;
+      Q v = 0;
+      for (std::size_t l = l0; l < l0 + run; ++l) d += a[l] * b[l] * s, v += exact(a[l]) * exact(b[l]);
+      const int es = std::isnan(s) ? 0 : sx(sa[q]) + sx(sb[q]);
+      if (!std::isfinite(d)) { t.push_back({d, 0, 0, false}); continue; }
+      v *= exact(sa[q]) * exact(sb[q]);
+      if (c.subsum) t.push_back({d, v, es, true});
+      else if (v != 0) t.push_back({d, v, ex(a[l0], ea) + ex(b[l0], eb) + es, true});
+      else t.push_back({d, v, (a[l0] == 0 ? z : ex(a[l0], ea)) + (b[l0] == 0 ? z : ex(b[l0], eb)) + es, bool(c.zero_exp)});
+    }
+    bool special = acc.special;
+    double dsum = acc.d;
+    for (const auto& x : t) special |= !std::isfinite(x.d), dsum += x.d;
+    if (special) { acc = special_into(dsum, c.acc); continue; }
+    int emax = kNone, zmax = kNone;
+    for (const auto& x : t)
+      if (x.has) (x.q != 0 ? emax : zmax) = std::max(x.q != 0 ? emax : zmax, x.e);
+    if (acc.q != 0) emax = std::max(emax, ex(acc.d, c.acc.format.emin()));
+    else if (c.zero_exp) zmax = std::max(zmax, z);
+    if (emax == kNone) { acc = Val::of(c.zero_plus ? 0.0 : dsum); continue; }
+    emax = std::max(emax, zmax);
+    const Q grid = pow2q(emax - c.align_bits);
+    auto trunc = [&](const Q& v) {
+      const Q r = v / grid;
+      return Q(Z(boost::multiprecision::numerator(r) / boost::multiprecision::denominator(r))) * grid;
+    };
+    Q sum = trunc(acc.q);
+    for (const auto& x : t) sum += trunc(x.q);
+    acc = sum == 0 ? Val::of(0.0) : round_exact(sum, c.acc, c.overflow_inf);
+    if (c.zero_plus && acc.q == 0) acc = Val::of(0.0);
+  }
+  if (c.out) acc = acc.special ? special_into(acc.d, *c.out) : round_val(acc, *c.out, c.overflow_inf);
+  if (c.nan_bits && acc.special && std::isnan(acc.d)) acc.d = double(std::bit_cast<float>(*c.nan_bits));
+  return acc;
 }
 
 }  // namespace lpsim::simtest

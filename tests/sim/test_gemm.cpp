@@ -63,6 +63,8 @@ const char* kOracleConfigs[] = {
     "in=bf16,acc=fp32,order=fused8,align=24,c_late=31",
     "in=fp8e5m2,acc=e5m10,order=fused8,align=12,c_late=16,split=2,c_drop=13,zero_exp=-20",
     "in=e4m3fnuz,acc=fp32,order=fused16,align=24,c_late=31,split=2,c_drop=25,zero_exp=-126",
+    "in=fp16,acc=e5m10,order=fused4,align=12,c_late=14,prod_overflow=inf",
+    "in=bf16,acc=e5m10,order=fused4,align=12,prod_overflow=inf",
     // edge semantics (MacConfig: overflow, nan, zero_exp, zero_sign)
     "hopper.fp16,zero_exp=-126,zero_sign=pos",
     "in=fp16,acc=e5m10,acc_round=rz,overflow=inf,nan=0x7fffffff",
@@ -592,4 +594,125 @@ TEST_CASE("AMD CDNA presets: exact blocks (MI100), flush to zero (MI250), late C
   // fp8: a C more than 25 binades below is left out (c_drop=25); 24 below still takes its unit off.
   CHECK(dot("cdna3.fp8", {1}, {1}, -0x1p-40) == 1);
   CHECK(dot("cdna3.fp8", {1}, {1}, -0x1p-24) == 1 - 0x1p-24);
+}
+
+namespace {
+
+// A random value of the scale kind: powers of two across a wide range (ue8m0), or e4m3 values >= 0 (ue4m3),
+// with some zeros for ue4m3.
+double draw_scale(std::mt19937_64& g, sim::ScaleKind kind) {
+  std::uniform_int_distribution<int> e8(-40, 40), code(0, 126);
+  if (kind == sim::ScaleKind::UE8M0) return std::ldexp(1.0, e8(g));
+  double v;
+  arith::golden_quantize(std::ldexp(1.0 + (code(g) % 8) / 8.0, code(g) % 16 - 9), arith::parse_format("e4m3fn"), {}, {}, 0, v);
+  return code(g) < 6 ? 0.0 : v;
+}
+
+}  // namespace
+
+TEST_CASE("block-scaled MMA: golden against the exact oracle, every path against golden, bad scales refused") {
+  const char* configs[] = {
+      "blackwell.mxfp8", "blackwell.mxfp8e5m2", "blackwell.mxfp6e2m3", "blackwell.mxfp4", "blackwell.nvfp4",
+      "blackwell.mxfp4,block=16", "blackwell.nvfp4,zero_exp=-126,zero_sign=pos", "blackwell.mxfp8,a=fp8e5m2",
+      "blackwell.mxfp8,zero_exp=-126,promote=64,outer=fp32",
+      "in=fp8e4m3,acc=e8m13,acc_round=rz,order=fused16,align=13,scale=ue8m0,block=32",  // block > step
+  };
+  std::mt19937_64 g(77);
+  std::size_t checked = 0, mismatches = 0, outputs = 0;
+  for (const char* spelling : configs) {
+    const MacConfig cfg = sim::parse_mac(spelling);
+    INFO(spelling);
+    const std::int64_t m = 5, n = 7, k = 128, kb = k / cfg.block;
+    for (int kind = 0; kind < 8; ++kind) {
+      std::vector<float> a(std::size_t(m * k)), b(std::size_t(k * n)), sa(std::size_t(m * kb)), sb(std::size_t(kb * n));
+      for (std::int64_t i = 0; i < m; ++i) {
+        auto row = draw(g, kind % 7, std::size_t(k), true);  // no infinities: the formats lack them
+        std::copy(row.begin(), row.end(), a.begin() + i * k);
+      }
+      for (std::int64_t j = 0; j < n; ++j) {
+        const auto col = draw(g, kind % 7, std::size_t(k), false);
+        for (std::int64_t l = 0; l < k; ++l) b[std::size_t(l * n + j)] = col[std::size_t(l)];
+      }
+      in_format(a, cfg.a);
+      in_format(b, cfg.b);
+      for (auto& s : sa) s = float(draw_scale(g, cfg.scale));
+      for (auto& s : sb) s = float(draw_scale(g, cfg.scale));
+      if (kind == 7) sa[1] = NAN;  // a NaN scale: NaN results in that row
+      std::vector<float> c0 = matrix(g, m, n, 2.0);
+      // Golden against the oracle, output by output.
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < n; ++j) {
+          const std::vector<double> ar(a.begin() + i * k, a.begin() + (i + 1) * k);
+          std::vector<double> bc(static_cast<std::size_t>(k)), sar, sbc;
+          for (std::int64_t l = 0; l < k; ++l) bc[std::size_t(l)] = b[std::size_t(l * n + j)];
+          for (std::int64_t q = 0; q < kb; ++q) sar.push_back(sa[std::size_t(i * kb + q)]), sbc.push_back(sb[std::size_t(q * n + j)]);
+          const double addend = c0[std::size_t(i * n + j)];
+          const sim::TermScales ts{sar.data(), sbc.data(), 1};
+          sim::MacCounts counts;
+          const double got = sim::dot_golden(cfg, ar.data(), bc.data(), 1, k, {}, {}, counts, &addend, &ts);
+          const double want = cfg.promote ? got : simtest::scaled_oracle(cfg, ar, bc, sar, sbc, &addend).d;
+          ++checked;
+          if (!same(got, want, true)) {
+            ++mismatches;
+            if (mismatches <= 3) FAIL_CHECK("kind " << kind << " (" << i << "," << j << "): golden " << got << " oracle " << want);
+          }
+        }
+      // The fast GEMM against the golden one, with and without C, 1 and 2 threads.
+      for (bool add_c : {false, true})
+        for (int threads : {1, 2}) {
+          std::vector<float> want = c0, got = c0;
+          GemmArgs ga{m, n, k, a.data(), k, false, b.data(), n, false, want.data(), n, add_c, sa.data(), sb.data()};
+          sim::gemm_golden(cfg, ga);
+          ga.c = got.data();
+          omp_set_num_threads(threads);
+          sim::gemm(cfg, ga);
+          omp_set_num_threads(2);
+          CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
+          outputs += want.size();
+        }
+    }
+  }
+  MESSAGE("block-scaled: " << checked << " outputs golden vs oracle, " << mismatches << " mismatches; " << outputs
+                           << " fast vs golden");
+  CHECK(mismatches == 0);
+
+  // A scale puts its exponent into the alignment: 1 * 2^20 (scaled) next to 1 (unscaled block) keeps
+  // 25 bits below 2^20, so 1 * 2^-10 in the second block is lost; without the first scale it is kept.
+  {
+    std::vector<double> a = {1, 0x1p-10}, b = {1, 1};
+    std::vector<double> sa = {0x1p20, 1}, sb = {1, 1};
+    const sim::TermScales ts{sa.data(), sb.data(), 1};
+    sim::MacCounts counts;
+    CHECK(sim::dot_golden(sim::parse_mac("in=fp8e4m3,acc=fp32,acc_round=rz,order=fused2,align=25,scale=ue8m0,block=1"),
+                          a.data(), b.data(), 1, 2, {}, {}, counts, nullptr, &ts) == 0x1p20);
+    sa[0] = 0x1p10;
+    CHECK(sim::dot_golden(sim::parse_mac("in=fp8e4m3,acc=fp32,acc_round=rz,order=fused2,align=25,scale=ue8m0,block=1"),
+                          a.data(), b.data(), 1, 2, {}, {}, counts, nullptr, &ts) == 0x1p10 + 0x1p-10);
+  }
+  // Bad scales and arguments name the problem.
+  const MacConfig nv = sim::parse_mac("blackwell.nvfp4"), m8 = sim::parse_mac("blackwell.mxfp8");
+  std::vector<float> a(64, 1.f), b(64, 1.f), c(1), s4(4, 1.f), s2(2, 1.f);
+  auto refused = [&](const MacConfig& cfg, std::int64_t k, const float* sa, const float* sb, const char* what) {
+    GemmArgs ga{1, 1, k, a.data(), k, false, b.data(), 1, false, c.data(), 1, false, sa, sb};
+    try {
+      sim::gemm(cfg, ga);
+      FAIL("accepted: " << std::string(what));
+    } catch (const std::invalid_argument& e) {
+      INFO(e.what());
+      CHECK(std::string(e.what()).find(what) != std::string::npos);
+    }
+  };
+  refused(nv, 64, nullptr, nullptr, "needs both scale arrays");
+  refused(nv, 40, s4.data(), s4.data(), "not a multiple of the scale block");
+  refused(sim::parse_mac("fp32"), 64, s4.data(), s4.data(), "has no scale=");
+  s4[2] = -1;
+  refused(nv, 64, s4.data(), s4.data(), "scale_a[0, 2] = -1 is not a ue4m3");
+  s2[1] = 3;
+  refused(m8, 64, s2.data(), s2.data(), "scale_a[0, 1] = 3 is not a ue8m0");
+  for (const char* bad : {"blackwell.mxfp8,block=24", "in=fp8e4m3,acc=fp32,scale=ue8m0,block=32", "blackwell.mxfp8,scale=e8m0",
+                          "in=fp16,acc=fp32,order=fused16,align=25,scale=ue8m0,block=16,subsum=16",
+                          "blackwell.mxfp4,subsum=12", "in=fp8e4m3,acc=fp32,order=fused32,align=25,block=32"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(sim::parse_mac(bad), std::invalid_argument);
+  }
 }
