@@ -127,6 +127,28 @@ TensorCoreSet read_tensor_core_set(const std::string& dir_name) {
   s.c = one_column(pc);
   if (const std::string p = find(dir, "d_" + s.gpu + "_fp32"); !p.empty()) s.d_fp32 = one_column(p);
   if (const std::string p = find(dir, "d_" + s.gpu + "_fp16"); !p.empty()) s.d_fp16 = one_column(p);
+  const std::string psa = find(dir, "sa_" + tag), psb = find(dir, "sb_" + tag);
+  if (psa.empty() != psb.empty())
+    fail((dir / ((psa.empty() ? "sa_" : "sb_") + tag + ".txt")).string(), "block scales of both operands (sa_ and sb_)",
+         "only one of them");
+  if (!psa.empty()) {
+    const auto sa = read_words(psa, "8-digit hex fp32 scale values", hex32);
+    const auto sb = read_words(psb, "8-digit hex fp32 scale values", hex32);
+    s.blocks = sa.empty() ? 0 : std::int64_t(sa[0].size());
+    if (s.blocks == 0 || s.k % s.blocks)
+      fail(psa, "a number of scales per line dividing K = " + std::to_string(s.k), std::to_string(s.blocks));
+    check(psa, sa, s.blocks);
+    check(psb, sb, s.blocks);
+    for (const auto& v : sa) s.sa.insert(s.sa.end(), v.begin(), v.end());
+    for (const auto& v : sb) s.sb.insert(s.sb.end(), v.begin(), v.end());
+  }
+  if (const fs::path pm = dir / "mac.txt"; fs::exists(pm)) {
+    const auto bytes = read_file_bytes(pm.string(), "a MAC spelling", 4096);
+    s.mac.assign(bytes.begin(), bytes.end());
+    while (!s.mac.empty() && (s.mac.back() == '\n' || s.mac.back() == '\r' || s.mac.back() == ' ')) s.mac.pop_back();
+    if (s.mac.empty() || s.mac.find_first_of("\n\r\t ") != std::string::npos)
+      fail(pm.string(), "one MAC spelling on one line", "\"" + s.mac + "\"");
+  }
   if (s.d_fp32.empty() && s.d_fp16.empty())
     fail((dir / ("d_" + s.gpu + "_fp32.txt.gz")).string(), "the GPU's results (d_<GPU>_fp32 or d_<GPU>_fp16)", "neither");
   return s;

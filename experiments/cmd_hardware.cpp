@@ -63,7 +63,8 @@ Tally compare(const sim::MacConfig& cfg, const data::TensorCoreSet& s, const std
     for (int fast = 0; fast < 2; ++fast) {
       d[fast] = zero_c ? 0.f : s.c[std::size_t(i)];
       if (c16) d[fast] = arith::quantize(d[fast], fp16, {}, {}, 0);  // the fp16 C register: RNE, as the harness casts it
-      const sim::GemmArgs g{1, 1, s.k, s.a.data() + i * s.k, s.k, false, s.b.data() + i * s.k, 1, false, d + fast, 1, true};
+      sim::GemmArgs g{1, 1, s.k, s.a.data() + i * s.k, s.k, false, s.b.data() + i * s.k, 1, false, d + fast, 1, true};
+      if (s.blocks) g.scale_a = s.sa.data() + i * s.blocks, g.scale_b = s.sb.data() + i * s.blocks;  // 1 x blocks, blocks x 1
       (fast ? sim::gemm : sim::gemm_golden)(cfg, g, {}, nullptr, {});
     }
     const std::uint32_t w = std::bit_cast<std::uint32_t>(want[std::size_t(i)]);
@@ -85,7 +86,7 @@ int run(const HardwareArgs& x) {
     for (const bool fp16_result : {false, true}) {
       const std::vector<float>& want = fp16_result ? s.d_fp16 : s.d_fp32;
       if (want.empty()) continue;
-      std::string mac = x.mac;
+      std::string mac = x.mac.empty() ? s.mac : x.mac;  // --mac, else the set's mac.txt, else the GPU's preset
       if (mac.empty()) {
         const auto arch = kArch.find(s.gpu), input = kInput.find(s.input);
         if (arch == kArch.end() || input == kInput.end())
@@ -103,6 +104,9 @@ int run(const HardwareArgs& x) {
         failed += 1;
         continue;
       }
+      if (s.blocks && cfg.scale != sim::ScaleKind::None && cfg.block != s.k / s.blocks)
+        throw std::invalid_argument(fmt::format("{}: {} scales per vector of K = {} (blocks of {}), but the MAC {} has block={}",
+                                                name, s.blocks, s.k, s.k / s.blocks, mac, cfg.block));
       const bool zero_c = c_is_zero(s.gpu, s.input, fp16_result);
       const Tally t = compare(cfg, s, want, zero_c, fp16_result);
       std::string status = t.golden == 0 && t.fast == 0 ? "ok" : "MISMATCH";

@@ -1,6 +1,7 @@
 // `lpsim info [FORMAT...]`: the named formats, or the properties of given spellings.
 #include <fmt/core.h>
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -14,10 +15,18 @@ namespace lpsim::cli {
 void add_info(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "list the named formats and rounding modes, or describe given formats");
   auto specs = std::make_shared<std::vector<std::string>>();
-  auto macs = std::make_shared<bool>(false);
+  auto macs = std::make_shared<bool>(false), markdown = std::make_shared<bool>(false);
   cmd->add_option("formats", *specs, "format spellings to describe (default: every alias)");
   cmd->add_flag("--macs", *macs, "list the MAC presets (hardware behaviours) with their spelling and source");
-  cmd->callback([specs, macs] {
+  cmd->add_flag("--markdown", *markdown, "with --macs: one Markdown table (the one in docs/gpu-presets.md)");
+  cmd->callback([specs, macs, markdown] {
+    if (*markdown && !*macs) throw std::invalid_argument("--markdown goes with --macs");
+    if (*macs && *markdown) {
+      fmt::print("| preset | instruction | parameters | validation | source |\n|---|---|---|---|---|\n");
+      for (const auto& p : sim::mac_presets())
+        fmt::print("| `{}` | {} | `{}` | {} | {} |\n", p.name, p.instruction, p.spelling, p.validated, p.source);
+      return;
+    }
     if (*macs) {
       // One row per preset: name, instruction, validation; then its full spelling and its sources.
       fmt::print("{:<30} {:<44} {}\n", "preset", "instruction", "validation (docs/gpu-presets.md)");

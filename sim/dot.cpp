@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <vector>
 
 #include "sim/exact_round.hpp"
@@ -233,6 +234,8 @@ double fused_step(const MacConfig& cfg, double c, const double* a, const double*
 double dot_golden(const MacConfig& cfg, const double* a, const double* b, std::int64_t sb, std::int64_t k,
                   arith::RandomKey key, OutputSlot slot, MacCounts& counts, const double* addend,
                   const TermScales* scales) {
+  if (cfg.scale != ScaleKind::None && !scales)
+    throw std::invalid_argument("the MAC " + cfg.spelling() + " is block-scaled: its dot products need the block scales");
   const Ctx ctx{cfg, key, slot, counts};
   double result = 0;
   if (cfg.order == Order::Pairwise) {

@@ -82,3 +82,47 @@ def test_bad_data_is_named(tmp_path):
     assert r.returncode == 0 and re.search(r"X1/fp16 .* 1/1 ", r.stdout)  # 1*1 + 1*1 + 0 = 2, not the 0 given
     r = run(tmp_path)  # no preset for an unknown GPU
     assert r.returncode == 1 and "X1" in r.stderr and "--mac" in r.stderr
+
+
+DOCS = ROOT / "docs" / "gpu-presets.md"
+REFERENCE = ROOT / "tests" / "data" / "reference-models"
+
+
+def test_the_docs_preset_table_is_lpsim_info_macs():
+    text = DOCS.read_text()
+    begin, end = "<!-- presets: lpsim info --macs --markdown -->\n", "<!-- end presets -->"
+    table = text[text.index(begin) + len(begin):text.index(end)]
+    r = subprocess.run([LPSIM, "info", "--macs", "--markdown"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert table == r.stdout, "docs/gpu-presets.md's preset table is stale: paste `lpsim info --macs --markdown`"
+    presets = [line.split("`")[1] for line in r.stdout.splitlines()[2:]]
+    assert len(presets) == len(set(presets)) and {"blackwell.nvfp4", "cdna3.fp8", "hopper.fp8"} <= set(presets)
+
+
+def test_amd_block_scaled_and_edge_presets_match_the_reference_models():
+    r = run(REFERENCE, "--check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    table = rows(r.stdout)
+    assert len(table) == 24
+    for (name, result), (mac, golden, fast, status) in table.items():
+        n = golden.split("/")[1]
+        assert (golden, fast) == (f"0/{n}", f"0/{n}") and status == "ok", (name, mac)
+    assert table[("KM_MI100/fp16", "fp32")][0] == "cdna1.fp16"  # the exact-block model (align=exact)
+    assert table[("CDNA3/fp8", "fp32")][0] == "cdna3.fp8"
+
+
+@pytest.mark.parametrize("name,mac", [
+    ("CDNA3/fp16", "in=fp16,acc=fp32,order=fused8,align=24"),                   # C joining the alignment, not late
+    ("CDNA3/fp8", "in=e4m3fnuz,acc=fp32,order=fused16,align=24,c_late=31,zero_exp=-126"),  # no even/odd split
+    ("KM_MI100/fp16", "cdna1.fp16.pairwise"),                                  # MMA-Sim's CDNA1 is not K-M's
+    ("CDNA2/fp16", "cdna1.fp16.pairwise"),                                     # no flush to zero
+    ("BW_NVFP4/e2m1", "blackwell.nvfp4,align=25,zero_exp=-126,zero_sign=pos"),  # the partial sums' width
+    ("BW_MXF8F6F4/e4m3", "blackwell.mxfp8,subsum=16,zero_exp=-126,zero_sign=pos"),  # exact chunks: mxf4 only
+    ("EDGE_Hopper_bf16/bf16", "hopper.bf16,overflow=ieee,zero_exp=-126,zero_sign=pos"),  # RZ overflow is inf
+    ("EDGE_Hopper_fp16/fp16", "hopper.fp16,nan=ieee,zero_exp=-126,zero_sign=pos"),       # NaN is 0x7fffffff
+])
+def test_a_wrong_reference_model_is_caught(name, mac):
+    r = run(REFERENCE, "--set", name, "--mac", mac)
+    assert r.returncode == 0, r.stderr
+    (golden, fast), = [(v[1], v[2]) for v in rows(r.stdout).values()]
+    assert int(golden.split("/")[0]) > 0 and golden == fast, (name, mac, golden)
