@@ -104,6 +104,9 @@ int run(const HardwareArgs& x) {
         failed += 1;
         continue;
       }
+      if (!s.blocks && cfg.scale != sim::ScaleKind::None)
+        throw std::invalid_argument(fmt::format("{}: the MAC {} is block-scaled, but the set has no block scales (sa_, sb_ files)",
+                                                name, mac));
       if (s.blocks && cfg.scale != sim::ScaleKind::None && cfg.block != s.k / s.blocks)
         throw std::invalid_argument(fmt::format("{}: {} scales per vector of K = {} (blocks of {}), but the MAC {} has block={}",
                                                 name, s.blocks, s.k, s.k / s.blocks, mac, cfg.block));

@@ -82,6 +82,25 @@ def test_bad_data_is_named(tmp_path):
     assert r.returncode == 0 and re.search(r"X1/fp16 .* 1/1 ", r.stdout)  # 1*1 + 1*1 + 0 = 2, not the 0 given
     r = run(tmp_path)  # no preset for an unknown GPU
     assert r.returncode == 1 and "X1" in r.stderr and "--mac" in r.stderr
+    # A set's mac.txt names its MAC; block scales come in pairs, a whole number of blocks per vector.
+    (d / "mac.txt").write_text("fp32 acc=fp16\n")
+    r = run(tmp_path)
+    assert r.returncode == 1 and "mac.txt" in r.stderr and "one MAC spelling" in r.stderr
+    (d / "mac.txt").write_text("in=fp16,acc=fp32,order=fused2,align=25,scale=ue8m0,block=2\n")
+    r = run(tmp_path)
+    assert r.returncode == 1 and "block-scaled" in r.stderr  # no scales in the set
+    (d / "sa_X1_fp16.txt").write_text("3f800000\n")
+    r = run(tmp_path)
+    assert r.returncode == 1 and "sb_X1_fp16.txt" in r.stderr and "only one of them" in r.stderr
+    (d / "sb_X1_fp16.txt").write_text("3f800000 3f800000\n")
+    r = run(tmp_path)
+    assert r.returncode == 1 and "sb_X1_fp16.txt" in r.stderr and "1 values on line 1" in r.stderr
+    (d / "sb_X1_fp16.txt").write_text("40000000\n")  # 1*1*1*2 + 1*1*1*2 = 4
+    (d / "d_X1_fp32.txt").write_text(format(0x40800000, "032b") + "\n")
+    r = run(tmp_path, "--check")
+    assert r.returncode == 0 and re.search(r"X1/fp16 .* 0/1 .* 0/1 .*ok", r.stdout), r.stdout + r.stderr
+    r = run(tmp_path, "--mac", "in=fp16,acc=fp32,order=fused1,align=25,scale=ue8m0,block=1")
+    assert r.returncode == 1 and "block=1" in r.stderr and "blocks of 2" in r.stderr
 
 
 DOCS = ROOT / "docs" / "gpu-presets.md"
