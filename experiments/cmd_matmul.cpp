@@ -89,7 +89,7 @@ void run(const MatmulArgs& x) {
   if (quiet && !x.out.empty()) return;
   std::FILE* info = x.out.empty() ? stderr : stdout;  // keep stdout for C when it goes there
   fmt::print(info, "{}: {}x{}, K = {}, MAC {} (path {})\n", add_c ? "D = A.B + C" : "C = A.B", c.rows, c.cols, a.cols,
-             cfg.spelling(), add_c ? (cfg.order == sim::Order::Fused ? "fused" : "tiled") : sim::gemm_path(cfg));
+             cfg.spelling(), sim::gemm_path(cfg, add_c));
   if (x.counts)
     fmt::print(info, "additions {}  swamped {}  overflows {}  saturations {}\n", st.counts.additions,
                st.counts.swamped, st.counts.overflows, st.counts.saturations);

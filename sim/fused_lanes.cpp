@@ -169,14 +169,17 @@ struct Lane {
 }
 
 [[gnu::target("avx2")]] void row(const MacConfig& cfg, const double* a, const double* ea, const double* panel,
-                                 const double* eb_panel, std::int64_t k, double* out) {
+                                 const double* eb_panel, std::int64_t k, const double* addend, double* out) {
   const Lane acc_lane = make_lane(cfg.acc, cfg.zero_plus);
   const Lane outer_lane = make_lane(cfg.promote > 0 ? *cfg.outer : cfg.acc);
   const std::int64_t chunk = cfg.promote > 0 ? cfg.promote : std::max<std::int64_t>(k, 1);
-  __m256d res[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()}, acc[2] = {res[0], res[1]};
+  // C (D = A.B + C) starts the accumulator, or with promotion the outer accumulator (dot.hpp).
+  const __m256d c_lo = addend ? _mm256_loadu_pd(addend) : _mm256_setzero_pd();
+  const __m256d c_hi = addend ? _mm256_loadu_pd(addend + 4) : _mm256_setzero_pd();
+  __m256d res[2] = {c_lo, c_hi}, acc[2] = {c_lo, c_hi};
   for (std::int64_t c0 = 0; c0 < k; c0 += chunk) {
     const std::int64_t c1 = std::min(k, c0 + chunk);
-    acc[0] = acc[1] = _mm256_setzero_pd();
+    if (cfg.promote > 0) acc[0] = acc[1] = _mm256_setzero_pd();
     for (std::int64_t g = c0; g < c1; g += cfg.fused_n) {
       const int terms = int(std::min<std::int64_t>(cfg.fused_n, c1 - g));
       for (int v = 0; v < 2; ++v)
@@ -207,8 +210,8 @@ bool fused_lanes_apply(const MacConfig& cfg) {
 }
 
 void fused_lanes_row(const MacConfig& cfg, const double* a, const double* ea, const double* panel,
-                     const double* eb_panel, std::int64_t k, double* out) {
-  row(cfg, a, ea, panel, eb_panel, k, out);
+                     const double* eb_panel, std::int64_t k, const double* addend, double* out) {
+  row(cfg, a, ea, panel, eb_panel, k, addend, out);
 }
 
 void fused_nominal_exponents(const MacConfig& cfg, bool left, const double* x, double* e, std::int64_t n) {

@@ -29,8 +29,9 @@ inline constexpr std::int64_t kFusedCols = 8;
 // out[j] (j < kFusedCols) = one output row's fused accumulation (before the
 // output rounding) of a[l] * panel[l*kFusedCols + j] over l < k. ea and eb
 // hold the nominal exponents of a and of the panel (fused_nominal_exponents).
+// addend: kFusedCols values of C (D = A.B + C, entering as in dot.hpp), or nullptr.
 void fused_lanes_row(const MacConfig& cfg, const double* a, const double* ea, const double* panel,
-                     const double* eb_panel, std::int64_t k, double* out);
+                     const double* eb_panel, std::int64_t k, const double* addend, double* out);
 
 // The alignment exponent of each operand value: max(ilogb(x), emin of its
 // format) as in fused_step (0 for zeros, which never align).

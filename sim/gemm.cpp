@@ -360,9 +360,12 @@ void fused_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, a
   for (std::int64_t t = 0; t < panels * g.m; ++t) {
     errors.run([&] {
       const std::int64_t pn = t / g.m, i = t % g.m, j0 = pn * kFusedCols, w = std::min(kFusedCols, g.n - j0);
-      double row[kFusedCols];
+      double row[kFusedCols], c[kFusedCols] = {};
       const std::size_t at = std::size_t(pn * g.k * kFusedCols);
-      fused_lanes_row(cfg, a.data() + i * g.k, ea.data() + i * g.k, bp.data() + at, ebp.data() + at, g.k, row);
+      if (g.add_c)
+        for (std::int64_t j = 0; j < w; ++j) c[j] = ops.c[std::size_t(i * g.n + j0 + j)];
+      fused_lanes_row(cfg, a.data() + i * g.k, ea.data() + i * g.k, bp.data() + at, ebp.data() + at, g.k,
+                      g.add_c ? c : nullptr, row);
       MacCounts none;
       if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none, cfg.overflow_inf);
       for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
@@ -373,8 +376,10 @@ void fused_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, a
 
 }  // namespace
 
-const char* gemm_path(const MacConfig& cfg) {
+const char* gemm_path(const MacConfig& cfg, bool add_c) {
   if (cfg.order == Order::Fused) return fused_lanes_apply(cfg) ? "fused-lanes" : "fused";
+  // D = A.B + C: fused-lanes and per-output start from C; the float-lane and integer paths start from zero.
+  if (add_c && !(cfg.order == Order::Pairwise && cfg.promote)) return "tiled";
   if (cfg.order == Order::Pairwise && cfg.promote) return "per-output";  // dot_golden per output, in parallel
   // (overflow=inf and nan= are applied by the tiled path and after every path; the fp32 kernels know neither)
   if (cfg.order == Order::Seq && !cfg.promote && !cfg.product && is_fp32_rne(cfg.acc) && cfg.ieee_edges())
@@ -392,11 +397,9 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
     return;
   }
   const bool count = stats && req.counts;
-  std::string path = gemm_path(cfg);
+  std::string path = gemm_path(cfg, g.add_c);
   if (path == "float-lanes" && count) path = "tiled";  // the tiled path counts events
   if (path == "fused-lanes" && count) path = "fused";
-  // D = A.B + C: the paths that start each output from C (the vector lanes start from zero).
-  if (g.add_c && path != "per-output") path = cfg.order == Order::Fused ? "fused" : "tiled";
   if (path == "fma-fp32" && !count && !cfg.a && !cfg.b && !cfg.out && !(stats && req.error)) {
     // Operands used as given: no copy, the blocked GEMM packs them itself.
     fma_gemm_fp32(g.m, g.n, g.k, g.a, g.lda, g.trans_a, g.b, g.ldb, g.trans_b, g.c, g.ldc);

@@ -52,6 +52,7 @@ void gemm_golden(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key =
 // Which implementation gemm() picks for a configuration, and why it is exact
 // (for benchmarks and tests): "fma-fp32", "integer", "float-lanes", "tiled",
 // "fused-lanes", "fused", "per-output" (the golden dot product per output, in parallel).
-const char* gemm_path(const MacConfig& cfg);
+// add_c: with D = A.B + C (paths that cannot start from C give way).
+const char* gemm_path(const MacConfig& cfg, bool add_c = false);
 
 }  // namespace lpsim::sim

@@ -340,14 +340,20 @@ TEST_CASE("vector-lane GEMM paths match the golden model on adversarial data") {
         for (std::int64_t l = 0; l < k; ++l) b[std::size_t(l * n + j)] = col[std::size_t(l)];
       }
       const Shape s{m, n, k, false, false};
-      const Run want = run(true, cfg, s, a, b, 1);
-      const Run got = run(false, cfg, s, a, b, 2, false);
-      std::size_t bad = 0;
-      for (std::size_t q = 0; q < want.c.size(); ++q) bad += std::memcmp(&want.c[q], &got.c[q], sizeof(float)) != 0;
-      INFO(std::string(spelling) << " kind " << kind);
-      CHECK(bad == 0);
-      outputs += want.c.size();
-      mismatches += bad;
+      // Without and with an adversarial C (D = A.B + C: fused-lanes starts from it).
+      std::vector<float> addend = draw(g, kind, std::size_t(m * n), true);
+      if (cfg.acc.format.kind == arith::Kind::Fixed) in_format(addend, sim::Rounded{cfg.acc.format, {}});
+      const std::vector<float>* none = nullptr;
+      for (const std::vector<float>* c : {none, static_cast<const std::vector<float>*>(&addend)}) {
+        const Run want = run(true, cfg, s, a, b, 1, true, c);
+        const Run got = run(false, cfg, s, a, b, 2, false, c);
+        std::size_t bad = 0;
+        for (std::size_t q = 0; q < want.c.size(); ++q) bad += std::memcmp(&want.c[q], &got.c[q], sizeof(float)) != 0;
+        INFO(std::string(spelling) << " kind " << kind << std::string(c ? " with C" : ""));
+        CHECK(bad == 0);
+        outputs += want.c.size();
+        mismatches += bad;
+      }
     }
   }
   MESSAGE("vector lanes vs golden on adversarial data: " << outputs << " outputs, " << mismatches << " mismatches");
