@@ -148,8 +148,9 @@ double fused_step(const MacConfig& cfg, double c, const double* a, const double*
   int n = terms;
   if (scales) {
     // Block scales multiply the values (exactly: powers of two, or 4-bit significands) and add their
-    // exponents; with subsum each run of products is first summed exactly (exact in double: operands of
-    // <= 8 bits) and enters as one term whose exponent is its scales' alone, whatever its value.
+    // exponents; with subsum each run of products is first summed exactly (exact in double: the parser
+    // checks the operand formats' span) and enters as one term whose exponent is its scales' alone,
+    // whatever its value.
     auto scale_pair = [&](int t, double& s, int& es) {
       const std::int64_t q = (first + t) / cfg.block;
       const double x = scales->a[q], y = scales->b[q * scales->sb];
@@ -165,11 +166,12 @@ double fused_step(const MacConfig& cfg, double c, const double* a, const double*
         scale_pair(t, s, es);
         v[t] *= s;
         e[t] += es;
+        if (v[t] == 0) has[t] = cfg.zero_exp.has_value();  // a zero scale makes the term a zero
       }
     } else {
       n = 0;
       for (int t0 = 0; t0 < terms; t0 += cfg.subsum, ++n) {
-        double sum = 0, s;
+        double sum = -0.0, s;  // -0: the IEEE sum of the run (-0 only if every product is -0)
         int es;
         for (int t = t0; t < std::min(terms, t0 + cfg.subsum); ++t) sum += v[t];
         scale_pair(t0, s, es);

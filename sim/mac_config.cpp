@@ -1,5 +1,6 @@
 #include "sim/mac_config.hpp"
 
+#include <bit>
 #include <charconv>
 #include <cstdio>
 #include <map>
@@ -565,9 +566,18 @@ MacConfig parse_mac(std::string_view whole) {
     if (r && (r->format.kind == Kind::Scaled || !r->format.fits_in_float()))
       fail(whole, std::string(k) + "=" + r->format.spelling + ": operands must be element formats that fit in a float");
   }
-  if (m.subsum && !(m.a && m.b && m.a->format.kind == Kind::Float && m.b->format.kind == Kind::Float &&
-                    m.a->format.bits() <= 8 && m.b->format.bits() <= 8))
-    fail(whole, "subsum= needs operand formats of at most 8 bits (their chunk sums are then exact)");
+  if (m.subsum) {
+    // A run's sum must be exact in a double: the products span at most 53 bits (largest binade of
+    // each factor down to its quantum, plus the bits of the run's length).
+    auto span = [](const Format& f) { return f.emax() + 1 - (f.emin() - f.man_bits); };
+    if (!(m.a && m.b && m.a->format.kind == Kind::Float && m.b->format.kind == Kind::Float))
+      fail(whole, "subsum= needs floating-point operand formats (in=, or a= and b=)");
+    const int bits = span(m.a->format) + span(m.b->format) + std::bit_width(unsigned(m.subsum - 1));
+    if (m.subsum > 1 && bits > 53)
+      fail(whole, "subsum=" + std::to_string(m.subsum) + " with " + m.a->format.spelling + " x " + m.b->format.spelling +
+                      ": a run's exact sum needs " + std::to_string(bits) + " bits, more than a double's 53 "
+                      "(fp4/fp6/e4m3 elements fit)");
+  }
   if (m.scale != ScaleKind::None && !(m.a && m.b))
     fail(whole, "scale= needs operand (element) formats: in=, or a= and b=");
   if (m.product) check_target(whole, "prod", *m.product);

@@ -313,7 +313,7 @@ inline Val scaled_oracle(const sim::MacConfig& c, const std::vector<double>& a, 
     for (std::size_t l0 = g; l0 < std::min(k, g + n); l0 += run) {
       const std::size_t q = l0 / std::size_t(c.block);
       const double s = sa[q] * sb[q];
-      double d = 0;
+      double d = -0.0;  // the IEEE sum of the run's values (for zeros and specials)
       Q v = 0;
       for (std::size_t l = l0; l < l0 + run; ++l) d += a[l] * b[l] * s, v += exact(a[l]) * exact(b[l]);
       const int es = std::isnan(s) ? 0 : sx(sa[q]) + sx(sb[q]);
