@@ -53,7 +53,7 @@ double decode(std::uint64_t code, const Format& f) {
   if (ef == 0) mag = f.subnormals ? std::ldexp(double(mf), f.emin() - M) : 0.0;
   else mag = std::ldexp(double((std::uint64_t(1) << M) + mf), int(ef) - f.bias - M);
   // Fix: a :nosub negative subnormal code of an fnuz format decoded to -0,
-  // which is no value of the format (fnuz has no -0; DESIGN.md: -0 -> +0).
+  // which is no value of the format (fnuz has no -0; docs/formats.md: -0 -> +0).
   if (mag == 0 && !f.has_negative_zero()) return 0.0;
   return neg ? -mag : mag;
 }

@@ -1,5 +1,5 @@
 // Number formats: what a format is and what it can hold. No I/O here;
-// the spelling grammar lives in parse.cpp (see ../shared/DESIGN.md).
+// the spelling grammar lives in parse.cpp (docs/formats.md).
 #pragma once
 
 #include <cstdint>
@@ -76,7 +76,7 @@ struct Format {
   bool operator==(const Format& o) const { return spelling == o.spelling; }
 };
 
-// Parse a spelling of DESIGN.md. Throws FormatError quoting the string.
+// Parse a spelling of docs/formats.md. Throws FormatError quoting the string.
 //
 // Valid minifloats e<E>m<M>: every value of a format is held in a double, so
 // 1 <= E <= 11 and 0 <= M <= 52 (at most 1 + 11 + 52 = 64 bits), and every

@@ -10,14 +10,14 @@
 
 namespace lpsim::arith {
 
-// x rounded to `fmt` by `r` (DESIGN.md "Edge semantics"). Exact for every
+// x rounded to `fmt` by `r` (docs/formats.md "Rounding"). Exact for every
 // double x: the input is decomposed into integers and rounded once.
 // Returns false (and leaves `out` alone) only when x is NaN and the format
 // has no NaN code.
 bool golden_quantize(double x, const Format& fmt, Rounding r, RandomKey key, std::uint64_t index,
                      double& out);
 
-// The value a result beyond the largest finite value takes (DESIGN.md): the
+// The value a result beyond the largest finite value takes (docs/formats.md): the
 // modes that round toward the overflow (nearest, stochastic, and the directed
 // mode pointing away from zero) give infinity, NaN where the format has no
 // infinity, the largest finite value where it has neither or with :sat; the

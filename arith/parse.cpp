@@ -1,4 +1,4 @@
-// The format grammar of DESIGN.md, parsed strictly. Every error quotes the
+// The format grammar of docs/formats.md, parsed strictly. Every error quotes the
 // whole spelling and says what was expected.
 #include <charconv>
 #include <cmath>
@@ -10,7 +10,7 @@ namespace lpsim::arith {
 
 namespace {
 
-// Every named alias, in one table (DESIGN.md "One spelling for every format").
+// Every named alias, in one table (docs/formats.md).
 constexpr Alias kAliases[] = {
     {"fp64", "e11m52"},
     {"fp32", "e8m23"},

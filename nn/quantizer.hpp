@@ -1,5 +1,5 @@
 // Training quantizers: one tensor to one format, absolute or scaled
-// (DESIGN.md "One spelling for every format"). Values stay in float and hold
+// (docs/formats.md). Values stay in float and hold
 // exactly the dequantized number (scale x element), i.e. "fake quantization"
 // as in SBM (Banner et al. 2018) and CPT (Fu et al. 2021).
 #pragma once

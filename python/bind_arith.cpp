@@ -243,7 +243,7 @@ template <class T>
 void bind_arith(::py::module_& m) {
   ::py::register_exception<FormatError>(m, "FormatError", PyExc_ValueError);
 
-  ::py::class_<Format>(m, "Format", "A number format, parsed from its spelling (see DESIGN.md)")
+  ::py::class_<Format>(m, "Format", "A number format, parsed from its spelling (see docs/formats.md)")
       .def(::py::init([](const std::string& s) { return parse_format(s); }), ::py::arg("spelling"))
       .def_readonly("spelling", &Format::spelling)
       .def_property_readonly("bits", &Format::bits)

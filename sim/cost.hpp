@@ -1,4 +1,4 @@
-// Training-cost accounting (DESIGN.md "Training cost"): a matrix product
+// Training-cost accounting (docs/design.md "Training cost"): a matrix product
 // costs MACs x bits of one operand x bits of the other (the BitOPs of CPT and
 // FracTrain); unquantized operands count as 32 bits.
 #pragma once

@@ -1,5 +1,5 @@
 // One rounding of an exact sum or product, shared by the golden model and the
-// fast GEMM so that both round exactly once (DESIGN.md: "never twice").
+// fast GEMM so that both round exactly once (docs/design.md: "One rounding").
 //
 // Why it is exact: s = fl(a + b) and e = (a + b) - s are computed exactly
 // (TwoSum). If e != 0 the exact sum lies strictly between two doubles; taking

@@ -1,4 +1,4 @@
-// The MAC model of one dot product (DESIGN.md "The MAC model of the engine"):
+// The MAC model of one dot product (docs/formats.md "MAC configurations"):
 // operands -> products -> accumulation in a given order -> output.
 // One textual spelling, parsed strictly, e.g.
 //   "in=fp16,acc=e5m10,order=chunk128,outer=fp32,out=bf16"

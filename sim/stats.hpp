@@ -1,4 +1,4 @@
-// What a matrix product reports (DESIGN.md): the study's three factors
+// What a matrix product reports (docs/design.md): the study's three factors
 // (accumulation length, usage frequency, depth), event counts and, on request,
 // error against an fp64 reference.
 #pragma once

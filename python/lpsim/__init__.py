@@ -1,7 +1,7 @@
 """lpsim: bit-accurate low-precision arithmetic simulation.
 
 The compiled core lives in ``lpsim._core``; this package re-exports it and adds
-pure-Python conveniences. Format spellings follow DESIGN.md, e.g. ``"e4m3fn"``,
+pure-Python conveniences. Format spellings follow docs/formats.md, e.g. ``"e4m3fn"``,
 ``"bf16"``, ``"fx8.4:wrap"``.
 """
 from ._core import (Format, FormatError, GemmStats, MacConfig, __version__, aliases, bitops, code_version, conv2d,

@@ -122,7 +122,7 @@ std::string Outcome::str() const {
   return "?";
 }
 
-// ---- decoding (DESIGN.md "One spelling for every format") -----------------
+// ---- decoding (docs/formats.md) -----------------
 
 Decoded decode(const FloatSpec& s, std::uint64_t code) {
   const int E = s.E, M = s.M;

@@ -1,7 +1,7 @@
 // An exact oracle for the arith layer, independent of arith/golden.cpp and
 // arith/codec.cpp: every value is a Boost.Multiprecision rational, formats
 // are described by their own small specs (not arith::Format), codes are
-// decoded here from DESIGN.md, and rounding picks the neighbours of the exact
+// decoded here from docs/formats.md, and rounding picks the neighbours of the exact
 // input in the sorted list of the format's values and decides between them
 // with exact rational comparisons.
 //
@@ -36,7 +36,7 @@ struct FloatSpec {
   Sp sp = Sp::IEEE;
   bool nosub = false, sat = false, nonan = false;
   std::optional<int> explicit_bias;  // :bias=B
-  int bias() const;              // DESIGN.md: 2^(E-1)-1, one larger for fnuz, unless :bias=B
+  int bias() const;              // docs/formats.md: 2^(E-1)-1, one larger for fnuz, unless :bias=B
   std::string spelling() const;  // canonical spelling (options in the parser's fixed order)
   // Whether the grammar admits it: :nonan only with fn; an IEEE format needs
   // E >= 2 (with E = 1 it would have no normal number); e1m0fn would hold
@@ -168,7 +168,7 @@ class FixedOracle {
   Z n_min_, n_max_;
 };
 
-// Stochastic decision from DESIGN.md / golden.hpp: with U uniform on [0, 1)
+// Stochastic decision from docs/formats.md / golden.hpp: with U uniform on [0, 1)
 // whose binary expansion is the 64-bit words random_word(seed, stream, index,
 // 0), (.., 1), ..., round up iff U < frac (sr_bits == 0), or iff the top k bits
 // of word 0 are below floor(frac * 2^k) (sr<k>).

@@ -1,4 +1,4 @@
-// Edge cases of DESIGN.md "Edge semantics", format queries against published
+// Edge cases of docs/formats.md "Rounding", format queries against published
 // constants (OCP FP8/MX, IEEE 754), parse errors, the Philox known answers,
 // and array-path contracts (in place, NaN index, scaled formats).
 #include <doctest/doctest.h>
@@ -259,7 +259,7 @@ TEST_CASE("zeros and their signs") {
 }
 
 TEST_CASE("overflow by mode: IEEE, fn, fnuz, :sat, :nonan") {
-  // DESIGN.md: nearest modes and the directed mode pointing away from zero
+  // docs/formats.md: nearest modes and the directed mode pointing away from zero
   // give infinity (NaN without infinity, the largest value with :sat or
   // without NaN); RZ, RO and the directed mode toward zero give the largest
   // finite value. Each row: format, its largest value, the "infinite" result.

@@ -1,6 +1,6 @@
 // Stochastic rounding: the probability of rounding up is the exact fraction
 // (sr) or the fraction truncated to k bits (sr<k>); results are one of the
-// two neighbours; the bits are those of DESIGN.md's counter-based generator,
+// two neighbours; the bits are those of the counter-based generator of docs/formats.md,
 // so array, scalar, any thread count and any tiling agree bit for bit.
 #include <doctest/doctest.h>
 #include <omp.h>

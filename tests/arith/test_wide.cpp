@@ -6,7 +6,7 @@
 // to it gave NaN.
 //
 // The expected values come from exact rationals (oracle.hpp: exact, pow2,
-// to_double, decode, sr_up) and the format definition of DESIGN.md, not from
+// to_double, decode, sr_up) and the format definition of docs/formats.md, not from
 // arith: the oracle's FloatOracle enumerates every code, which is out of reach
 // at 2^40 codes, so the neighbours of x here are computed directly.
 #include <doctest/doctest.h>
@@ -30,7 +30,7 @@ using oracle::Z;
 
 namespace {
 
-// Everything a spec implies, computed from DESIGN.md's definition alone.
+// Everything a spec implies, computed from docs/formats.md's definition alone.
 struct Expect {
   bool legal = true;   // the grammar admits it
   bool fits = true;    // every finite value is exactly a double
@@ -97,7 +97,7 @@ double rounded(const oracle::FloatSpec& s, double x, Mode m, int sr_bits, Random
   }
   const Z r = up ? Z(n + 1) : n;
   *code = code_of(s, e, r);
-  // The code decodes, by the oracle's own reading of DESIGN.md, to r * quantum.
+  // The code decodes, by the oracle's own reading of docs/formats.md, to r * quantum.
   const oracle::Decoded d = oracle::decode(s, *code);
   CHECK(d.kind == oracle::Decoded::Kind::Finite);
   CHECK(d.mag == Q(r) * quantum);

@@ -341,7 +341,7 @@ def accepted_cases():
         Cli("ok info e8m23fn", ["info", "e8m23fn"], (0,), stdout=["e8m23fn"]),
         Cli("ok info e10m52fn", ["info", "e10m52fn"], (0,), stdout=["e10m52fn"]),
         Cli("ok info e5m10fn:sat", ["info", "e5m10fn:sat"], (0,)),
-        # DESIGN.md: F fraction bits of W in all, F in -1024..1074: fx8.9 holds -0.25 .. 127/512.
+        # docs/formats.md: F fraction bits of W in all, F in -1024..1074: fx8.9 holds -0.25 .. 127/512.
         Cli("ok info fx8.9", ["info", "fx8.9"], (0,), stdout=["0.248047"]),
         Cli("ok text matrix with 1e-40", ["matmul", "t.txt", "u.txt", "-o", "c.npy"], (0,),
             setup=files(t__txt="1e-40 1\n", u__txt="1\n1e-45\n"), creates=["c.npy"]),

@@ -114,7 +114,7 @@ inline Val round_val(const Val& v, const sim::Rounded& r, bool overflow_inf = fa
   return round_exact(v.q, r, overflow_inf);
 }
 
-// An infinity or NaN stored into a format (DESIGN.md edge semantics).
+// An infinity or NaN stored into a format (docs/formats.md "Rounding").
 inline Val special_into(double v, const sim::Rounded& r) {
   const auto& f = r.format;
   if (std::isnan(v)) {
@@ -137,7 +137,7 @@ inline Val add(const Val& x, const Val& y, const sim::Rounded& r, bool overflow_
   return round_exact(s, r, overflow_inf);
 }
 
-// The MAC model of DESIGN.md, literally, on exact rationals. a, b: operands
+// The MAC model of docs/formats.md, literally, on exact rationals. a, b: operands
 // already in their formats. addend: D = A.B + C, C entering where dot.hpp says.
 inline Val mac_oracle(const sim::MacConfig& c, const std::vector<double>& a, const std::vector<double>& b,
                       const double* addend = nullptr) {
