@@ -10,6 +10,7 @@
 // overflow, an exact-SR tie in the first 64 random bits, exotic formats)
 // are flagged and recomputed by the golden model: rare, and exact.
 #include "arith/quantize.hpp"
+#include "arith/isa.hpp"
 
 #include <omp.h>
 
@@ -36,7 +37,7 @@ using namespace detail;
                                                                      const float* in, float* out,
                                                                      std::uint8_t* flag, std::size_t n,
                                                                      std::uint64_t idx) {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
+  const bool avx2 = arith::use_avx2();  // arith/isa.hpp: the one dispatch switch
   if (avx2 && block_f32_avx2(p, m, in, out, flag, n, idx)) return;
   if (p.fixed) dispatch_mode<float, true>(p, m, in, out, flag, n, idx);
   else dispatch_mode<float, false>(p, m, in, out, flag, n, idx);
@@ -46,7 +47,7 @@ using namespace detail;
                                                                      const double* in, double* out,
                                                                      std::uint8_t* flag, std::size_t n,
                                                                      std::uint64_t idx) {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
+  const bool avx2 = arith::use_avx2();  // arith/isa.hpp: the one dispatch switch
   if (avx2 && block_f64_avx2(p, m, in, out, flag, n, idx)) return;
   if (p.fixed) dispatch_mode<double, true>(p, m, in, out, flag, n, idx);
   else dispatch_mode<double, false>(p, m, in, out, flag, n, idx);

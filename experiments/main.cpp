@@ -6,6 +6,7 @@
 #include <new>
 #include <string>
 
+#include "arith/isa.hpp"
 #include "experiments/commands.hpp"
 #include "experiments/results_file.hpp"
 
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
     break;
   }
   try {
+    lpsim::arith::isa();  // a bad LPSIM_ISA is named here, before any kernel runs (arith/isa.hpp)
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);

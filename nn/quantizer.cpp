@@ -19,6 +19,7 @@
 //    V / X rounded to the element format, saturating at its largest magnitude.
 // A group whose elements are all zero is returned unchanged (no 0/0 scale).
 #include "nn/quantizer.hpp"
+#include "arith/isa.hpp"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -180,7 +181,7 @@ template <bool IntegerCodes, bool FloatAbsmax>
 
 void run_to_codes(const float* in, double* t, std::int64_t b, std::int64_t e, const GroupMap& m, bool integer_codes,
                   bool float_absmax) {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
+  const bool avx2 = arith::use_avx2();  // arith/isa.hpp: the one dispatch switch
   if (integer_codes && avx2) integer_codes_avx2(in, t, b, e, m);
   else if (integer_codes) codes_loop<true, false>(in, t, b, e, m);
   else if (float_absmax) codes_loop<false, true>(in, t, b, e, m);

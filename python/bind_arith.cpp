@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "arith/isa.hpp"
 #include "arith/arith.hpp"
 #include "python/bindings.hpp"
 
@@ -264,6 +265,23 @@ void bind_arith(::py::module_& m) {
       .def("__repr__", [](const Format& f) { return "Format('" + f.spelling + "')"; })
       .def("__str__", [](const Format& f) { return f.spelling; });
 
+  m.def("isa", [] { return std::string(isa_name(isa())); },
+        "The ISA level the vector paths use: 'scalar', 'avx2' or 'avx512' (arith/isa.hpp): the host's, lowered by "
+        "the LPSIM_ISA environment variable or set_isa().");
+  m.def("host_isa", [] { return std::string(isa_name(host_isa())); }, "The highest ISA level this CPU supports.");
+  m.def(
+      "set_isa",
+      [](const std::string& name) {
+        try {
+          return std::string(isa_name(set_isa(parse_isa(name))));
+        } catch (const std::invalid_argument& e) {
+          throw ::py::value_error(std::string("set_isa: ") + e.what());
+        }
+      },
+      ::py::arg("level"),
+      "Lower (or restore, up to the host's) the ISA level for the whole process; returns the level set. Every "
+      "level gives the same bits (the tests compare each with the golden models).");
+  m.def("cpu_flags", [] { return cpu_flags(); }, "The host's vector feature flags (from /proc/cpuinfo).");
   m.def("aliases", [] {
     std::size_t n = 0;
     const Alias* a = aliases(n);

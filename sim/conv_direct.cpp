@@ -1,4 +1,5 @@
 #include "sim/conv_direct.hpp"
+#include "arith/isa.hpp"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -217,7 +218,7 @@ Phased split_phases(const ConvShape& s, const float* x, std::vector<float>& dst)
 }  // namespace
 
 bool conv_direct_applies(const MacConfig& cfg, const ConvShape& s, const GemmStats* stats, const StatsRequest& req) {
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx2 = arith::use_avx2();  // arith/isa.hpp: the one dispatch switch
   const bool fma_fp32 = std::string_view(gemm_path(cfg)) == "fma-fp32" && deterministic(cfg.a) &&
                         deterministic(cfg.b) && deterministic(cfg.out);
   return avx2 && fma_fp32 && !(stats && (req.counts || req.error)) && s.groups == 1;

@@ -134,13 +134,14 @@ double fused_step(const MacConfig& cfg, double c, const double* a, const double*
   const int ea = operand_emin(cfg.a), eb = operand_emin(cfg.b);
   const int ep = cfg.product ? cfg.product->format.emin() : 0;
   for (int t = 0; t < terms; ++t) {
+    e[t] = 0;
     v[t] = product(ctx, a[t], b[t * sb], prod_step + std::uint64_t(t));
     // A product's exponent is its factors' (each not below its format's emin) or, rounded, its own.
     // zero_exp: a zero factor takes that exponent, the other its own (MMA-Sim); a rounded product that is 0 too.
-    has[t] = v[t] != 0 || cfg.zero_exp;
+    has[t] = v[t] != 0 || (cfg.zero_exp && v[t] == 0);
     if (v[t] != 0 && std::isfinite(v[t]))
       e[t] = cfg.product ? align_exponent(v[t], ep) : align_exponent(a[t], ea) + align_exponent(b[t * sb], eb);
-    else if (cfg.zero_exp)
+    else if (cfg.zero_exp && v[t] == 0)  // (a NaN product, inf * 0, takes the IEEE path: no exponent)
       e[t] = cfg.product ? *cfg.zero_exp
                          : (a[t] == 0 ? *cfg.zero_exp : align_exponent(a[t], ea)) +
                                (b[t * sb] == 0 ? *cfg.zero_exp : align_exponent(b[t * sb], eb));

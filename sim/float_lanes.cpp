@@ -1,4 +1,5 @@
 #include "sim/float_lanes.hpp"
+#include "arith/isa.hpp"
 
 #include <immintrin.h>
 
@@ -313,7 +314,7 @@ void block(const MacConfig& cfg, const float* a, std::int64_t lda, int rows, con
 }  // namespace
 
 bool float_lanes_accumulation(const MacConfig& cfg) {
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx2 = arith::use_avx2();  // arith/isa.hpp: the one dispatch switch
   if (!avx2 || cfg.order != Order::Seq || cfg.product || !narrow_float(cfg.acc)) return false;
   return cfg.promote == 0 || is_fp32_rne(*cfg.outer) || narrow_float(*cfg.outer);
 }

@@ -1,4 +1,5 @@
 #include "sim/fma_gemm.hpp"
+#include "arith/isa.hpp"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -75,7 +76,7 @@ void tile_portable(std::int64_t kc, const float* a, std::int64_t rs, std::int64_
 
 void fma_gemm_fp32(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, bool trans_a,
                    const float* b, std::int64_t ldb, bool trans_b, float* c, std::int64_t ldc) {
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx2 = arith::use_avx2();  // arith/isa.hpp: the one dispatch switch
   const auto tile = avx2 ? tile_avx2 : tile_portable;
   if (k == 0) {
     for (std::int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.f);

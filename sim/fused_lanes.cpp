@@ -1,4 +1,5 @@
 #include "sim/fused_lanes.hpp"
+#include "arith/isa.hpp"
 
 #include <immintrin.h>
 
@@ -197,7 +198,7 @@ struct Lane {
 }  // namespace
 
 bool fused_lanes_apply(const MacConfig& cfg) {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
+  const bool avx2 = arith::use_avx2();  // arith/isa.hpp: the one dispatch switch
   // zero_exp, align=exact and c_late change the step itself: the golden fused_step alone does those.
   if (!avx2 || cfg.order != Order::Fused || cfg.interleave || cfg.product || cfg.zero_exp || cfg.align_exact ||
       cfg.c_late || cfg.prod_inf || cfg.scale != ScaleKind::None ||

@@ -19,6 +19,7 @@
 //  - "per-output": the golden dot product per output, in parallel, for what
 //    has no faster path (pairwise with promote=).
 #include "sim/gemm.hpp"
+#include "arith/isa.hpp"
 
 #include <omp.h>
 
@@ -152,7 +153,7 @@ void fma_rows_portable(const float* a, std::int64_t rows, const float* b, float*
 template <bool COUNT>
 void fma_rows(const float* a, std::int64_t rows, const float* b, float* c, std::int64_t n, std::int64_t k,
               std::int64_t j0, std::int64_t j1, MacCounts* counts) {
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx2 = arith::use_avx2();  // arith/isa.hpp: the one dispatch switch
   (avx2 ? fma_rows_avx2<COUNT> : fma_rows_portable<COUNT>)(a, rows, b, c, n, k, j0, j1, counts);
 }
 

@@ -1,4 +1,5 @@
 #include "sim/int_gemm.hpp"
+#include "arith/isa.hpp"
 
 #include <immintrin.h>
 
@@ -155,7 +156,7 @@ std::optional<IntAccumulator> int32_lanes(const MacConfig& cfg, std::int64_t k) 
   const double lim = std::ldexp(1.0, 30);
   // k bound: a lane's int32 event counter sees at most 32 * k events (w <= 256).
   const bool fits = amax * bmax <= lim && double(acc.hi) <= lim && double(acc.lo) >= -lim && acc.width >= 1 &&
-                    acc.width <= 31 && k < (std::int64_t(1) << 25) && __builtin_cpu_supports("avx2");
+                    acc.width <= 31 && k < (std::int64_t(1) << 25) && arith::use_avx2();
   return fits ? std::optional(acc) : std::nullopt;
 }
 
@@ -173,7 +174,7 @@ void int32_rows(const IntAccumulator& acc, const std::int32_t* a, const std::int
 
 void int16_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const std::int16_t* a, const std::int16_t* b,
                 std::int32_t* c) {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
+  const bool avx2 = arith::use_avx2();  // arith/isa.hpp: the one dispatch switch
   const auto tile = avx2 ? tile_avx2 : tile_portable;
   const std::int64_t kp = (k + 1) / 2, npanels = (n + NR - 1) / NR, mpanels = (m + MR - 1) / MR;
   // B as panels of NR columns: kp x NR pairs (b[2l][j], b[2l+1][j]), zero-padded.

@@ -1,4 +1,5 @@
 #include "sim/operands.hpp"
+#include "arith/isa.hpp"
 
 #include <sstream>
 
@@ -62,7 +63,7 @@ void gather(const float* src, std::int64_t ld, bool trans, std::int64_t rows, st
     for (std::int64_t r = 0; r < rows; ++r) std::copy(src + r * ld, src + r * ld + cols, dst + r * cols);
     return;
   }
-  static const bool avx2 = __builtin_cpu_supports("avx2");
+  const bool avx2 = arith::use_avx2();  // arith/isa.hpp: the one dispatch switch
 #pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
   for (std::int64_t r0 = 0; r0 < rows; r0 += T)
     for (std::int64_t c0 = 0; c0 < cols; c0 += T) {

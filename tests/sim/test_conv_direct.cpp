@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "arith/isa.hpp"
 #include "sim/conv.hpp"
 #include "sim/conv_direct.hpp"
 #include "sim/gemm.hpp"
@@ -108,7 +109,7 @@ TEST_CASE("direct fp32 convolution kernels equal the lowered golden products bit
     const std::int64_t k = s.cin * s.kh * s.kw, ncol = s.batch * s.out_h() * s.out_w();
     INFO(spelling << ": cin " << s.cin << " cout " << s.cout << " " << s.h << "x" << s.w << " kernel " << s.kh << "x" << s.kw
                 << " pad " << s.pad_h << "," << s.pad_w);
-    REQUIRE(sim::conv_direct_applies(cfg, s, nullptr, {}));
+    REQUIRE(sim::conv_direct_applies(cfg, s, nullptr, {}) == arith::use_avx2());  // AVX2 kernels (arith/isa.hpp)
 
     std::vector<float> y(std::size_t(s.batch * s.cout * s.out_h() * s.out_w())), want(y.size());
     sim::conv2d_direct(cfg, s, c.x.data(), c.w.data(), y.data());
@@ -201,12 +202,13 @@ TEST_CASE("the direct kernels apply only where they are exact") {
   const sim::ConvShape s{1, 4, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1};
   const sim::MacConfig fp32 = sim::parse_mac("fp32");
   sim::GemmStats st;
-  CHECK(sim::conv_direct_applies(fp32, s, nullptr, {}));
-  CHECK(sim::conv_direct_applies(fp32, s, &st, {false, false, 0, ""}));
+  const bool vec = arith::use_avx2();  // the kernels are AVX2: below that level (LPSIM_ISA=scalar) never taken
+  CHECK(sim::conv_direct_applies(fp32, s, nullptr, {}) == vec);
+  CHECK(sim::conv_direct_applies(fp32, s, &st, {false, false, 0, ""}) == vec);
   CHECK_FALSE(sim::conv_direct_applies(fp32, s, &st, {true, false, 0, ""}));   // counts asked for
   CHECK_FALSE(sim::conv_direct_applies(fp32, s, &st, {false, true, 0, ""}));   // error statistics asked for
   for (const char* formats : {"in=bf16,acc=fp32", "acc=fp32,out=bf16", "in=int8,in_round=rz,acc=fp32,out=fp16"})
-    CHECK_MESSAGE(sim::conv_direct_applies(sim::parse_mac(formats), s, nullptr, {}), formats);
+    CHECK_MESSAGE(sim::conv_direct_applies(sim::parse_mac(formats), s, nullptr, {}) == vec, formats);
   // Stochastic roundings draw by the lowered matrices' indices; other accumulators are not fma chains.
   for (const char* other : {"in=bf16,in_round=sr,acc=fp32", "acc=fp32,out=bf16,out_round=sr", "in=fp16,acc=e5m10",
                             "acc=fp32,order=pairwise"})
@@ -216,7 +218,7 @@ TEST_CASE("the direct kernels apply only where they are exact") {
     f(t);
     return sim::conv_direct_applies(fp32, t, nullptr, {});
   };
-  CHECK(with([](sim::ConvShape& t) { t.stride_h = 2; }));  // forward and weight gradient: any stride
-  CHECK(with([](sim::ConvShape& t) { t.pad_w = 3; }));
+  CHECK(with([](sim::ConvShape& t) { t.stride_h = 2; }) == vec);  // forward and weight gradient: any stride
+  CHECK(with([](sim::ConvShape& t) { t.pad_w = 3; }) == vec);
   CHECK_FALSE(with([](sim::ConvShape& t) { t.groups = 2; }));
 }
