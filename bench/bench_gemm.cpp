@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "arith/isa.hpp"
 #include "bench/eigen_sgemm.hpp"
 #include "sim/conv.hpp"
 #include "sim/conv_direct.hpp"
@@ -67,6 +68,8 @@ int main(int argc, char** argv) {
     }
   }
   fmt::print("lpsim GEMM vs Eigen fp32 GEMM, {} threads\n", omp_get_max_threads());
+  fmt::print("ISA level {} (host {}; LPSIM_ISA lowers it); CPU flags: {}\n", lpsim::arith::isa_name(lpsim::arith::isa()),
+             lpsim::arith::isa_name(lpsim::arith::host_isa()), lpsim::arith::cpu_flags());
   fmt::print("{:<22} {:>6} {:>10} {:>12} {:>14}  {}\n", "config", "size", "ms", "GFLOP/s", "Eigen GFLOP/s",
              "ratio (lpsim/Eigen)");
   std::mt19937 gen(1);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "arith/isa.hpp"
 #include "arith/arith.hpp"
 
 namespace {
@@ -41,6 +42,8 @@ int main(int argc, char** argv) {
   });
   const double gb = 2.0 * double(n) * sizeof(float) / 1e9;
   fmt::print("quantize {} float32 elements, {} threads\n", n, omp_get_max_threads());
+  fmt::print("ISA level {} (host {}; LPSIM_ISA lowers it); CPU flags: {}\n", lpsim::arith::isa_name(lpsim::arith::isa()),
+             lpsim::arith::isa_name(lpsim::arith::host_isa()), lpsim::arith::cpu_flags());
   fmt::print("{:<22} {:>10} {:>10} {:>14}\n", "case", "ms", "GB/s", "time vs copy");
   fmt::print("{:<22} {:>10.2f} {:>10.2f} {:>14.2f}\n", "memcpy (baseline)", t_copy * 1e3, gb / t_copy, 1.0);
   const std::pair<const char*, const char*> cases[] = {

@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "arith/isa.hpp"
 #include "nn/init.hpp"
 #include "nn/model.hpp"
 #include "nn/models.hpp"
@@ -228,6 +229,8 @@ int main(int argc, char** argv) try {
   omp_set_num_threads(o.threads);
   fmt::print("{} training, 28x28x1, batch {}, {} threads, {} timed steps after {} warm-up\n", o.arch, o.batch,
              o.threads, o.steps, o.warmup);
+  fmt::print("ISA level {} (host {}; LPSIM_ISA lowers it); CPU flags: {}\n", lpsim::arith::isa_name(lpsim::arith::isa()),
+             lpsim::arith::isa_name(lpsim::arith::host_isa()), lpsim::arith::cpu_flags());
   if (o.layers) block_profile(o);
   std::vector<std::pair<std::string, double>> measured;
   for (const auto& c : o.configs) {

@@ -180,14 +180,14 @@ void bind_sim(::py::module_& m) {
       },
       ::py::arg("a"), ::py::arg("b"), ::py::arg("mac") = "fp32", ::py::arg("seed") = 0, ::py::arg("stream") = 0,
       ::py::arg("error") = false, ::py::arg("depth") = -1, ::py::arg("tag") = "", ::py::arg("golden") = false,
-      ::py::arg("counts") = true, ::py::arg("c") = ::py::none(), ::py::arg("scale_a") = ::py::none(),
+      ::py::arg("counts") = false, ::py::arg("c") = ::py::none(), ::py::arg("scale_a") = ::py::none(),
       ::py::arg("scale_b") = ::py::none(),
       "C = A @ B (A @ B + c with c) on the emulated MAC. Returns (the result as float32, GemmStats). A and B are read as float32 (see the "
       "module notes: other floats are rounded to float32 first, integers must fit exactly). seed is in "
       "[0, 2**64 - 1], stream in [0, 2**32 - 1], depth in [-1, 2**31 - 1]. error=True also measures the error "
       "against an fp64 product of the rounded operands (plus c); golden=True runs the slow reference model; "
-      "counts=False skips the event counts (additions, swamped, overflows, saturations), which lets the "
-      "vectorised paths run (see lpsim.gemm_path).\n\n"
+      "counts=True also counts the events (additions, swamped, overflows, saturations); the default, False, "
+      "lets the vectorised paths run (see lpsim.gemm_path; most of them cannot count yet).\n\n"
       "c: an addend, D = A @ B + c (BLAS beta = 1): a 2-D array of the result's shape (m, n), read as float32 "
       "as A and B are; infinities and NaNs are data. It enters unrounded, as the accumulator's initial value "
       "(with promotion the outer accumulator's; pairwise: one more rounded addition; sim/README.md). c is never "
@@ -241,7 +241,7 @@ void bind_sim(::py::module_& m) {
       },
       ::py::arg("x"), ::py::arg("w"), ::py::arg("mac") = "fp32", ::py::arg("stride") = 1, ::py::arg("padding") = 0,
       ::py::arg("groups") = 1, ::py::arg("seed") = 0, ::py::arg("error") = false, ::py::arg("depth") = -1,
-      ::py::arg("tag") = "", ::py::arg("counts") = true,
+      ::py::arg("tag") = "", ::py::arg("counts") = false,
       "2-D convolution (im2col) on the emulated MAC. Returns (y, GemmStats); counts as for matmul. x and w are "
       "read as matmul reads its operands; stride and groups are in [1, 2**31 - 1], padding in [0, 2**31 - 1], seed "
       "in [0, 2**64 - 1].");

@@ -34,7 +34,7 @@ def test_matmul_c_npy_round_trip_equals_python(tmp_path, mac, fmt, k):
     a, b, c = _mats(tmp_path, rng, 4, k, 3, fmt)
     r = cli("matmul", "A.npy", "B.npy", "--mac", mac, "--c", "C.npy", "--counts", "-o", "D.npy", cwd=tmp_path)
     assert "D = A.B + C: 4x3" in r.stdout
-    want, st = lpsim.matmul(a, b, mac, c=c)
+    want, st = lpsim.matmul(a, b, mac, c=c, counts=True)
     got = np.load(tmp_path / "D.npy")
     assert got.dtype == np.float32 and np.array_equal(_bits(got), _bits(want))
     assert f"additions {st.counts['additions']} " in r.stdout

@@ -64,7 +64,7 @@ def test_fp32_chain_from_c_matches_the_exact_model():
     c = (rng.standard_normal((4, 5)) * 8).astype(np.float32)
     want = _model(a, b, c, seq_from(FP32))
     for golden in (False, True):
-        d, st = lpsim.matmul(a, b, "fp32", c=c, golden=golden)
+        d, st = lpsim.matmul(a, b, "fp32", c=c, golden=golden, counts=True)
         assert d.dtype == np.float32 and d.shape == (4, 5)
         assert np.array_equal(d, want), golden
         assert st.counts["additions"] == 4 * 5 * 37  # C is the initial value: one addition per product
@@ -96,9 +96,9 @@ def test_pairwise_adds_c_to_the_tree():
     for k in (1, 2, 7, 16):
         a, b = _operands(rng, 2, k, 3, "fp16", 3.0)
         c = (rng.standard_normal((2, 3)) * 10).astype(np.float32)
-        d, st = lpsim.matmul(a, b, "in=fp16,acc=fp16,order=pairwise", c=c)
+        d, st = lpsim.matmul(a, b, "in=fp16,acc=fp16,order=pairwise", c=c, counts=True)
         assert np.array_equal(d, _model(a, b, c, pairwise_then_c(FP16))), k
-        _, st0 = lpsim.matmul(a, b, "in=fp16,acc=fp16,order=pairwise")
+        _, st0 = lpsim.matmul(a, b, "in=fp16,acc=fp16,order=pairwise", counts=True)
         assert st.counts["additions"] == st0.counts["additions"] + 2 * 3  # one more addition per output
 
 
@@ -125,8 +125,8 @@ def test_c_zero_equals_no_c_bit_for_bit(mac):
     fmt = "int8" if mac == "int8.int32" else "fp8e4m3" if "fp8" in mac else "fp16"
     a, b = _operands(rng, 6, 70, 5, fmt, 3.0 if fmt == "int8" else 1.0)
     a[0, :] = -0.0  # a row of -0 products: the sign of a zero result must agree too
-    want, st0 = lpsim.matmul(a, b, mac)
-    got, st = lpsim.matmul(a, b, mac, c=np.zeros((6, 5)))
+    want, st0 = lpsim.matmul(a, b, mac, counts=True)
+    got, st = lpsim.matmul(a, b, mac, c=np.zeros((6, 5)), counts=True)
     assert np.array_equal(_bits(got), _bits(want))
     assert st.counts == st0.counts
     assert np.array_equal(_bits(lpsim.matmul(a, b, mac, c=np.zeros((6, 5)), counts=False)[0]), _bits(want))
@@ -187,7 +187,7 @@ def test_stats_with_c():
     a = rng.standard_normal((3, 20)).astype(np.float32) * 1e-3
     b = rng.standard_normal((20, 4)).astype(np.float32) * 1e-3
     c = np.full((3, 4), 1e3, np.float32)
-    d, st = lpsim.matmul(a, b, "fp32", c=c, error=True, depth=7, tag="layer")
+    d, st = lpsim.matmul(a, b, "fp32", c=c, error=True, depth=7, tag="layer", counts=True)
     assert st.m == 3 and st.n == 4 and st.k == 20 and st.depth == 7 and st.tag == "layer"
     assert st.has_error and st.max_rel_error < 1e-6  # the fp64 reference includes C (else the error would be ~1)
     assert st.counts["swamped"] == 3 * 4 * 20  # every product vanishes against 1000

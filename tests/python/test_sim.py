@@ -41,7 +41,7 @@ def test_chunked_truncating_accumulator_matches_exact_model():
 def test_wrapping_fixed_point_accumulator_matches_exact_model():
     rng = np.random.default_rng(2)
     a, b = _operands(rng, 4, 64, 3, "fx8.4", 3.0)
-    c, stats = lpsim.matmul(a, b, "in=fx8.4,acc=fx9.3:wrap")
+    c, stats = lpsim.matmul(a, b, "in=fx8.4,acc=fx9.3:wrap", counts=True)
     want = _model(a, b, lambda x, y: dot_seq(x, y, lambda v: round_fixed(v, 9, 3, wrap=True)))
     assert np.array_equal(c, want)
     assert stats.counts["overflows"] > 0  # the narrow accumulator did wrap
@@ -99,8 +99,8 @@ def test_counts_off_takes_the_vector_paths_with_the_same_values():
     b = rng.standard_normal((70, 21)).astype(np.float32)
     for mac, path in [("fp16.fp16", "float-lanes"), ("volta.fp16", "fused-lanes"), ("int8.int32", "integer")]:
         assert lpsim.gemm_path(mac) == path
-        counted, st = lpsim.matmul(a, b, mac=mac)
-        fast, st_fast = lpsim.matmul(a, b, mac=mac, counts=False)
+        counted, st = lpsim.matmul(a, b, mac=mac, counts=True)
+        fast, st_fast = lpsim.matmul(a, b, mac=mac)  # the default: no counts
         golden, _ = lpsim.matmul(a, b, mac=mac, golden=True)
         assert st.counts["additions"] > 0 and st_fast.counts["additions"] == 0
         np.testing.assert_array_equal(fast.view(np.uint32), golden.view(np.uint32))
