@@ -128,13 +128,14 @@ void write_text(const std::string& path, const std::string& head, const Vectors&
   std::FILE* f = path.empty() ? stdout : std::fopen(path.c_str(), "w");
   if (!f) throw std::invalid_argument(path + ": cannot create");
   const int da = (v.fa.bits() + 3) / 4, db = (v.fb.bits() + 3) / 4, dc = (v.fc.bits() + 3) / 4;
-  fmt::print(f, "# {}\n", head);
+  // .hex: Verilog comments, so that $readmemh loads the file as it is (docs/vectors.md).
+  fmt::print(f, "{} {}\n", csv ? "#" : "//", head);
   if (csv) {
     for (std::int64_t l = 0; l < v.k; ++l) fmt::print(f, "a{},", l);
     for (std::int64_t l = 0; l < v.k; ++l) fmt::print(f, "b{},", l);
     fmt::print(f, "{}c\n", v.addend.empty() ? "" : "addend,");
   } else {
-    fmt::print(f, "# one vector per line: a0..a{0} b0..b{0} {1}c, hex\n", v.k - 1, v.addend.empty() ? "" : "addend ");
+    fmt::print(f, "// one vector per line: a0..a{0} b0..b{0} {1}c, hex\n", v.k - 1, v.addend.empty() ? "" : "addend ");
   }
   const char* sep = csv ? "," : " ";
   for (std::int64_t i = 0; i < v.n; ++i) {

@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential cmake ninja-build pkg-config
   libeigen3-dev libboost-dev pybind11-dev doctest-dev libhdf5-dev
   libcli11-dev libtomlplusplus-dev libfmt-dev
-  libopenblas0-pthread zlib1g-dev
+  libopenblas0-pthread zlib1g-dev iverilog
   python3 python3-dev python3-numpy python3-pytest python3-h5py python3-distributed python3-tqdm python3-pandas
   python3-matplotlib python3-nbclient python3-nbformat python3-ipykernel
   dataset-fashion-mnist $*"

@@ -164,7 +164,7 @@ def test_vectors_addend_in_hex_and_hdf5(tmp_path):
     for ext in ("csv", "hex", "h5"):
         cli(*args, "-o", f"v.{ext}", cwd=tmp_path)
     _, csv = _csv(tmp_path / "v.csv")
-    lines = [l.split() for l in open(tmp_path / "v.hex") if not l.startswith("#")]
+    lines = [l.split() for l in open(tmp_path / "v.hex") if not l.startswith("//")]
     assert "a0..a3 b0..b3 addend c" in open(tmp_path / "v.hex").read()
     assert all(len(l) == 10 and len(l[8]) == 8 for l in lines)
     assert np.array_equal(np.array([[int(w, 16) for w in l] for l in lines], np.uint64), csv)

@@ -55,7 +55,7 @@ def test_exhaustive_vectors_cover_every_operand_pair(tmp_path):
 def test_hex_and_hdf5_outputs(tmp_path):
     h5py = pytest.importorskip("h5py")
     _run("vectors", "--mac", "fp16.fp32", "--k", "4", "--count", "10", "-o", str(tmp_path / "v.hex"))
-    lines = [l.split() for l in open(tmp_path / "v.hex") if not l.startswith("#")]
+    lines = [l.split() for l in open(tmp_path / "v.hex") if not l.startswith("//")]
     assert len(lines) == 10 and all(len(l) == 9 for l in lines)
     assert all(len(w) == 4 for l in lines for w in l[:8]) and all(len(l[8]) == 8 for l in lines)
     _run("vectors", "--mac", "fp16.fp32", "--k", "4", "--count", "10", "-o", str(tmp_path / "v.h5"))
