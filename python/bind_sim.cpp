@@ -58,6 +58,48 @@ std::int64_t checked_product(std::initializer_list<std::int64_t> xs, const std::
 
 F32 operand(const ::py::object& o, const std::string& what) { return real_array<float>(as_array(o, what), what, true); }
 
+::py::object rounded_format(const std::optional<Rounded>& r) {
+  return r ? ::py::object(::py::str(r->format.spelling)) : ::py::object(::py::none());
+}
+::py::object rounded_mode(const std::optional<Rounded>& r) {
+  return r ? ::py::object(::py::str(r->rounding.spelling())) : ::py::object(::py::none());
+}
+
+// MacConfig's knobs, one entry each, for Python introspection.
+::py::dict mac_fields(const MacConfig& c) {
+  ::py::dict d;
+  d["a"] = rounded_format(c.a);
+  d["a_round"] = rounded_mode(c.a);
+  d["b"] = rounded_format(c.b);
+  d["b_round"] = rounded_mode(c.b);
+  d["prod"] = rounded_format(c.product);
+  d["prod_round"] = rounded_mode(c.product);
+  d["acc"] = c.acc.format.spelling;
+  d["acc_round"] = c.acc.rounding.spelling();
+  d["order"] = c.order == Order::Pairwise ? "pairwise" : c.order == Order::Fused ? "fused" : c.promote ? "chunk" : "seq";
+  d["fused_n"] = c.fused_n;
+  d["align"] = c.align_exact ? ::py::object(::py::str("exact")) : ::py::object(::py::int_(c.align_bits));
+  d["promote"] = c.promote;
+  d["interleave"] = c.interleave;
+  d["outer"] = rounded_format(c.outer);
+  d["outer_round"] = rounded_mode(c.outer);
+  d["out"] = rounded_format(c.out);
+  d["out_round"] = rounded_mode(c.out);
+  d["c_late"] = c.c_late;
+  d["split"] = c.split;
+  d["c_drop"] = c.c_drop;
+  d["scale"] = c.scale == ScaleKind::None ? ::py::object(::py::none())
+                                           : ::py::object(::py::str(c.scale == ScaleKind::UE8M0 ? "ue8m0" : "ue4m3"));
+  d["block"] = c.block;
+  d["subsum"] = c.subsum;
+  d["overflow"] = c.overflow_inf ? "inf" : "ieee";
+  d["nan"] = c.nan_bits ? ::py::object(::py::int_(*c.nan_bits)) : ::py::object(::py::str("ieee"));
+  d["zero_exp"] = c.zero_exp ? ::py::object(::py::int_(*c.zero_exp)) : ::py::object(::py::none());
+  d["zero_sign"] = c.zero_plus ? "pos" : "ieee";
+  d["prod_overflow"] = c.prod_inf ? "inf" : "ieee";
+  return d;
+}
+
 ::py::dict counts_dict(const MacCounts& c) {
   ::py::dict d;
   d["additions"] = c.additions;
@@ -73,6 +115,17 @@ void bind_sim(::py::module_& m) {
   ::py::class_<MacConfig>(m, "MacConfig", "A MAC model, parsed from its spelling, e.g. 'in=fp16,acc=fp32' or a preset")
       .def(::py::init([](const std::string& s) { return parse_mac(s); }), ::py::arg("spelling"))
       .def_property_readonly("spelling", &MacConfig::spelling)
+      .def_property_readonly("fields", &mac_fields,
+                             "Every knob of the configuration (docs/formats.md, 'MAC configurations') as a dict: formats "
+                             "and roundings as spellings (None where absent), numbers as ints")
+      .def("__getattr__",
+           [](const MacConfig& c, const std::string& name) -> ::py::object {
+             ::py::dict f = mac_fields(c);
+             if (!f.contains(name.c_str()))
+               throw ::py::attribute_error("MacConfig has no field '" + name + "' (fields: " +
+                                           ::py::str(::py::list(f.attr("keys")())).cast<std::string>() + ")");
+             return f[name.c_str()];
+           })
       .def("__eq__", [](const MacConfig& a, const MacConfig& b) { return a == b; })
       .def("__repr__", [](const MacConfig& c) { return "MacConfig('" + c.spelling() + "')"; })
       .def("__str__", &MacConfig::spelling);
@@ -107,9 +160,11 @@ void bind_sim(::py::module_& m) {
       .def_readonly("mean_rel_error", &GemmStats::mean_rel_error)
       .def_readonly("sqnr_db", &GemmStats::sqnr_db)
       .def("__repr__", [](const GemmStats& s) {
-        return "GemmStats(m=" + std::to_string(s.m) + ", n=" + std::to_string(s.n) + ", k=" + std::to_string(s.k) +
-               ", swamped=" + std::to_string(s.counts.swamped) + ", overflows=" + std::to_string(s.counts.overflows) +
-               ")";
+        std::string r = "GemmStats(m=" + std::to_string(s.m) + ", n=" + std::to_string(s.n) + ", k=" +
+                        std::to_string(s.k) + ", swamped=" + std::to_string(s.counts.swamped) +
+                        ", overflows=" + std::to_string(s.counts.overflows);
+        if (s.has_error) r += ", sqnr_db=" + ::py::repr(::py::float_(s.sqnr_db)).cast<std::string>();
+        return r + ")";
       });
 
   m.def(

@@ -105,3 +105,40 @@ def test_counts_off_takes_the_vector_paths_with_the_same_values():
         assert st.counts["additions"] > 0 and st_fast.counts["additions"] == 0
         np.testing.assert_array_equal(fast.view(np.uint32), golden.view(np.uint32))
         np.testing.assert_array_equal(counted.view(np.uint32), golden.view(np.uint32))
+
+
+def test_mac_config_fields_are_introspectable():
+    m = lpsim.MacConfig("cdna3.fp8")
+    assert (m.order, m.fused_n, m.align, m.c_late, m.split, m.c_drop, m.zero_exp) == ("fused", 16, 24, 31, 2, 25, -126)
+    assert m.a == m.b == "e4m3fnuz" and m.prod is None and m.acc == "e8m23" and m.prod_overflow == "inf"
+    h = lpsim.MacConfig("hopper.fp16.f16out")
+    assert h.nan == 0x7fffe000 and h.overflow == "ieee" and h.acc == "e5m10"
+    assert lpsim.MacConfig("hopper.fp16").overflow == "inf"
+    nv = lpsim.MacConfig("blackwell.nvfp4")
+    assert (nv.scale, nv.block, nv.subsum, nv.align) == ("ue4m3", 16, 16, 35)
+    assert lpsim.MacConfig("cdna1.fp16").align == "exact"
+    assert lpsim.MacConfig("h800.fp8").outer == "e8m23" and lpsim.MacConfig("h800.fp8").promote == 128
+    c = lpsim.MacConfig("in=fp16,acc=e5m10,acc_round=sr4,order=chunk32,outer=fp32,out=bf16")
+    assert (c.order, c.acc_round, c.promote, c.out) == ("chunk", "sr4", 32, "e8m7")
+
+
+def _grammar_keys():
+    import re
+    try:
+        lpsim.MacConfig("no_such_key=1")
+    except ValueError as e:
+        listed = re.search(r"\(keys: ([^)]*)\)", str(e)).group(1)
+    keys = set(re.findall(r"[a-z_]+", listed.replace("each with _round", ""))) - {"each", "with"}
+    return keys
+
+
+def test_every_grammar_key_is_a_field():  # in= and guard= are spellings of a/b and align
+    fields = lpsim.MacConfig("fp32").fields
+    for key in _grammar_keys() - {"in", "guard"}:
+        assert key in fields, key
+        for base in ("a", "b", "prod", "acc", "outer", "out"):
+            assert base + "_round" in fields
+    s = str(lpsim.matmul(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), error=True)[1])
+    assert "sqnr_db=inf" in s
+    with pytest.raises(AttributeError, match="MacConfig has no field 'foo'"):
+        lpsim.MacConfig("fp32").foo
