@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import lpsim
+from exact_model import _floor_log2  # floor(log2 x) of a Fraction x > 0
 
 # ---- the exact model ----------------------------------------------------------------------------------------
 
@@ -55,16 +56,6 @@ def _ilog2(x):
     return math.frexp(abs(x))[1] - 1
 
 
-def _flog2(x):
-    """floor(log2 x) of a Fraction x > 0."""
-    e = x.numerator.bit_length() - x.denominator.bit_length()
-    while Fraction(2) ** e > x:
-        e -= 1
-    while Fraction(2) ** (e + 1) <= x:
-        e += 1
-    return e
-
-
 def _scale_exp(s, kind):
     if kind == "ue8m0":
         return _ilog2(s)
@@ -76,7 +67,7 @@ def _rz_fp32(x):
     if x == 0:
         return 0.0
     a = abs(x)
-    q = Fraction(2) ** (max(_flog2(a), -126) - 23)
+    q = Fraction(2) ** (max(_floor_log2(a), -126) - 23)
     mag = (a // q) * q
     r = math.inf if mag > FLT_MAX else float(mag)
     return -r if x < 0 else r
