@@ -10,7 +10,6 @@
 // overflow, an exact-SR tie in the first 64 random bits, exotic formats)
 // are flagged and recomputed by the golden model: rare, and exact.
 #include "arith/quantize.hpp"
-#include "arith/isa.hpp"
 
 #include <omp.h>
 
@@ -23,6 +22,7 @@
 #include <type_traits>
 
 #include "arith/golden.hpp"
+#include "arith/isa.hpp"
 #include "arith/quantize_kernel.hpp"
 
 namespace lpsim::arith {

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "arith/isa.hpp"
 #include "arith/arith.hpp"
+#include "arith/isa.hpp"
 
 namespace {
 

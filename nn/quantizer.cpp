@@ -19,7 +19,6 @@
 //    V / X rounded to the element format, saturating at its largest magnitude.
 // A group whose elements are all zero is returned unchanged (no 0/0 scale).
 #include "nn/quantizer.hpp"
-#include "arith/isa.hpp"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -32,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "arith/isa.hpp"
 #include "arith/quantize.hpp"
 
 namespace lpsim::nn {

@@ -16,8 +16,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "arith/isa.hpp"
 #include "arith/arith.hpp"
+#include "arith/isa.hpp"
 #include "python/bindings.hpp"
 
 namespace py = pybind11;

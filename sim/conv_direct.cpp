@@ -1,5 +1,4 @@
 #include "sim/conv_direct.hpp"
-#include "arith/isa.hpp"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -10,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "arith/isa.hpp"
 #include "arith/quantize.hpp"
 #include "sim/gemm.hpp"
 

@@ -1,5 +1,4 @@
 #include "sim/float_lanes.hpp"
-#include "arith/isa.hpp"
 
 #include <immintrin.h>
 
@@ -9,6 +8,7 @@
 #include <vector>
 
 #include "arith/golden.hpp"
+#include "arith/isa.hpp"
 #include "sim/exact_round.hpp"
 
 namespace lpsim::sim {

@@ -1,5 +1,4 @@
 #include "sim/fma_gemm.hpp"
-#include "arith/isa.hpp"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -8,6 +7,8 @@
 #include <memory>
 #include <cmath>
 #include <vector>
+
+#include "arith/isa.hpp"
 
 namespace lpsim::sim {
 

@@ -1,5 +1,4 @@
 #include "sim/fused_lanes.hpp"
-#include "arith/isa.hpp"
 
 #include <immintrin.h>
 
@@ -9,6 +8,7 @@
 #include <limits>
 
 #include "arith/golden.hpp"
+#include "arith/isa.hpp"
 #include "sim/dot.hpp"
 #include "sim/exact_round.hpp"
 #include "sim/round_into.hpp"

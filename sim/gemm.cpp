@@ -19,7 +19,6 @@
 //  - "per-output": the golden dot product per output, in parallel, for what
 //    has no faster path (pairwise with promote=).
 #include "sim/gemm.hpp"
-#include "arith/isa.hpp"
 
 #include <omp.h>
 
@@ -31,6 +30,7 @@
 #include <optional>
 #include <vector>
 
+#include "arith/isa.hpp"
 #include "arith/quantize.hpp"
 #include "sim/dot.hpp"
 #include "sim/exact_round.hpp"
@@ -216,7 +216,7 @@ void round_row(const double* x, double* out, std::int64_t w, const Rounded& r, a
     for (std::int64_t j = 0; j < n; ++j) {
       const double v = x[j0 + j];
       beyond[j] = (v > hi || v < lo) && std::isfinite(v);
-      before[j] = v;
+      if (beyond[j]) before[j] = v;
       any |= beyond[j];
     }
     if (is_fp32_rne(r)) {

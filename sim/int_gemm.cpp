@@ -1,11 +1,12 @@
 #include "sim/int_gemm.hpp"
-#include "arith/isa.hpp"
 
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
+
+#include "arith/isa.hpp"
 
 namespace lpsim::sim {
 

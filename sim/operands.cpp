@@ -1,5 +1,4 @@
 #include "sim/operands.hpp"
-#include "arith/isa.hpp"
 
 #include <sstream>
 
@@ -10,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "arith/isa.hpp"
 #include "arith/quantize.hpp"
 
 namespace lpsim::sim {

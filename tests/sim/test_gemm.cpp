@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "arith/isa.hpp"
 #include "arith/golden.hpp"
+#include "arith/isa.hpp"
 #include "arith/quantize.hpp"
 #include "mac_oracle.hpp"
 #include "sim/dot.hpp"
