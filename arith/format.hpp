@@ -23,7 +23,9 @@ enum class Specials : std::uint8_t {
   FNUZ,  // finite, unsigned zero: NaN is the negative-zero code, bias + 1
 };
 
-enum class ScaleRule : std::uint8_t { MinMax, AbsMax, Pow2, MX };
+// MinMax: asymmetric with an integer zero point (0 exact); Offset: asymmetric
+// offset by the minimum itself (0 not exact, the CPT/FracTrain code).
+enum class ScaleRule : std::uint8_t { MinMax, AbsMax, Pow2, MX, Offset };
 
 struct Format;
 

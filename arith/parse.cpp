@@ -35,7 +35,7 @@ constexpr Alias kAliases[] = {
 constexpr const char* kExpected =
     "expected e<E>m<M>[fn|fnuz][:nosub][:sat][:nonan][:bias=B], fx<W>.<F> / ufx<W>.<F> / int<W> / "
     "uint<W> [:wrap|:sat], an alias (fp32 tf32 bf16 fp16 fp8e4m3 fp8e5m2 fp6e3m2 fp6e2m3 fp4e2m1), "
-    "<elem>/<minmax|absmax|pow2>/<tensor|channel|block<N>>, or mxfp8e4m3 mxfp8e5m2 mxfp6e3m2 "
+    "<elem>/<minmax|offset|absmax|pow2>/<tensor|channel|block<N>>, or mxfp8e4m3 mxfp8e5m2 mxfp6e3m2 "
     "mxfp6e2m3 mxfp4 mxint8";
 
 [[noreturn]] void fail(std::string_view whole, const std::string& why) {
@@ -186,7 +186,8 @@ Format parse_scaled(std::string_view whole, std::string_view s) {
   else if (rule == "absmax") f.scaled.rule = ScaleRule::AbsMax;
   else if (rule == "pow2") f.scaled.rule = ScaleRule::Pow2;
   else if (rule == "mx") f.scaled.rule = ScaleRule::MX;
-  else fail(whole, "unknown scale rule \"" + std::string(rule) + "\" (minmax, absmax or pow2)");
+  else if (rule == "offset") f.scaled.rule = ScaleRule::Offset;
+  else fail(whole, "unknown scale rule \"" + std::string(rule) + "\" (minmax, offset, absmax or pow2)");
   std::string_view g = parts[2];
   using G = ScaledSpec::Group;
   if (g == "tensor") f.scaled.group = G::Tensor;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -224,6 +225,10 @@ void write_epoch_tables(hid_t run, const std::vector<nn::EpochRecord>& h) {
   per_product("swamped", H5T_STD_U64LE, H5T_NATIVE_UINT64, [](const nn::LayerEpoch& l, int p) { return std::uint64_t(l.counts[p].swamped); });
   per_product("overflows", H5T_STD_U64LE, H5T_NATIVE_UINT64, [](const nn::LayerEpoch& l, int p) { return std::uint64_t(l.counts[p].overflows); });
   per_product("saturations", H5T_STD_U64LE, H5T_NATIVE_UINT64, [](const nn::LayerEpoch& l, int p) { return std::uint64_t(l.counts[p].saturations); });
+  bool learned = false;
+  for (const auto& r : h)
+    for (const auto& l : r.layers) learned = learned || !std::isnan(l.policy_param);
+  if (learned) per_layer("policy_param", [](const nn::LayerEpoch& l) { return l.policy_param; });
   bool errors = false;
   for (const auto& r : h)
     for (const auto& l : r.layers) errors = errors || l.has_error;

@@ -36,8 +36,13 @@ void print_header(const RunRequest& req) {
              p.mac_bwd_weight, p.master.empty() || p.master == "fp32" ? "" : "  master " + tensor(p.master, p.master_round),
              p.keep_first_last ? "  (first/last layer fp32)" : "",
              c.layers.empty() ? "" : fmt::format("  ({} per-layer overrides)", c.layers.size()));
-  // A policy sets W, A and E itself, per layer and step (the line above is where it starts from).
-  if (c.policy.kind != "static") fmt::print("  precision policy {} (docs/policies.md)\n", c.policy.kind);
+  // A policy sets W, A and E itself, per layer and step: the line above holds for the layers it keeps.
+  if (c.policy.kind != "static") {
+    const nn::PolicyConfig q = nn::with_method_defaults(c.policy);
+    fmt::print("  precision policy {} (docs/policies.md): W int<b>/{}({}) A int<b>/{}({}) E int<b>/{}({}), "
+               "bits per layer and step; layers kept as above: {}\n",
+               q.kind, q.w_scale, q.w_rounding, q.a_scale, q.a_rounding, q.e_scale, q.e_rounding, q.keep_fp32);
+  }
 }
 
 // The first differing line of two resolved configs, for the resume error.

@@ -10,9 +10,7 @@ namespace lpsim::nn {
 std::vector<LayerBits> layer_bits(Model& m) {
   std::vector<LayerBits> out;
   for (auto* l : m.product_layers())
-    if (const LayerPrecision* p = policies::precision_of(l))
-      out.push_back({policies::bits_of(p->w), policies::bits_of(p->a), policies::bits_of(p->e), policies::bits_of(p->g),
-                     p->e_dw ? policies::bits_of(p->e_dw) : 0});
+    if (const LayerPrecision* p = policies::precision_of(l)) out.push_back(policies::counted_bits(*p));
   return out;
 }
 

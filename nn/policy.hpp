@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,8 @@ class PrecisionPolicy {
   virtual void after_backward(Model&, std::int64_t /*iteration*/) {}
   virtual void after_step(Model&, std::int64_t /*iteration*/, double /*loss*/, double /*batch_accuracy*/) {}
   virtual void end_epoch(Model&, const EpochRecord&) {}
+  // A learned per-layer parameter to record each epoch (LDP's beta), by depth.
+  virtual std::optional<double> layer_param(int /*depth*/) const { return std::nullopt; }
   // Everything a resumed run needs to continue bit for bit (checkpoints).
   // A resumed run calls begin and then set_state (set_state overrides what
   // begin derived from the model, e.g. DPC's bounds from the weights).
@@ -68,21 +71,30 @@ std::vector<LayerBits> layer_bits(Model&);
 
 // Every knob of every policy, by the name configs and Python use
 // (TOML key policy.<field>). Bits are element widths of min-max integer
-// quantizers "int<b>/<scale>"; the meaning of each knob: docs/policies.md.
+// quantizers "int<b>/<scale>", 2 to 32: 32 is fp32 (no quantizer); 25-31
+// quantize at 24 (as fine as a float layer holds) and count their own width
+// in BitOPs. The meaning of each knob: docs/policies.md.
 struct PolicyConfig {
   // static, sbm, cpt, pfq, dpc, dpc_adaptive, dpc_cpt, ldp, factor
   std::string kind = "static";
 
-  // Shared by every policy but static.
-  bool keep_first_last = true;     // leave the first and last product layers as apply_precision set them
-  std::string w_scale;             // empty: the method's own ("minmax/channel"; SBM "minmax/tensor")
-  std::string a_scale = "minmax/tensor";
-  std::string e_scale = "minmax/tensor";
+  // Shared by every policy but static. An empty string or a negative number
+  // is the method's own choice (with_method_defaults, docs/policies.md).
+  // The product layers left as apply_precision set them: "first,last",
+  // "last", "first" or "none" (empty: "last" for cpt and pfq, whose authors'
+  // code quantizes the stem conv, else "first,last").
+  std::string keep_fp32;
+  // Quantizer scale rules (empty: offset/channel, offset/tensor for cpt and
+  // pfq as their code; SBM minmax/tensor for W; else minmax/channel, minmax/tensor).
+  std::string w_scale, a_scale, e_scale;
   std::string w_rounding = "rne", a_rounding = "rne", e_rounding = "sr";
   // Activation ranges in evaluation: "batch" (each batch its own), "ema"
   // (running ranges, nn/product.hpp RunningRange), empty: the method's own
-  // (ema for sbm, cpt and dpc_cpt, whose authors' code uses QuantMeasure).
+  // (ema for sbm, cpt, pfq and dpc_cpt, whose authors' code uses QuantMeasure).
   std::string a_range;
+  // The weight of the old running range in each fold (empty/negative: 0.1 for
+  // sbm as Banner et al.'s QuantMeasure, 0.9 for cpt, pfq and dpc_cpt as theirs).
+  double a_momentum = -1;
 
   // Forward (W and A) and backward (E) precision bounds: CPT's cycle, and the
   // bounds of the layer-wise methods (dpc*, ldp, factor), whose E is bmax_bwd.
@@ -115,13 +127,26 @@ struct PolicyConfig {
   double cos_threshold = 0.99;
   double adpc_stable_cv = 0.15;     // dpc_adaptive: epoch CV of the layer's gradient norm below this: -1 bit
   double adpc_noisy_cv = 0.5;       // above this: +1 bit
-  int dpc_cpt_amplitude = 2;        // dpc_cpt: each layer cycles over [B_k - A, B_k + A]
+  // dpc_cpt: "down" cycles each layer from ceil(dpc_cpt_low x B_k) up to B_k
+  // (the paper's temporal saving); "centered" over [B_k - A, B_k + A].
+  std::string dpc_cpt_mode = "down";
+  double dpc_cpt_low = 0.5;
+  int dpc_cpt_amplitude = 2;        // centered: A
 
   // LDP (Yu et al. 2022).
   double ldp_lr = 0.05;             // step size of beta
   double ldp_lambda = 1.0;          // weight of the cost loss against the task loss
   double ldp_target = 0.5;          // threshold T as a fraction of the forward BitOPs at bmax_fwd
+  // Per-layer balancing of the two precision gradients: each scaled by the
+  // inverse of its running RMS (momentum ldp_balance_momentum), so that
+  // neither loss dominates by its scale; false: the raw sum.
+  bool ldp_balance = true;
+  double ldp_balance_momentum = 0.9;
 };
+
+// The config with every "method's own" knob (empty or negative) filled in as
+// that method's authors' code does (docs/policies.md, "Per-method defaults").
+PolicyConfig with_method_defaults(PolicyConfig c);
 
 // Throws std::invalid_argument naming an unknown kind or a bad knob value.
 std::unique_ptr<PrecisionPolicy> make_policy(const PolicyConfig&);

@@ -26,6 +26,13 @@ struct LayerPrecision {
   // scaled quantizer uses the batch's range in training and the running
   // range in evaluation, as the SBM and CPT authors' QuantMeasure.
   bool a_running_range = false;
+  // The weight of the old range in each fold: 0.1 in the SBM code's
+  // QuantMeasure, 0.9 in the CPT and FracTrain code's.
+  float a_range_momentum = 0.1f;
+  // Widths that BitOPs count for W, A, E instead of the formats' (0: the
+  // format's): a policy that allocates more bits than a float layer can hold
+  // (25-31) quantizes at 24 and counts what it allocated (nn/policies).
+  int w_bits = 0, a_bits = 0, e_bits = 0;
   sim::MacConfig fwd = sim::parse_mac("fp32");         // Y = W . X
   sim::MacConfig bwd_data = sim::parse_mac("fp32");    // dX = W^T . dY
   sim::MacConfig bwd_weight = sim::parse_mac("fp32");  // dW = dY . X^T

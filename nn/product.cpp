@@ -72,7 +72,7 @@ std::optional<TensorRange> activation_range(RunningRange& r, const LayerPrecisio
 #pragma omp parallel for reduction(min : mn) reduction(max : mx) schedule(static) if (x.numel() > (1 << 15))
   for (std::int64_t i = 0; i < x.numel(); ++i) mn = std::min(mn, x[i]), mx = std::max(mx, x[i]);
   if (!(std::isfinite(mn) && std::isfinite(mx))) return std::nullopt;  // the quantizer names the bad element
-  const float keep = RunningRange::kMomentum, take = 1.0f - RunningRange::kMomentum;
+  const float keep = p.a_range_momentum, take = 1.0f - p.a_range_momentum;
   zero_point = zero_point * keep + mn * take;
   range = range * keep + (mx - mn) * take;
   return std::nullopt;

@@ -95,7 +95,6 @@ void rescale_codes(float* y, std::int64_t outer, std::int64_t rows, std::int64_t
 // evaluation (a zero range). `state` = {zero_point, range}, saved in
 // checkpoints and results as "<layer>.a_range".
 struct RunningRange {
-  static constexpr float kMomentum = 0.1f;
   Tensor<float> state{Shape{2}};
 };
 // Training: folds x's range into r and returns nothing (the batch's own range

@@ -6,7 +6,11 @@
 //    value = (q + zp) * scale. The SBM/CPT reference code offsets by min itself;
 //    here the offset zp = round(min / scale) is an integer code and the range
 //    is first widened to contain 0, so that 0 (padding, ReLU zeros) is exact,
-//    as in integer-only inference (Jacob et al. CVPR 2018).
+//    as in integer-only inference (Jacob et al. CVPR 2018) and in the SBM code
+//    (an integer zero point, "make zero exactly represented").
+//  - offset (the CPT and FracTrain code, calculate_qparams/UniformQuantize):
+//    asymmetric over [min, max] as found, offset by min itself: zp = min /
+//    scale is not an integer, so 0 is not exact; no integer codes.
 //  - absmax: symmetric, scale = amax / qmax with qmax = 2^(b-1) - 1 for signed
 //    integers (the code -2^(b-1) unused, so the grid is symmetric), or the
 //    largest finite value for minifloat elements (per-tensor FP8 scaling,
@@ -47,8 +51,8 @@ using Group = arith::ScaledSpec::Group;
 std::string unsupported(const Format& f) {
   const Format& e = *f.scaled.elem;
   if (e.kind == Kind::Fixed && e.width > 24) return "integer elements wider than 24 bits do not fit in float";
-  if (f.scaled.rule == ScaleRule::MinMax && e.kind != Kind::Fixed)
-    return "minmax (asymmetric) needs an integer element such as int8";
+  if ((f.scaled.rule == ScaleRule::MinMax || f.scaled.rule == ScaleRule::Offset) && e.kind != Kind::Fixed)
+    return "minmax and offset (asymmetric) need an integer element such as int8";
   if (f.scaled.rule == ScaleRule::AbsMax && e.kind == Kind::Fixed && e.is_signed && e.width < 2)
     return "absmax with signed integers needs at least 2 bits";
   if (e.kind == Kind::Float && !e.fits_in_float()) return "the element format does not fit in float";
@@ -135,7 +139,7 @@ Grouping make_grouping(const arith::ScaledSpec& s, std::span<const std::int64_t>
 struct GroupMap {
   double scale = 1, zp = 0, lo = 0, hi = 0;
   double amax = 0;
-  bool passthrough = false;  // all zero: returned as is
+  bool passthrough = false;  // all zero (offset: constant): returned as is
 };
 
 // Code-space values of in[b, e) under map m: x / scale - zp clamped, on-grid
@@ -210,6 +214,15 @@ GroupMap map_for(const Format& f, double mn, double mx) {
       m.zp = std::nearbyint(lo / m.scale);
       break;
     }
+    case ScaleRule::Offset:  // a constant tensor is its own minimum: returned as is
+      if (mx == mn) {
+        m.passthrough = true;
+        return m;
+      }
+      m.hi = std::ldexp(1.0, e.width) - 1;
+      m.scale = (mx - mn) / m.hi;
+      m.zp = mn / m.scale;
+      break;
     case ScaleRule::AbsMax:
       m.scale = m.amax / qmax;
       m.hi = qmax;
@@ -240,7 +253,7 @@ GroupMap map_for(const Format& f, double mn, double mx) {
 Format code_format(const Format& f) {
   const Format& e = *f.scaled.elem;
   if (e.kind == Kind::Fixed && f.scaled.rule != ScaleRule::MX) {
-    const bool is_unsigned = f.scaled.rule == ScaleRule::MinMax || !e.is_signed;
+    const bool is_unsigned = f.scaled.rule == ScaleRule::MinMax || f.scaled.rule == ScaleRule::Offset || !e.is_signed;
     return arith::parse_format((is_unsigned ? "uint" : "int") + std::to_string(e.width));
   }
   return e;
@@ -295,7 +308,7 @@ void quantize_scaled(const QuantSpec& spec, const float* in, float* out, std::in
   });
   arith::quantize(t, t, std::size_t(n), code_format(f), spec.rounding, key, 0);
   if (codes) {
-    if (!integer_codes)
+    if (!integer_codes || f.scaled.rule == ScaleRule::Offset)
       throw std::invalid_argument("quantize_tensor: \"" + f.spelling + "\" has no integer codes");
     codes->code.resize(std::size_t(n));
     codes->scale.resize(maps.size());
@@ -338,7 +351,8 @@ std::optional<std::pair<double, double>> code_range(const Format& f) {
     case ScaleRule::MinMax: return std::pair{-(std::ldexp(1.0, e.width) - 1), std::ldexp(1.0, e.width) - 1};
     case ScaleRule::AbsMax: return std::pair{e.is_signed ? -top : 0.0, top};
     case ScaleRule::Pow2: return std::pair{e.is_signed ? -top - 1 : 0.0, top};
-    case ScaleRule::MX: break;
+    case ScaleRule::MX:
+    case ScaleRule::Offset: break;  // real-valued zero points: no integer codes
   }
   return std::nullopt;
 }

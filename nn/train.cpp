@@ -12,6 +12,7 @@
 #include "data/dataset.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/nn.hpp"
+#include "nn/policies/common.hpp"
 #include "nn/product.hpp"
 
 namespace lpsim::nn {
@@ -32,16 +33,7 @@ std::optional<QuantSpec> master_spec(const PrecisionConfig& p) {
   }
 }
 
-int bits_of(const std::optional<QuantSpec>& q) {
-  if (!q) return 32;
-  return q->format.kind == arith::Kind::Scaled ? q->format.scaled.elem->bits() : q->format.bits();
-}
-
-LayerPrecision* precision_of(Layer<float>* l) {
-  if (auto* c = dynamic_cast<Conv2d<float>*>(l)) return &c->precision;
-  if (auto* f = dynamic_cast<Linear<float>*>(l)) return &f->precision;
-  return nullptr;
-}
+using policies::precision_of;
 
 sim::StatsRequest* request_of(Layer<float>* l) {
   if (auto* c = dynamic_cast<Conv2d<float>*>(l)) return &c->stats_request;
@@ -110,7 +102,8 @@ void check_operands(const Layer<float>& l, const LayerPrecision& lp) {
 void add_step(LayerEpoch& r, Layer<float>& l, bool first_step) {
   const LayerStats* s = l.stats();
   const LayerPrecision* lp = precision_of(&l);
-  r.bits_w += bits_of(lp->w), r.bits_a += bits_of(lp->a), r.bits_e += bits_of(lp->e), r.bits_g += bits_of(lp->g);
+  const LayerBits bits = policies::counted_bits(*lp);
+  r.bits_w += bits.w, r.bits_a += bits.a, r.bits_e += bits.e, r.bits_g += bits.g;
   const sim::GemmStats* g[3] = {&s->fwd, &s->bwd_data, &s->bwd_weight};
   const bool computed[3] = {s->fwd_calls > 0, s->bwd_data_calls > 0, s->bwd_weight_calls > 0};
   for (int p = 0; p < 3; ++p) {
@@ -212,8 +205,9 @@ void step_bitops(const Layer<float>& layer, double& bitops, double& bitops_fp32)
   const LayerStats* s = layer.stats();
   const LayerPrecision* lp = precision_of(const_cast<Layer<float>*>(&layer));
   if (!s || !lp) return;
-  const int w = bits_of(lp->w), a = bits_of(lp->a), e = bits_of(lp->e);
-  const int e_dw = lp->e_dw ? bits_of(lp->e_dw) : e;  // SBM's bifurcation: the weight gradient's own error width
+  const LayerBits bits = policies::counted_bits(*lp);
+  const int w = bits.w, a = bits.a, e = bits.e;
+  const int e_dw = bits.e_dw ? bits.e_dw : e;  // SBM's bifurcation: the weight gradient's own error width
   auto macs = [](const sim::GemmStats& g) { return double(g.m) * double(g.n) * double(g.k); };
   bitops += macs(s->fwd) * w * a + macs(s->bwd_weight) * e_dw * a;
   bitops_fp32 += (macs(s->fwd) + macs(s->bwd_weight)) * 1024.0;
@@ -362,6 +356,8 @@ std::vector<EpochRecord> train(const TrainConfig& c, const TrainHooks& hooks) {
     r.train_acc = double(correct) / double(seen);
     evaluate(*model, te, c.batch, r.test_loss, r.test_acc);
     policy->end_epoch(*model, r);
+    for (auto& l : r.layers)
+      if (const auto v = policy->layer_param(l.depth)) l.policy_param = *v;
     history.push_back(r);
     // Checkpoint before results, so a results file never shows an epoch
     // that a resumed run would not have.

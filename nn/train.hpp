@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -81,6 +82,7 @@ struct LayerEpoch {
   double max_rel_error[3] = {0, 0, 0};        // worst over the epoch's steps
   double mean_rel_error[3] = {0, 0, 0};       // mean over the steps
   double sqnr_db[3] = {0, 0, 0};              // mean over the steps
+  double policy_param = NAN;                  // the policy's learned parameter at the epoch's end (LDP's beta)
 };
 
 struct EpochRecord {

@@ -35,6 +35,7 @@ using cli::RunConfig;
     ::py::dict x;
     x["name"] = l.name, x["depth"] = l.depth, x["params"] = l.params;
     x["bits_w"] = l.bits_w, x["bits_a"] = l.bits_a, x["bits_e"] = l.bits_e, x["bits_g"] = l.bits_g;
+    x["policy_param"] = l.policy_param;
     x["k"] = ::py::make_tuple(l.k[0], l.k[1], l.k[2]);
     x["usage_a"] = ::py::make_tuple(l.usage_a[0], l.usage_a[1], l.usage_a[2]);
     x["usage_b"] = ::py::make_tuple(l.usage_b[0], l.usage_b[1], l.usage_b[2]);

@@ -36,24 +36,38 @@ int bits_of(const std::optional<QuantSpec>& q) {
   return q->format.kind == arith::Kind::Scaled ? q->format.scaled.elem->bits() : q->format.bits();
 }
 
+LayerBits counted_bits(const LayerPrecision& p) {
+  return {p.w_bits ? p.w_bits : bits_of(p.w), p.a_bits ? p.a_bits : bits_of(p.a), p.e_bits ? p.e_bits : bits_of(p.e),
+          bits_of(p.g), p.e_dw ? bits_of(p.e_dw) : 0};
+}
+
 std::int64_t parameter_count(Layer<float>* l) {
   std::int64_t n = 0;
   for (auto* p : l->params()) n += p->value.numel();
   return n;
 }
 
-std::vector<Target> targets_of(Model& m, bool keep_first_last) {
+std::pair<bool, bool> parse_keep(const std::string& keep) {
+  if (keep == "first,last" || keep == "last,first") return {true, true};
+  if (keep == "first") return {true, false};
+  if (keep == "last") return {false, true};
+  if (keep == "none") return {false, false};
+  throw std::invalid_argument("keep_fp32 \"" + keep + "\" is not first,last / last / first / none");
+}
+
+std::vector<Target> targets_of(Model& m, const std::string& keep) {
+  const auto [first, last] = parse_keep(keep);
   const auto layers = m.product_layers();
   std::vector<Target> out;
   for (std::size_t i = 0; i < layers.size(); ++i) {
-    if (keep_first_last && (i == 0 || i + 1 == layers.size())) continue;
+    if ((first && i == 0) || (last && i + 1 == layers.size())) continue;
     if (LayerPrecision* p = precision_of(layers[i])) out.push_back({layers[i], p, int(i)});
   }
   return out;
 }
 
-Formats::Formats(const PolicyConfig& c, const std::string& default_w_scale)
-    : w_scale_(c.w_scale.empty() ? default_w_scale : c.w_scale),
+Formats::Formats(const PolicyConfig& c)
+    : w_scale_(c.w_scale),
       a_scale_(c.a_scale),
       e_scale_(c.e_scale),
       w_round_(c.w_rounding),
@@ -73,15 +87,20 @@ Formats::Formats(const PolicyConfig& c, const std::string& default_w_scale)
 
 const QuantSpec& Formats::get(std::map<int, QuantSpec>& cache, const std::string& scale,
                               const std::string& rounding, int bits) const {
+  bits = std::min(bits, 24);
   auto it = cache.find(bits);
   if (it == cache.end()) it = cache.emplace(bits, parse_quant("int" + std::to_string(bits) + "/" + scale, rounding)).first;
   return it->second;
 }
 
 void Formats::set(LayerPrecision& p, int w_bits, int a_bits, int e_bits) const {
-  p.w = w(w_bits);
-  p.a = a(a_bits);
-  p.e = e(e_bits);
+  const auto one = [](std::optional<QuantSpec>& q, int& counted, int bits, const QuantSpec& spec) {
+    q = bits >= 32 ? std::nullopt : std::optional<QuantSpec>(spec);
+    counted = bits > 24 && bits < 32 ? bits : 0;
+  };
+  one(p.w, p.w_bits, w_bits, w(w_bits));
+  one(p.a, p.a_bits, a_bits, a(a_bits));
+  one(p.e, p.e_bits, e_bits, e(e_bits));
 }
 
 int cyclic_bits(std::int64_t t, double period, int bmin, int bmax) {
@@ -170,19 +189,47 @@ bool per_tensor(const std::string& scale) {
 }
 }  // namespace
 
-LayerwisePolicy::LayerwisePolicy(const PolicyConfig& c, const std::string& default_w_scale)
-    : cfg_(c), formats_(c, default_w_scale) {
-  require(c.a_range.empty() || c.a_range == "batch" || c.a_range == "ema", c.kind,
-          "a_range \"" + c.a_range + "\" is not batch or ema");
-  require(c.a_range != "ema" || per_tensor(c.a_scale), c.kind, "a_range = ema needs per-tensor activation scales, not \"" + c.a_scale + "\"");
+}  // namespace lpsim::nn::policies
+
+namespace lpsim::nn {
+
+PolicyConfig with_method_defaults(PolicyConfig c) {
+  // The CPT and FracTrain code (quantize.py): the stem conv quantized, the fc
+  // kept; calculate_qparams offsets by min; QuantMeasure momentum 0.9.
+  const bool cpt_code = c.kind == "cpt" || c.kind == "pfq";
+  if (c.keep_fp32.empty()) c.keep_fp32 = cpt_code ? "last" : "first,last";
+  if (c.w_scale.empty()) c.w_scale = cpt_code ? "offset/channel" : c.kind == "sbm" ? "minmax/tensor" : "minmax/channel";
+  if (c.a_scale.empty()) c.a_scale = cpt_code ? "offset/tensor" : "minmax/tensor";
+  if (c.e_scale.empty()) c.e_scale = cpt_code ? "offset/tensor" : "minmax/tensor";
+  const bool measures = c.kind == "sbm" || cpt_code || c.kind == "dpc_cpt";  // their code's QuantMeasure
+  if (c.a_range.empty()) c.a_range = measures && policies::per_tensor(c.a_scale) ? "ema" : "batch";
+  if (c.a_momentum < 0) c.a_momentum = c.kind == "sbm" ? 0.1 : 0.9;
+  return c;
+}
+
+}  // namespace lpsim::nn
+
+namespace lpsim::nn::policies {
+
+LayerwisePolicy::LayerwisePolicy(const PolicyConfig& c) : cfg_(with_method_defaults(c)), formats_(cfg_) {
+  require(cfg_.a_range == "batch" || cfg_.a_range == "ema", c.kind, "a_range \"" + c.a_range + "\" is not batch or ema");
+  require(cfg_.a_range != "ema" || per_tensor(cfg_.a_scale), c.kind,
+          "a_range = ema needs per-tensor activation scales, not \"" + cfg_.a_scale + "\"");
+  require(cfg_.a_momentum >= 0 && cfg_.a_momentum < 1, c.kind, "a_momentum must be in [0, 1)");
+  try {
+    parse_keep(cfg_.keep_fp32);
+  } catch (const std::invalid_argument& e) {
+    require(false, c.kind, e.what());
+  }
 }
 
 void LayerwisePolicy::begin(Model& m, const PolicyContext& ctx) {
   ctx_ = ctx;
-  targets_ = targets_of(m, cfg_.keep_first_last);
-  const bool ema = cfg_.a_range == "ema" || (cfg_.a_range.empty() && per_tensor(cfg_.a_scale) &&
-                                             (cfg_.kind == "sbm" || cfg_.kind == "cpt" || cfg_.kind == "dpc_cpt"));
-  for (const Target& t : targets_) t.precision->a_running_range = ema;
+  targets_ = targets_of(m, cfg_.keep_fp32);
+  for (const Target& t : targets_) {
+    t.precision->a_running_range = cfg_.a_range == "ema";
+    t.precision->a_range_momentum = float(cfg_.a_momentum);
+  }
   bits_.assign(targets_.size(), LayerBits{cfg_.bmax_fwd, cfg_.bmax_fwd, cfg_.bmax_bwd, 32});
 }
 

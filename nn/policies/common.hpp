@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nn/layer.hpp"
@@ -20,11 +21,14 @@ namespace lpsim::nn::policies {
 // Throws std::invalid_argument "policy <kind>: <what>" unless ok.
 void require(bool ok, const std::string& kind, const std::string& what);
 // Checks lo <= bits <= hi, naming the knob.
-void require_bits(int bits, const std::string& kind, const std::string& knob, int lo = 2, int hi = 24);
+void require_bits(int bits, const std::string& kind, const std::string& knob, int lo = 2, int hi = 32);
 
 LayerPrecision* precision_of(Layer<float>* l);
 Param<float>* weight_of(Layer<float>* l);
 int bits_of(const std::optional<QuantSpec>& q);  // element width, 32 when not quantized
+// The widths BitOPs count: the formats', or the layer's w_bits/a_bits/e_bits
+// where a policy set them (more bits than a float layer holds).
+LayerBits counted_bits(const LayerPrecision& p);
 std::int64_t parameter_count(Layer<float>* l);   // weights and bias
 
 // A product layer a policy sets; `depth` is its index in product_layers().
@@ -33,17 +37,22 @@ struct Target {
   LayerPrecision* precision = nullptr;
   int depth = -1;
 };
-// Every product layer, without the first and last when keep_first_last.
-std::vector<Target> targets_of(Model& m, bool keep_first_last);
+// Every product layer but those `keep` ("first,last", "last", "first",
+// "none") names; throws std::invalid_argument for another spelling.
+std::vector<Target> targets_of(Model& m, const std::string& keep);
+std::pair<bool, bool> parse_keep(const std::string& keep);  // {first, last}; throws as targets_of
 
-// Quantizers "int<b>/<scale>" of W, A and E, parsed once per width.
+// Quantizers "int<b>/<scale>" of W, A and E, parsed once per width. A width
+// above 24 gets the 24-bit quantizer (the finest a float holds).
 class Formats {
  public:
-  // Throws std::invalid_argument naming the knob of a bad scale or rounding.
-  Formats(const PolicyConfig& c, const std::string& default_w_scale);
+  // c: with its method's defaults (with_method_defaults). Throws
+  // std::invalid_argument naming the knob of a bad scale or rounding.
+  explicit Formats(const PolicyConfig& c);
   const QuantSpec& w(int bits) const { return get(w_, w_scale_, w_round_, bits); }
   const QuantSpec& a(int bits) const { return get(a_, a_scale_, a_round_, bits); }
   const QuantSpec& e(int bits) const { return get(e_, e_scale_, e_round_, bits); }
+  // 32 bits: no quantizer (fp32); 25-31: the 24-bit one, the width kept for BitOPs.
   void set(LayerPrecision& p, int w_bits, int a_bits, int e_bits) const;
   const std::string& w_scale() const { return w_scale_; }
 
@@ -105,8 +114,9 @@ class StateReader {
 // (found in begin) and their current bits, applied in before_step.
 class LayerwisePolicy : public PrecisionPolicy {
  public:
-  // Throws std::invalid_argument for a bad a_range (or "ema" with per-channel/block activation scales).
-  LayerwisePolicy(const PolicyConfig& c, const std::string& default_w_scale);
+  // Throws std::invalid_argument for a bad a_range (or "ema" with per-channel/block activation scales),
+  // a_momentum or keep_fp32. Keeps c with its method's defaults filled in.
+  explicit LayerwisePolicy(const PolicyConfig& c);
   std::string name() const override { return cfg_.kind; }
   void begin(Model& m, const PolicyContext& ctx) override;
   void before_step(Model&, std::int64_t) override { apply(); }

@@ -33,7 +33,7 @@ constexpr double kTag = 2;
 
 class Cpt : public LayerwisePolicy {
  public:
-  explicit Cpt(const PolicyConfig& c) : LayerwisePolicy(c, "minmax/channel") {
+  explicit Cpt(const PolicyConfig& c) : LayerwisePolicy(c) {
     require_bits(c.bmin_fwd, c.kind, "bmin_fwd");
     require_bits(c.bmax_fwd, c.kind, "bmax_fwd");
     require_bits(c.bmin_bwd, c.kind, "bmin_bwd");

@@ -3,7 +3,7 @@
 //   B_k = ceil((Bmax + Bmin)/2 - delta/2 (Bmax - Bmin) log_R(N_k / median N)),
 //   R = max(N_max / median, median / N_min), clamped to [Bmin, Bmax]
 // (capacity_bits), N_k its parameter count (weights and bias), the median
-// over the layers set (without the first and last when keep_first_last).
+// over the layers set (without those keep_fp32 names).
 // E stays at bmax_bwd. Bounds: Bmax = bmax_fwd; Bmin, with cos_bounds, the
 // fewest bits for which every layer's initial weights keep a cosine
 // similarity >= cos_threshold with their quantized copy (else bmin_fwd).
@@ -15,10 +15,13 @@
 // within [Bmin, Bmax]. The CV is scale free, so one pair of thresholds serves
 // every layer and learning rate; the defaults were chosen by us.
 //
-// dpc_cpt: CPT's cosine cycle (cpt_cycles over the run) around each layer's
-// B_k: b_k(t) = clamp(rint(B_k - A + A (1 - cos(pi (t mod T) / T))), Bmin, Bmax)
-// with A = dpc_cpt_amplitude, i.e. cyclic_bits(t, T, B_k - A, B_k + A)
-// clamped: each cycle sweeps from B_k - A up to B_k + A, averaging B_k.
+// dpc_cpt: CPT's cosine cycle (cpt_cycles over the run) on each layer's B_k.
+// "down" (default; the paper's reading, whose temporal saving comes on top
+// of DPC's): b_k(t) = cyclic_bits(t, T, L_k, B_k), L_k = max(2, ceil(dpc_cpt_low
+// x B_k)): each cycle climbs from half the layer's bits back to them, so the
+// bits never exceed DPC's and average ~3/4 of them. "centered" (an lpsim
+// variant): clamp(cyclic_bits(t, T, B_k - A, B_k + A), Bmin, Bmax) with
+// A = dpc_cpt_amplitude, averaging B_k (no saving over DPC on average).
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -29,13 +32,20 @@
 
 namespace lpsim::nn::policies {
 
+int dpc_cpt_bits(std::int64_t t, double period, int base, int bmin, const PolicyConfig& c) {
+  if (c.dpc_cpt_mode == "down")
+    return cyclic_bits(t, period, std::max(2, int(std::ceil(c.dpc_cpt_low * base - 1e-9))), base);
+  const int a = c.dpc_cpt_amplitude;
+  return std::clamp(cyclic_bits(t, period, base - a, base + a), bmin, c.bmax_fwd);
+}
+
 namespace {
 
 constexpr double kTag = 4;
 
 class Dpc : public LayerwisePolicy {
  public:
-  explicit Dpc(const PolicyConfig& c) : LayerwisePolicy(c, "minmax/channel") {
+  explicit Dpc(const PolicyConfig& c) : LayerwisePolicy(c) {
     require_capacity_knobs(c);
     adaptive_ = c.kind == "dpc_adaptive";
     cyclic_ = c.kind == "dpc_cpt";
@@ -44,6 +54,9 @@ class Dpc : public LayerwisePolicy {
               "need 0 <= adpc_stable_cv < adpc_noisy_cv");
     if (cyclic_) {
       require(c.cpt_cycles >= 1, c.kind, "cpt_cycles must be at least 1");
+      require(c.dpc_cpt_mode == "down" || c.dpc_cpt_mode == "centered", c.kind,
+              "dpc_cpt_mode \"" + c.dpc_cpt_mode + "\" is not down or centered");
+      require(c.dpc_cpt_low > 0 && c.dpc_cpt_low <= 1, c.kind, "dpc_cpt_low must be in (0, 1]");
       require(c.dpc_cpt_amplitude >= 0, c.kind, "dpc_cpt_amplitude must not be negative");
     }
   }
@@ -63,10 +76,7 @@ class Dpc : public LayerwisePolicy {
     const double period = cyclic_period(ctx_.total_iterations, cfg_.cpt_cycles);
     for (std::size_t k = 0; k < bits_.size(); ++k) {
       int b = base_[k];
-      if (cyclic_) {
-        const int a = cfg_.dpc_cpt_amplitude;
-        b = std::clamp(cyclic_bits(t, period, b - a, b + a), bmin_, cfg_.bmax_fwd);
-      }
+      if (cyclic_) b = dpc_cpt_bits(t, period, b, bmin_, cfg_);
       bits_[k] = {b, b, cfg_.bmax_bwd, 32};
     }
     apply();

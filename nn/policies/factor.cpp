@@ -1,15 +1,18 @@
-// Factor-aware allocation (new; compare with DPC): each layer's W and A
-// bits come from its accumulation length K and weight reuse U,
+// Factor-aware allocation (new; compare with DPC): each operand's bits come
+// from the layer's accumulation length K and that operand's reuse U,
 //   F_k = K_k / U_k, B_k = capacity_bits over F (DPC's formula and knobs),
 // so that more accumulation and less reuse both mean fewer bits (the
-// hypothesis this policy exists to test against DPC's capacity rule).
-// K: Conv2d Cin/groups x kh x kw, Linear in_features; U: outputs reading
-// each weight, batch x Hout x Wout for a convolution, batch for a linear
-// layer. Both come from the layer's forward product statistics (GemmStats k
-// and usage_a), which exist after the first forward: iteration 0 runs at
-// bmax_fwd and the allocation applies from
-// iteration 1. The batch size scales every U alike, so it cancels in
-// F_k / median F. Bounds as DPC (cos_bounds / bmin_fwd, bmax_fwd); E at bmax_bwd.
+// hypothesis this policy exists to test against DPC's capacity rule), for W
+// with U = outputs reading each weight (batch x Hout x Wout for a
+// convolution, batch for a linear layer) and for A with U = outputs reading
+// each activation (about Cout x kh x kw / stride^2; out_features): the same
+// usage rule gives the wider, deeper layers' activations more bits.
+// K: Conv2d Cin/groups x kh x kw, Linear in_features. K and both U come from
+// the layer's forward product statistics (GemmStats k, usage_a for W,
+// usage_b for A), which exist after the first forward: iteration 0 runs at
+// bmax_fwd and the allocation applies from iteration 1. The batch size
+// scales every weight U alike, so it cancels in F_k / median F. Bounds as
+// DPC (cos_bounds / bmin_fwd, bmax_fwd); E at bmax_bwd.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -37,7 +40,7 @@ constexpr double kTag = 6;
 
 class Factor : public LayerwisePolicy {
  public:
-  explicit Factor(const PolicyConfig& c) : LayerwisePolicy(c, "minmax/channel") {
+  explicit Factor(const PolicyConfig& c) : LayerwisePolicy(c) {
     require_capacity_knobs(c);
   }
 
@@ -49,14 +52,16 @@ class Factor : public LayerwisePolicy {
 
   void after_backward(Model&, std::int64_t) override {
     if (allocated_ || targets_.empty()) return;
-    std::vector<double> k, u;
+    std::vector<double> k, uw, ua;
     for (const Target& t : targets_) {
       const LayerStats* s = t.layer->stats();
       k.push_back(double(s->fwd.k));
-      u.push_back(s->fwd.usage_a);
+      uw.push_back(s->fwd.usage_a);
+      ua.push_back(s->fwd.usage_b);
     }
-    const auto b = factor_bits(k, u, bmin_, cfg_.bmax_fwd, cfg_.delta);
-    for (std::size_t i = 0; i < b.size(); ++i) bits_[i] = {b[i], b[i], cfg_.bmax_bwd, 32};
+    const auto bw = factor_bits(k, uw, bmin_, cfg_.bmax_fwd, cfg_.delta);
+    const auto ba = factor_bits(k, ua, bmin_, cfg_.bmax_fwd, cfg_.delta);
+    for (std::size_t i = 0; i < bw.size(); ++i) bits_[i] = {bw[i], ba[i], cfg_.bmax_bwd, 32};
     allocated_ = true;  // applied by the next before_step
   }
 

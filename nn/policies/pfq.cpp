@@ -41,7 +41,7 @@ constexpr double kTag = 3;
 class Pfq : public LayerwisePolicy {
  public:
   explicit Pfq(const PolicyConfig& c)
-      : LayerwisePolicy(c, "minmax/channel"), detector_(c.pfq_window, c.pfq_threshold, c.pfq_decay) {
+      : LayerwisePolicy(c), detector_(c.pfq_window, c.pfq_threshold, c.pfq_decay) {
     require(!c.pfq_bits_fwd.empty() && c.pfq_bits_fwd.size() == c.pfq_bits_bwd.size(), c.kind,
             "pfq_bits_fwd and pfq_bits_bwd must be non-empty lists of the same length (got " +
                 std::to_string(c.pfq_bits_fwd.size()) + " and " + std::to_string(c.pfq_bits_bwd.size()) + ")");

@@ -46,6 +46,14 @@ class PlateauDetector {
 double ldp_task_gradient(std::span<const float> grad, std::span<const float> weights, std::span<const float> quantized,
                          int bits, double p);
 
+// DPC+CPT's bits of a layer whose DPC bits are `base` at iteration t (dpc.cpp).
+int dpc_cpt_bits(std::int64_t t, double period, int base, int bmin, const PolicyConfig& c);
+
+// LDP's balanced precision gradient of one layer: each term over its running
+// RMS (mean squares ms_* updated in place with `momentum`, seeded by the first
+// nonzero value); a zero term contributes 0 and leaves its scale.
+double ldp_balanced(double task, double cost, double& ms_task, double& ms_cost, double momentum);
+
 // Factor-aware allocation: the layer factor F_k = K_k / U_k (accumulation
 // length over the outputs reading each weight) put through DPC's formula
 // (capacity_bits): more accumulation and less reuse, fewer bits.

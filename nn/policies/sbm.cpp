@@ -18,7 +18,7 @@ namespace {
 
 class Sbm : public LayerwisePolicy {
  public:
-  explicit Sbm(const PolicyConfig& c) : LayerwisePolicy(c, "minmax/tensor") {
+  explicit Sbm(const PolicyConfig& c) : LayerwisePolicy(c) {
     require_bits(c.sbm_bits, c.kind, "sbm_bits");
     if (c.sbm_bifurcation) require_bits(c.sbm_dw_bits, c.kind, "sbm_dw_bits");
   }

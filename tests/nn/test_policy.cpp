@@ -34,7 +34,7 @@ std::unique_ptr<nn::Model> tiny(const std::string& arch = "mlp") {
 PolicyConfig cfg(const std::string& kind) {
   PolicyConfig c;
   c.kind = kind;
-  c.keep_first_last = false;
+  c.keep_fp32 = "none";
   return c;
 }
 
@@ -276,12 +276,13 @@ TEST_CASE("adaptive DPC lowers the bits of steady gradients and raises those of 
   CHECK(epoch([](int t) { return t % 2 ? 1.2 : 0.8; }) == std::vector<int>{3, 5, 7});
 }
 
-TEST_CASE("DPC+CPT cycles each layer around its DPC bits") {
+TEST_CASE("DPC+CPT centered: cycles each layer around its DPC bits") {
   auto m = tiny();  // DPC bits 2, 5, 7 in [2, 8]
   PolicyConfig c = cfg("dpc_cpt");
   c.cos_bounds = false;
   c.bmin_fwd = 2;
   c.cpt_cycles = 1;
+  c.dpc_cpt_mode = "centered";
   c.dpc_cpt_amplitude = 2;
   auto p = nn::make_policy(c);
   p->begin(*m, context(100));
@@ -304,7 +305,7 @@ TEST_CASE("the cosine-similarity bound is the fewest bits that keep every layer'
   nn::Tensor<float> two({4, 4});
   for (std::int64_t i = 0; i < two.numel(); ++i) two[i] = float(i % 4) / 3.0f;
   PolicyConfig c = cfg("dpc");
-  const nn::policies::Formats f(c, "minmax/channel");
+  const nn::policies::Formats f(nn::with_method_defaults(c));
   CHECK(nn::policies::cosine_bmin({&two}, f, 8, 0.999) == 2);
 
   // A Gaussian weight: the bound is the first b whose cosine, computed here, passes.
@@ -413,6 +414,7 @@ TEST_CASE("LDP: the task-gradient estimator and beta under the cost loss") {
   PolicyConfig c = cfg("ldp");
   c.ldp_target = 0.3;
   c.ldp_lr = 0.02;
+  c.ldp_balance = false;  // the raw gradients (balancing: test_policy_claims.cpp)
   auto p = nn::make_policy(c);
   p->begin(*m, context(100));
   std::vector<double> before = p->state();
@@ -424,7 +426,7 @@ TEST_CASE("LDP: the task-gradient estimator and beta under the cost loss") {
   }
   const std::vector<double> after = p->state();
   REQUIRE(after.size() == before.size());
-  for (std::size_t k = 1; k < after.size(); ++k) CHECK(after[k] < before[k]);
+  for (std::size_t k = 1; k < after.size(); k += 3) CHECK(after[k] < before[k]);  // beta, then two mean squares
   p->before_step(*m, 6);
   // The cost gradient is proportional to a layer's MACs: fc1 (95% of them) falls first.
   CHECK(nn::layer_bits(*m)[0].w < 8);
@@ -438,7 +440,7 @@ TEST_CASE("LDP: the task-gradient estimator and beta under the cost loss") {
   step(*m, 11);
   p0->after_backward(*m, 0);
   zero_grads(*m);
-  for (std::size_t k = 1; k < p0->state().size(); ++k) CHECK(std::fabs(p0->state()[k] - 1.0) < 0.05);
+  for (std::size_t k = 1; k < p0->state().size(); k += 3) CHECK(std::fabs(p0->state()[k] - 1.0) < 0.05);
 }
 
 TEST_CASE("factor-aware allocation: longer accumulation and less reuse get fewer bits") {
@@ -463,6 +465,19 @@ TEST_CASE("factor-aware allocation: longer accumulation and less reuse get fewer
   const auto expect = nn::policies::factor_bits({25, 150, 400, 120, 84}, {8 * 784, 800, 8, 8, 8}, 2, 8, 1.0);
   const auto got = nn::layer_bits(*m);
   for (std::size_t k = 0; k < got.size(); ++k) CHECK(got[k].w == expect[k]);
+  // A: by the outputs reading each activation, 6 filters of 5x5 over conv1's
+  // input (padding 2 keeps 28x28: 150 reads inside), 16 of 5x5 over conv2's
+  // 14x14 (10x10 outputs: 16 * 25 * 100/196), then out_features.
+  std::vector<double> ua;
+  for (auto* l : m->product_layers()) ua.push_back(l->stats()->fwd.usage_b);
+  CHECK(ua[2] == 120);
+  CHECK(ua[3] == 84);
+  CHECK(ua[4] == 10);
+  const auto expect_a = nn::policies::factor_bits({25, 150, 400, 120, 84}, ua, 2, 8, 1.0);
+  for (std::size_t k = 0; k < got.size(); ++k) CHECK(got[k].a == expect_a[k]);
+  bool differs = false;  // the two operands' reuse differ, and so do their bits somewhere
+  for (const auto& b : got) differs = differs || b.a != b.w;
+  CHECK(differs);
   CHECK(got[0].w > got[2].w);  // conv1: short sums, much reuse; fc1: long sums, little reuse
 }
 
@@ -563,8 +578,17 @@ TEST_CASE("bad knob values are clear errors naming the knob") {
   expect_error(c, "sbm_bits = 1");
   c = cfg("sbm");
   c.sbm_bifurcation = true;
-  c.sbm_dw_bits = 30;
+  c.sbm_dw_bits = 33;
   expect_error(c, "sbm_dw_bits");
+  c = cfg("cpt");
+  c.keep_fp32 = "stem";
+  expect_error(c, "policy cpt: keep_fp32 \"stem\"");
+  c = cfg("sbm");
+  c.a_momentum = 1;
+  expect_error(c, "a_momentum");
+  c = cfg("ldp");
+  c.ldp_balance_momentum = 1;
+  expect_error(c, "ldp_balance_momentum");
 }
 
 TEST_CASE("every policy trains a tiny model, and its BitOPs move as its bits do") {
@@ -581,7 +605,7 @@ TEST_CASE("every policy trains a tiny model, and its BitOPs move as its bits do"
   REQUIRE(static8 < reference.back().bitops_fp32);
 
   auto run = [](PolicyConfig p) {
-    p.keep_first_last = true;
+    p.keep_fp32 = "first,last";
     const auto h = nn::train(small_run(p));
     REQUIRE(h.size() == 1);
     for (const auto& r : h) CHECK(std::isfinite(r.train_loss));

@@ -78,6 +78,31 @@ TEST_CASE("minmax: asymmetric with an integer zero point, 0 exact") {
   CHECK(p[2] == doctest::Approx(8 * 0.2).epsilon(1e-6));
 }
 
+TEST_CASE("offset: asymmetric over [min, max] as found, offset by min (the CPT/FracTrain code), 0 not exact") {
+  // int2 over [-1, 1]: scale 2/3, levels -1, -1/3, 1/3, 1; 0 is code 1.5 -> even 2 (1/3).
+  const auto v = q("int2/offset/tensor", {-1, 0, 0.6f, 1});
+  CHECK(v[0] == -1.0f);
+  CHECK(v[1] == doctest::Approx(1.0 / 3).epsilon(1e-6));
+  CHECK(v[2] == doctest::Approx(1.0 / 3).epsilon(1e-6));  // code 2.4 -> 2
+  CHECK(v[3] == 1.0f);
+  // Positive inputs are not widened to 0: the grid starts at the minimum.
+  const auto p = q("int2/offset/tensor", {0.5f, 2.0f, 1.0f});
+  CHECK(p[0] == 0.5f);
+  CHECK(p[1] == 2.0f);
+  CHECK(p[2] == 1.0f);  // code 1: 0.5 + 1 x 0.5
+  // minmax on the same values keeps 0 exact.
+  CHECK(q("int2/minmax/tensor", {-1, 0, 0.6f, 1})[1] == 0.0f);
+  // A constant tensor is its own minimum: unchanged; no integer codes to give.
+  CHECK(q("int4/offset/channel", {0.7f, 0.7f, -2, -2}, {2, 2}) == std::vector<float>{0.7f, 0.7f, -2, -2});
+  CHECK_FALSE(nn::code_range(parse_quant("int8/offset/tensor").format).has_value());
+  nn::ScaledCodes codes;
+  std::vector<float> x = {1, 2}, out(2);
+  const nn::Shape shape = {2};
+  CHECK_THROWS_WITH_AS(nn::quantize_tensor(parse_quant("int8/offset/tensor"), x.data(), out.data(), shape, 0, {}, &codes),
+                       doctest::Contains("no integer codes"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(parse_quant("e4m3/offset/tensor"), doctest::Contains("integer element"), std::invalid_argument);
+}
+
 TEST_CASE("pow2: the smallest power-of-two scale that holds the largest magnitude") {
   // amax 3: 3 <= 127 * 2^-5 but not 127 * 2^-6, so the step is 1/32.
   CHECK(q("int8/pow2/tensor", {3, 1, 0.01f, -0.7f}) == std::vector<float>{3, 1, 0, -0.6875f});

@@ -1,0 +1,47 @@
+#!/bin/sh
+# Issue 21's claims table: the seeds' claims re-measured at their own settings
+# (docs/results.md, "Claims at the seeds' settings"). Every stage is one
+# resumable `lpsim sweep` on experiments/configs/claims.toml (ResNet-20, full
+# Fashion-MNIST, 15 epochs); rerun this script to continue where it stopped
+# (finished points are skipped, interrupted ones resume from their last epoch).
+# The paired table: experiments/claims_table.py over the same directory.
+#
+#   experiments/claims.sh [stage ...]        # all stages in order, or the named ones
+#   LPSIM=path/to/lpsim CLAIMS_DIR=runs/claims experiments/claims.sh fp32
+#
+# Stages, in the order they run (about 40 min a run on 2 AVX-512 cores for
+# fp32, longer for quantized runs; seeds pair runs across stages):
+#   fp32      static fp32, seeds 0-4                         (the baseline of every row)
+#   8bit      sbm (8), dpc, cpt at their 8-bit defaults, seeds 0-4 (the headline rows)
+#   hp_dpc    DPC in the paper's regime: Bmax 32, E 32, Bmin 8/10/12, seeds 0-2
+#   hp_sbm22  SBM at 22 bits (the DPC paper's SBM row), seeds 0-2
+#   hp_cpt    DPC+CPT (down) and CPT with Bmax 32, Bmin 8, E 32, seeds 0-2
+#   8bit_more dpc_cpt, ldp, pfq, factor, dpc_adaptive at 8 bits, seeds 0-2
+set -eu
+cd "$(dirname "$0")/.."
+lpsim=${LPSIM:-build/experiments/lpsim}
+dir=${CLAIMS_DIR:-runs/claims}
+base=experiments/configs/claims.toml
+mkdir -p "$dir"
+hp="policy.cos_bounds=false policy.bmax_fwd=32 policy.bmin_bwd=32 policy.bmax_bwd=32"
+
+stage() {
+  case "$1" in
+    fp32) "$lpsim" sweep "$base" --grid seed=0,1,2,3,4 -o "$dir/fp32.h5" ;;
+    8bit) "$lpsim" sweep "$base" --grid seed=0,1,2,3,4 --grid policy.kind=sbm,dpc,cpt -o "$dir/8bit.h5" ;;
+    hp_dpc) "$lpsim" sweep "$base" policy.kind=dpc $hp --grid seed=0,1,2 --grid policy.bmin_fwd=8,10,12 \
+              -o "$dir/hp_dpc.h5" ;;
+    hp_sbm22) "$lpsim" sweep "$base" policy.kind=sbm policy.sbm_bits=22 --grid seed=0,1,2 -o "$dir/hp_sbm22.h5" ;;
+    hp_cpt) "$lpsim" sweep "$base" $hp policy.bmin_fwd=8 --grid seed=0,1,2 --grid policy.kind=dpc_cpt,cpt \
+              -o "$dir/hp_cpt.h5" ;;
+    8bit_more) "$lpsim" sweep "$base" --grid seed=0,1,2 --grid policy.kind=dpc_cpt,ldp,pfq,factor,dpc_adaptive \
+                 -o "$dir/8bit_more.h5" ;;
+    *) echo "claims.sh: unknown stage \"$1\" (fp32 8bit hp_dpc hp_sbm22 hp_cpt 8bit_more)" >&2; exit 2 ;;
+  esac
+}
+
+[ $# -gt 0 ] || set -- fp32 8bit hp_dpc hp_sbm22 hp_cpt 8bit_more
+for s in "$@"; do
+  echo "claims.sh: stage $s -> $dir"
+  stage "$s"
+done
