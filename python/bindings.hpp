@@ -8,5 +8,6 @@ namespace lpsim::py {
 void bind_arith(pybind11::module_& m);
 void bind_sim(pybind11::module_& m);
 void bind_experiments(pybind11::module_& m);
+void bind_torch(pybind11::module_& m);  // nn's product layers for lpsim.torch
 
 }  // namespace lpsim::py

@@ -14,4 +14,5 @@ PYBIND11_MODULE(_core, m) {
   lpsim::py::bind_arith(m);
   lpsim::py::bind_sim(m);
   lpsim::py::bind_experiments(m);
+  lpsim::py::bind_torch(m);
 }

@@ -8,7 +8,7 @@ PKGS="build-essential cmake ninja-build pkg-config
   libcli11-dev libtomlplusplus-dev libfmt-dev
   libopenblas0-pthread zlib1g-dev iverilog
   python3 python3-dev python3-numpy python3-pytest python3-h5py python3-distributed python3-tqdm python3-pandas
-  python3-matplotlib python3-nbclient python3-nbformat python3-ipykernel
+  python3-matplotlib python3-nbclient python3-nbformat python3-ipykernel python3-torch
   dataset-fashion-mnist $*"
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,482 @@
+// nn/'s product layers for lpsim.torch (python/lpsim/torch/): the bridge runs
+// nn::Linear<float> and nn::Conv2d<float> themselves, so its forward, dX and
+// dW are those of lpsim's own layers bit for bit (same quantizers, MACs,
+// random keys). One op object per forward call holds what its backward needs,
+// so a module may run several times before one backward (shared weights).
+// Arrays arrive as C-contiguous float32 (the Python side casts torch tensors
+// with .numpy(), no copy); results leave without a copy (the tensor's buffer
+// is handed to NumPy). The GIL is released while a layer computes.
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "experiments/config_toml.hpp"
+#include "experiments/run_config.hpp"
+#include "nn/init.hpp"
+#include "nn/layers/conv2d.hpp"
+#include "nn/layers/linear.hpp"
+#include "nn/model.hpp"
+#include "nn/product.hpp"
+#include "nn/quantizer.hpp"
+#include "nn/train.hpp"
+#include "python/bindings.hpp"
+
+namespace py = pybind11;
+
+namespace lpsim::py {
+
+namespace {
+
+using F32 = ::py::array_t<float, ::py::array::c_style | ::py::array::forcecast>;
+using nn::Tensor;
+
+// A layer's LayerPrecision plus its statistics request (counts, errors).
+struct Precision {
+  nn::LayerPrecision p;
+  bool counts = false, error = false;
+};
+
+std::optional<nn::QuantSpec> quant_of(const std::optional<std::string>& spelling, const std::string& rounding) {
+  if (!spelling || spelling->empty() || *spelling == "fp32") return std::nullopt;
+  return nn::parse_quant(*spelling, rounding);
+}
+
+::py::object spelling_of(const std::optional<nn::QuantSpec>& q) {
+  if (!q) return ::py::none();
+  return ::py::str(q->format.spelling);
+}
+
+// Element bits as lpsim train counts them: 32 for an unquantized tensor.
+int bits_of(const std::optional<nn::QuantSpec>& q) {
+  if (!q) return 32;
+  return q->format.kind == arith::Kind::Scaled ? q->format.scaled.elem->bits() : q->format.bits();
+}
+
+std::string rounding_of(const std::optional<nn::QuantSpec>& q) { return q ? q->rounding.spelling() : std::string(); }
+
+// A setter of one quantizer: a spelling (None/"fp32": none) keeping the current rounding.
+void set_quant(std::optional<nn::QuantSpec>& q, const std::optional<std::string>& spelling, const char* default_round) {
+  const std::string r = q ? q->rounding.spelling() : std::string(default_round);
+  q = quant_of(spelling, r);
+}
+
+void set_round(std::optional<nn::QuantSpec>& q, const std::string& r) {
+  const arith::Rounding parsed = arith::parse_rounding(r);
+  if (q) q->rounding = parsed;
+}
+
+F32 f32(const ::py::object& o, const char* what) {
+  auto a = F32::ensure(o);
+  if (!a) throw ::py::type_error(std::string(what) + ": expected a float32 array");
+  return a;
+}
+
+Tensor<float> to_tensor(const F32& a) {
+  nn::Shape s(a.shape(), a.shape() + a.ndim());
+  auto t = Tensor<float>::uninitialized(s);
+  if (t.numel()) std::memcpy(t.ptr(), a.data(), std::size_t(t.numel()) * sizeof(float));
+  return t;
+}
+
+void copy_param(Tensor<float>& dst, const F32& src, const std::string& layer, const char* what) {
+  nn::check_shape(layer, what, nn::Shape(src.shape(), src.shape() + src.ndim()), dst.shape);
+  if (dst.numel()) std::memcpy(dst.ptr(), src.data(), std::size_t(dst.numel()) * sizeof(float));
+}
+
+// The tensor's buffer becomes the array's: no copy.
+::py::array to_array(Tensor<float>&& t) {
+  auto* h = new Tensor<float>(std::move(t));
+  ::py::capsule owner(h, [](void* p) { delete static_cast<Tensor<float>*>(p); });
+  return ::py::array_t<float>(std::vector<::py::ssize_t>(h->shape.begin(), h->shape.end()), h->ptr(), owner);
+}
+
+::py::dict stats_dict(const nn::LayerStats& s) {
+  ::py::dict d;
+  if (s.fwd_calls) d["fwd"] = s.fwd;
+  if (s.bwd_data_calls) d["bwd_data"] = s.bwd_data;
+  if (s.bwd_weight_calls) d["bwd_weight"] = s.bwd_weight;
+  return d;
+}
+
+// The random key of matrix i of a batched product: the layer's own for i = 0
+// (a batch of one is a plain matmul), a hashed seed for the others.
+arith::RandomKey batch_key(arith::RandomKey k, std::int64_t i) {
+  if (i == 0) return k;
+  return {nn::mix64(k.seed ^ nn::mix64(0x6c707369ull + std::uint64_t(i))), k.stream};
+}
+
+template <class L>
+void configure(L& l, const Precision& pr, const std::string& name, int depth, std::uint64_t iteration,
+               const std::vector<float>& a_range) {
+  l.name = name;
+  l.depth = depth;
+  l.precision = pr.p;
+  l.stats_request.counts = pr.counts;
+  l.stats_request.error = pr.error;
+  l.iteration = iteration;
+  if (a_range.size() != 2) throw ::py::value_error(name + ": a_range must hold 2 numbers (zero point, range)");
+  l.a_range.state[0] = a_range[0], l.a_range.state[1] = a_range[1];
+}
+
+// One call of a Linear or Conv2d: forward, then at most one backward.
+template <class L>
+class LayerOp {
+ public:
+  explicit LayerOp(std::unique_ptr<L> l) : l_(std::move(l)), iteration_(l_->iteration) {}
+
+  ::py::array forward(const ::py::object& x_, const ::py::object& w_, const ::py::object& b_, bool training) {
+    const F32 x = f32(x_, "x"), w = f32(w_, "weight");
+    copy_param(l_->weight.value, w, l_->name, "weight");
+    if (!b_.is_none()) {
+      if (!l_->bias.value.numel()) throw ::py::value_error(l_->name + ": a bias given to a layer without one");
+      copy_param(l_->bias.value, f32(b_, "bias"), l_->name, "bias");
+    } else if (l_->bias.value.numel()) {
+      throw ::py::value_error(l_->name + ": the layer has a bias, none given");
+    }
+    Tensor<float> y;
+    {
+      ::py::gil_scoped_release nogil;
+      y = l_->forward(to_tensor(x), training);
+    }
+    done_forward_ = true;
+    return to_array(std::move(y));
+  }
+
+  // (dx or None, dw, db or None); dx only when input_grad. May run again
+  // (autograd's retain_graph): each run is the call's step, from zero gradients.
+  ::py::tuple backward(const ::py::object& dy_, bool input_grad) {
+    if (!done_forward_) throw ::py::value_error(l_->name + ": backward before forward");
+    const F32 dy = f32(dy_, "grad_output");
+    l_->compute_input_grad = input_grad;
+    l_->iteration = iteration_;
+    l_->weight.grad = Tensor<float>(l_->weight.value.shape);
+    if (l_->bias.value.numel()) l_->bias.grad = Tensor<float>(l_->bias.value.shape);
+    Tensor<float> dx;
+    {
+      ::py::gil_scoped_release nogil;
+      dx = l_->backward(to_tensor(dy));
+    }
+    ::py::object dxo = input_grad ? ::py::object(to_array(std::move(dx))) : ::py::object(::py::none());
+    ::py::object db = ::py::none();
+    if (l_->bias.value.numel()) db = to_array(std::move(l_->bias.grad));
+    return ::py::make_tuple(dxo, to_array(std::move(l_->weight.grad)), db);
+  }
+
+  ::py::dict stats() const { return stats_dict(*l_->stats()); }
+  std::vector<float> a_range() const { return {l_->a_range.state[0], l_->a_range.state[1]}; }
+  // The step's BitOPs as lpsim train counts them (after backward), and the same at 32 bits.
+  std::pair<double, double> bitops() const {
+    double b = 0, b32 = 0;
+    nn::step_bitops(*l_, b, b32);
+    return {b, b32};
+  }
+
+ private:
+  std::unique_ptr<L> l_;
+  std::uint64_t iteration_;  // the call's step: every backward run uses it
+  bool done_forward_ = false;
+};
+
+using LinearOp = LayerOp<nn::Linear<float>>;
+using Conv2dOp = LayerOp<nn::Conv2d<float>>;
+
+// Z[i] = X[i] . Y[i] for each matrix i of a batch, as nn::Linear(X[i], W = Y[i]^T)
+// with the key batch_key(layer key, i): a batch is a loop of such products.
+class BmmOp {
+ public:
+  BmmOp(std::int64_t batch, std::int64_t k, std::int64_t n, const Precision& pr, const std::string& name, int depth,
+        std::uint64_t iteration, const std::vector<float>& a_range)
+      : iteration_(iteration) {
+    if (batch < 1) throw ::py::value_error(name + ": batched matmul of an empty batch");
+    for (std::int64_t i = 0; i < batch; ++i) {
+      auto l = std::make_unique<nn::Linear<float>>(k, n, false);
+      configure(*l, pr, name, depth, iteration, a_range);
+      l->precision.key = batch_key(pr.p.key, i);
+      ls_.push_back(std::move(l));
+    }
+  }
+
+  // x (batch, m, k), wt (batch, n, k) = Y^T: returns (batch, m, n).
+  ::py::array forward(const ::py::object& x_, const ::py::object& wt_, bool training) {
+    const F32 x = f32(x_, "x"), wt = f32(wt_, "y^T");
+    const std::int64_t b = std::int64_t(ls_.size()), k = ls_[0]->in_features, n = ls_[0]->out_features;
+    const std::string& name = ls_[0]->name;
+    nn::check_shape(name, "left operand", nn::Shape(x.shape(), x.shape() + x.ndim()), {b, -1, k});
+    nn::check_shape(name, "right operand (transposed)", nn::Shape(wt.shape(), wt.shape() + wt.ndim()), {b, n, k});
+    const std::int64_t m = x.shape(1);
+    auto y = Tensor<float>::uninitialized({b, m, n});
+    {
+      ::py::gil_scoped_release nogil;
+      for (std::int64_t i = 0; i < b; ++i) {
+        nn::Linear<float>& l = *ls_[std::size_t(i)];
+        std::memcpy(l.weight.value.ptr(), wt.data() + i * n * k, std::size_t(n * k) * sizeof(float));
+        auto xi = Tensor<float>::uninitialized({m, k});
+        std::memcpy(xi.ptr(), x.data() + i * m * k, std::size_t(m * k) * sizeof(float));
+        const Tensor<float> yi = l.forward(xi, training);
+        std::memcpy(y.ptr() + i * m * n, yi.ptr(), std::size_t(m * n) * sizeof(float));
+      }
+    }
+    m_ = m;
+    return to_array(std::move(y));
+  }
+
+  // (dx (batch, m, k), d(Y^T) (batch, n, k)).
+  ::py::tuple backward(const ::py::object& dz_, bool input_grad) {
+    if (m_ < 0) throw ::py::value_error(ls_[0]->name + ": backward before forward");
+    const F32 dz = f32(dz_, "grad_output");
+    const std::int64_t b = std::int64_t(ls_.size()), k = ls_[0]->in_features, n = ls_[0]->out_features, m = m_;
+    nn::check_shape(ls_[0]->name, "output gradient", nn::Shape(dz.shape(), dz.shape() + dz.ndim()), {b, m, n});
+    auto dx = Tensor<float>::uninitialized({b, m, k});
+    auto dwt = Tensor<float>::uninitialized({b, n, k});
+    {
+      ::py::gil_scoped_release nogil;
+      for (std::int64_t i = 0; i < b; ++i) {
+        nn::Linear<float>& l = *ls_[std::size_t(i)];
+        l.compute_input_grad = input_grad;
+        l.iteration = iteration_;  // a rerun (retain_graph) is the same step, from zero gradients
+        l.weight.grad = Tensor<float>(l.weight.value.shape);
+        auto dzi = Tensor<float>::uninitialized({m, n});
+        std::memcpy(dzi.ptr(), dz.data() + i * m * n, std::size_t(m * n) * sizeof(float));
+        const Tensor<float> dxi = l.backward(dzi);
+        if (input_grad) std::memcpy(dx.ptr() + i * m * k, dxi.ptr(), std::size_t(m * k) * sizeof(float));
+        std::memcpy(dwt.ptr() + i * n * k, l.weight.grad.ptr(), std::size_t(n * k) * sizeof(float));
+      }
+    }
+    ::py::object dxo = input_grad ? ::py::object(to_array(std::move(dx))) : ::py::object(::py::none());
+    return ::py::make_tuple(dxo, to_array(std::move(dwt)));
+  }
+
+  // The first matrix's statistics (every matrix has the same shape).
+  ::py::dict stats() const { return stats_dict(*ls_[0]->stats()); }
+  std::pair<double, double> bitops() const {
+    double b = 0, b32 = 0;
+    for (const auto& l : ls_) nn::step_bitops(*l, b, b32);
+    return {b, b32};
+  }
+
+ private:
+  std::vector<std::unique_ptr<nn::Linear<float>>> ls_;
+  std::uint64_t iteration_;
+  std::int64_t m_ = -1;
+};
+
+nn::Draw draw_of(const std::string& role) {
+  static const std::pair<const char*, nn::Draw> roles[] = {
+      {"w", nn::Draw::W},     {"a", nn::Draw::A},           {"e", nn::Draw::E},
+      {"g", nn::Draw::G},     {"fwd", nn::Draw::Fwd},       {"bwd_data", nn::Draw::BwdData},
+      {"bwd_weight", nn::Draw::BwdWeight}, {"master", nn::Draw::Master}};
+  for (const auto& [n, d] : roles)
+    if (role == n) return d;
+  throw ::py::value_error("draw_key: unknown role \"" + role + "\" (w, a, e, g, fwd, bwd_data, bwd_weight, master)");
+}
+
+// The precision of each named product layer, as lpsim train sets it: the
+// config's [precision] on every layer (keys: stream = index * 1024), first and
+// last kept fp32 unless told otherwise, then each [[layers]] glob in order;
+// errors (a bad spelling, a glob matching nothing) name the key or glob.
+std::vector<Precision> layer_precisions(const std::string& text, const std::string& source,
+                                        const std::vector<std::string>& names) {
+  cli::RunConfig c = cli::default_run_config();
+  cli::load_config_text(text, source, c);
+  nn::Model m;
+  m.name = "the converted model";
+  for (const std::string& n : names) {
+    auto l = std::make_unique<nn::Linear<float>>(1, 1, false);
+    l->name = n;
+    m.blocks.push_back(std::make_unique<nn::SingleLayer>(std::move(l)));
+  }
+  nn::apply_precision(m, c.train.precision, c.train.seed, c.train.layers);
+  std::vector<Precision> out;
+  for (nn::Layer<float>* l : m.product_layers()) {
+    auto& f = dynamic_cast<nn::Linear<float>&>(*l);
+    out.push_back({f.precision, f.stats_request.counts, f.stats_request.error});
+  }
+  return out;
+}
+
+}  // namespace
+
+void bind_torch(::py::module_& m) {
+  ::py::class_<Precision>(m, "LayerPrecision",
+                          "What one product layer computes in (nn/precision.hpp): quantizers w, a, e, g (and e_dw), "
+                          "the MACs of its three products, its random key and statistics request.")
+      .def(::py::init([](std::optional<std::string> w, std::optional<std::string> a, std::optional<std::string> e,
+                         std::optional<std::string> g, std::optional<std::string> e_dw, const std::string& w_round,
+                         const std::string& a_round, const std::string& e_round, const std::string& g_round,
+                         const std::string& e_dw_round, std::optional<std::string> mac, const std::string& mac_fwd,
+                         const std::string& mac_bwd_data, const std::string& mac_bwd_weight, std::uint64_t seed,
+                         std::uint32_t stream, bool a_running_range, bool counts, bool error) {
+             Precision p;
+             p.p.w = quant_of(w, w_round), p.p.a = quant_of(a, a_round), p.p.e = quant_of(e, e_round);
+             p.p.g = quant_of(g, g_round), p.p.e_dw = quant_of(e_dw, e_dw_round);
+             p.p.fwd = sim::parse_mac(mac ? *mac : mac_fwd);
+             p.p.bwd_data = sim::parse_mac(mac ? *mac : mac_bwd_data);
+             p.p.bwd_weight = sim::parse_mac(mac ? *mac : mac_bwd_weight);
+             p.p.key = {seed, stream};
+             p.p.a_running_range = a_running_range;
+             p.counts = counts, p.error = error;
+             return p;
+           }),
+           ::py::kw_only(), ::py::arg("w") = ::py::none(), ::py::arg("a") = ::py::none(), ::py::arg("e") = ::py::none(),
+           ::py::arg("g") = ::py::none(), ::py::arg("e_dw") = ::py::none(), ::py::arg("w_round") = "rne",
+           ::py::arg("a_round") = "rne", ::py::arg("e_round") = "sr", ::py::arg("g_round") = "rne",
+           ::py::arg("e_dw_round") = "sr", ::py::arg("mac") = ::py::none(), ::py::arg("mac_fwd") = "fp32",
+           ::py::arg("mac_bwd_data") = "fp32", ::py::arg("mac_bwd_weight") = "fp32", ::py::arg("seed") = 0,
+           ::py::arg("stream") = 0, ::py::arg("a_running_range") = false, ::py::arg("counts") = false,
+           ::py::arg("error") = false)
+      .def_property("w", [](const Precision& p) { return spelling_of(p.p.w); },
+                    [](Precision& p, std::optional<std::string> s) { set_quant(p.p.w, s, "rne"); })
+      .def_property("a", [](const Precision& p) { return spelling_of(p.p.a); },
+                    [](Precision& p, std::optional<std::string> s) { set_quant(p.p.a, s, "rne"); })
+      .def_property("e", [](const Precision& p) { return spelling_of(p.p.e); },
+                    [](Precision& p, std::optional<std::string> s) { set_quant(p.p.e, s, "sr"); })
+      .def_property("g", [](const Precision& p) { return spelling_of(p.p.g); },
+                    [](Precision& p, std::optional<std::string> s) { set_quant(p.p.g, s, "rne"); })
+      .def_property("e_dw", [](const Precision& p) { return spelling_of(p.p.e_dw); },
+                    [](Precision& p, std::optional<std::string> s) { set_quant(p.p.e_dw, s, "sr"); })
+      .def_property("w_round", [](const Precision& p) { return rounding_of(p.p.w); },
+                    [](Precision& p, const std::string& r) { set_round(p.p.w, r); })
+      .def_property("a_round", [](const Precision& p) { return rounding_of(p.p.a); },
+                    [](Precision& p, const std::string& r) { set_round(p.p.a, r); })
+      .def_property("e_round", [](const Precision& p) { return rounding_of(p.p.e); },
+                    [](Precision& p, const std::string& r) { set_round(p.p.e, r); })
+      .def_property("g_round", [](const Precision& p) { return rounding_of(p.p.g); },
+                    [](Precision& p, const std::string& r) { set_round(p.p.g, r); })
+      .def_property("mac_fwd", [](const Precision& p) { return p.p.fwd.spelling(); },
+                    [](Precision& p, const std::string& s) { p.p.fwd = sim::parse_mac(s); })
+      .def_property("mac_bwd_data", [](const Precision& p) { return p.p.bwd_data.spelling(); },
+                    [](Precision& p, const std::string& s) { p.p.bwd_data = sim::parse_mac(s); })
+      .def_property("mac_bwd_weight", [](const Precision& p) { return p.p.bwd_weight.spelling(); },
+                    [](Precision& p, const std::string& s) { p.p.bwd_weight = sim::parse_mac(s); })
+      .def_property("seed", [](const Precision& p) { return p.p.key.seed; },
+                    [](Precision& p, std::uint64_t s) { p.p.key.seed = s; })
+      .def_property("stream", [](const Precision& p) { return p.p.key.stream; },
+                    [](Precision& p, std::uint32_t s) { p.p.key.stream = s; })
+      .def_property_readonly("bits",
+                             [](const Precision& p) {
+                               return ::py::make_tuple(bits_of(p.p.w), bits_of(p.p.a), bits_of(p.p.e), bits_of(p.p.g));
+                             },
+                             "(w, a, e, g) element bits, 32 where unquantized, as BitOPs count them")
+      .def_readwrite("counts", &Precision::counts)
+      .def_readwrite("error", &Precision::error)
+      .def_property("a_running_range", [](const Precision& p) { return p.p.a_running_range; },
+                    [](Precision& p, bool on) { p.p.a_running_range = on; })
+      .def("__repr__", [](const Precision& p) {
+        std::string r = "LayerPrecision(";
+        auto q = [&](const char* n, const std::optional<nn::QuantSpec>& s) {
+          if (s) r += std::string(n) + "='" + s->format.spelling + "/" + s->rounding.spelling() + "', ";
+        };
+        q("w", p.p.w), q("a", p.p.a), q("e", p.p.e), q("g", p.p.g), q("e_dw", p.p.e_dw);
+        return r + "mac_fwd='" + p.p.fwd.spelling() + "', mac_bwd_data='" + p.p.bwd_data.spelling() +
+               "', mac_bwd_weight='" + p.p.bwd_weight.spelling() + "', seed=" + std::to_string(p.p.key.seed) +
+               ", stream=" + std::to_string(p.p.key.stream) + ")";
+      });
+
+  m.def("layer_precisions", &layer_precisions, ::py::arg("toml_text"), ::py::arg("source"), ::py::arg("names"),
+        "The LayerPrecision of each named product layer from a run config's [precision], seed and [[layers]], "
+        "as lpsim train sets them (nn::apply_precision).");
+
+  m.def(
+      "draw_key",
+      [](std::uint64_t seed, std::uint32_t stream, std::uint64_t iteration, const std::string& role) {
+        const arith::RandomKey k = nn::draw_key({seed, stream}, iteration, draw_of(role));
+        return std::make_pair(k.seed, k.stream);
+      },
+      ::py::arg("seed"), ::py::arg("stream"), ::py::arg("iteration"), ::py::arg("role"),
+      "(seed, stream) of a layer's draw in one step (nn::draw_key): role w, a, e, g, fwd, bwd_data, bwd_weight.");
+
+  m.def(
+      "batch_key",
+      [](std::uint64_t seed, std::uint32_t stream, std::int64_t i) {
+        const arith::RandomKey k = batch_key({seed, stream}, i);
+        return std::make_pair(k.seed, k.stream);
+      },
+      ::py::arg("seed"), ::py::arg("stream"), ::py::arg("index"),
+      "The layer key of matrix `index` of a batched product (index 0: the key itself).");
+
+  m.def(
+      "quantize_tensor",
+      [](const ::py::object& x_, const std::string& format, const std::string& rounding, std::uint64_t seed,
+         std::uint32_t stream, int channel_axis, const ::py::object& out_) {
+        const nn::QuantSpec spec = nn::parse_quant(format, rounding);
+        const F32 x = f32(x_, "quantize: x");
+        if (x.ndim() > 0 && (channel_axis < 0 || channel_axis >= x.ndim()) && spec.format.kind == arith::Kind::Scaled)
+          throw ::py::value_error("quantize: channel_axis " + std::to_string(channel_axis) + " of a " +
+                                  std::to_string(x.ndim()) + "-D tensor");
+        ::py::array_t<float> out;
+        if (out_.is_none()) out = ::py::array_t<float>(std::vector<::py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+        else {
+          // Written in place, so never a converted copy: exactly float32, x's shape, C-contiguous, writeable.
+          if (!::py::isinstance<::py::array_t<float>>(out_))
+            throw ::py::type_error("quantize: out must be a float32 array");
+          out = out_.cast<::py::array_t<float>>();
+          bool same = out.ndim() == x.ndim();
+          for (::py::ssize_t i = 0; same && i < x.ndim(); ++i) same = out.shape(i) == x.shape(i);
+          if (!same || !(out.flags() & ::py::array::c_style) || !out.writeable())
+            throw ::py::value_error("quantize: out must be a writeable C-contiguous float32 array of x's shape");
+        }
+        const std::vector<std::int64_t> shape(x.shape(), x.shape() + x.ndim());
+        const float* in = x.data();
+        float* o = out.mutable_data();
+        {
+          ::py::gil_scoped_release nogil;
+          nn::quantize_tensor(spec, in, o, shape, channel_axis, {seed, stream});
+        }
+        return out;
+      },
+      ::py::arg("x"), ::py::arg("format"), ::py::arg("rounding") = "rne", ::py::arg("seed") = 0,
+      ::py::arg("stream") = 0, ::py::arg("channel_axis") = 0, ::py::arg("out") = ::py::none(),
+      "x (C-contiguous float32) quantized as nn's quantizers do (nn::quantize_tensor): absolute and scaled "
+      "formats (int8/minmax/channel, mxfp8e4m3, ...); out (the same shape, float32) may be x. Releases the GIL.");
+
+  ::py::class_<LinearOp>(m, "LinearOp", "One call of nn::Linear<float>: forward, then one backward")
+      .def(::py::init([](std::int64_t in, std::int64_t out, bool bias, const Precision& pr, const std::string& name,
+                         int depth, std::uint64_t iteration, const std::vector<float>& a_range) {
+             auto l = std::make_unique<nn::Linear<float>>(in, out, bias);
+             configure(*l, pr, name, depth, iteration, a_range);
+             return std::make_unique<LinearOp>(std::move(l));
+           }),
+           ::py::arg("in_features"), ::py::arg("out_features"), ::py::arg("bias"), ::py::arg("precision"),
+           ::py::arg("name"), ::py::arg("depth"), ::py::arg("iteration"), ::py::arg("a_range"))
+      .def("forward", &LinearOp::forward, ::py::arg("x"), ::py::arg("weight"), ::py::arg("bias"), ::py::arg("training"))
+      .def("backward", &LinearOp::backward, ::py::arg("grad_output"), ::py::arg("input_grad"))
+      .def("stats", &LinearOp::stats)
+      .def("a_range", &LinearOp::a_range)
+      .def("bitops", &LinearOp::bitops);
+
+  ::py::class_<Conv2dOp>(m, "Conv2dOp", "One call of nn::Conv2d<float>: forward, then one backward")
+      .def(::py::init([](std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride,
+                         std::int64_t padding, std::int64_t groups, bool bias, const Precision& pr,
+                         const std::string& name, int depth, std::uint64_t iteration, const std::vector<float>& a_range) {
+             auto l = std::make_unique<nn::Conv2d<float>>(in, out, kernel, stride, padding, groups, bias);
+             configure(*l, pr, name, depth, iteration, a_range);
+             return std::make_unique<Conv2dOp>(std::move(l));
+           }),
+           ::py::arg("in_channels"), ::py::arg("out_channels"), ::py::arg("kernel"), ::py::arg("stride"),
+           ::py::arg("padding"), ::py::arg("groups"), ::py::arg("bias"), ::py::arg("precision"), ::py::arg("name"),
+           ::py::arg("depth"), ::py::arg("iteration"), ::py::arg("a_range"))
+      .def("forward", &Conv2dOp::forward, ::py::arg("x"), ::py::arg("weight"), ::py::arg("bias"), ::py::arg("training"))
+      .def("backward", &Conv2dOp::backward, ::py::arg("grad_output"), ::py::arg("input_grad"))
+      .def("stats", &Conv2dOp::stats)
+      .def("a_range", &Conv2dOp::a_range)
+      .def("bitops", &Conv2dOp::bitops);
+
+  ::py::class_<BmmOp>(m, "BmmOp", "One call of a batched product: nn::Linear per matrix, keys batch_key(key, i)")
+      .def(::py::init<std::int64_t, std::int64_t, std::int64_t, const Precision&, const std::string&, int, std::uint64_t,
+                      const std::vector<float>&>(),
+           ::py::arg("batch"), ::py::arg("k"), ::py::arg("n"), ::py::arg("precision"), ::py::arg("name"),
+           ::py::arg("depth"), ::py::arg("iteration"), ::py::arg("a_range"))
+      .def("forward", &BmmOp::forward, ::py::arg("x"), ::py::arg("yt"), ::py::arg("training"))
+      .def("backward", &BmmOp::backward, ::py::arg("grad_output"), ::py::arg("input_grad"))
+      .def("stats", &BmmOp::stats)
+      .def("bitops", &BmmOp::bitops);
+}
+
+}  // namespace lpsim::py
