@@ -4,6 +4,7 @@
 #include <pybind11/functional.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -70,12 +71,14 @@ void bind_experiments(::py::module_& m) {
       "run_training",
       [](const std::string& text, const std::string& source, const std::vector<std::string>& overrides,
          const std::string& output, const std::string& group, bool resume, bool quiet,
-         const std::function<void(::py::dict)>& on_epoch) {
+         const std::function<void(::py::dict)>& on_epoch, const std::string& point, std::int64_t point_index) {
         cli::RunRequest req;
         req.config = make_config(text, source, overrides);
         if (!output.empty()) req.config.output = output;
         req.group = group;
         req.resume = resume;
+        req.point = point;
+        req.point_index = point_index;
         std::vector<nn::EpochRecord> history;
         req.history = &history;
         if (on_epoch)
@@ -102,8 +105,10 @@ void bind_experiments(::py::module_& m) {
         return out;
       },
       ::py::arg("toml_text"), ::py::arg("source"), ::py::arg("overrides"), ::py::arg("output"), ::py::arg("group"),
-      ::py::arg("resume"), ::py::arg("quiet"), ::py::arg("on_epoch"),
-      "One training run as `lpsim train` does it; returns the epochs as dicts. Releases the GIL.");
+      ::py::arg("resume"), ::py::arg("quiet"), ::py::arg("on_epoch"), ::py::arg("point") = std::string(),
+      ::py::arg("point_index") = std::int64_t(-1),
+      "One training run as `lpsim train` does it (a sweep point: its \"key = value\" lines and index); returns "
+      "the epochs as dicts. Releases the GIL.");
 
   m.def(
       "merge_results",

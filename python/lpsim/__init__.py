@@ -9,10 +9,10 @@ import functools as _functools
 from . import _core
 from ._core import (Format, FormatError, GemmStats, MacConfig, __version__, aliases, bitops, code_version, cpu_flags,
                     decode, encode, gemm_path, host_isa, isa, mac_presets, set_isa)
-from .training import SweepError, load, sweep, to_frame, train
+from .training import SweepError, load, sweep, sweep_frame, to_frame, train
 
 __all__ = ["Format", "FormatError", "GemmStats", "SweepError", "MacConfig", "__version__", "aliases", "code_version", "bitops", "conv2d", "decode", "encode",
-           "cpu_flags", "gemm_path", "host_isa", "isa", "load", "mac_presets", "matmul", "quantize", "set_isa", "sweep",
+           "cpu_flags", "gemm_path", "host_isa", "isa", "load", "mac_presets", "matmul", "quantize", "set_isa", "sweep", "sweep_frame",
            "to_frame", "train"]
 
 

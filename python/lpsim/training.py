@@ -3,7 +3,7 @@
 The same configs, keys and results files as the ``lpsim`` command line
 (docs/config.md, docs/results-format.md): a config is a TOML file, a TOML
 string or a dict of keys; overrides are keyword arguments, with ``__`` for the
-dot of a dotted key (``optimizer__lr=0.1`` is ``optimizer.lr=0.1``).
+dot of a dotted key (``schedule__lr=0.1`` is ``schedule.lr=0.1``).
 """
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import asyncio
 import concurrent.futures
 import itertools
 import os
+import pickle
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,7 +21,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["train", "sweep", "load", "to_frame", "SweepError"]
+__all__ = ["train", "sweep", "load", "to_frame", "sweep_frame", "SweepError"]
 
 
 class SweepError(RuntimeError):
@@ -181,18 +184,72 @@ def _grid(grid):
         yield [(k, v if isinstance(v, str) else _toml_value(v)) for k, v in zip(keys, values)]
 
 
-def _run_point(text, source, overrides, point, threads):
+def _run_point(text, source, overrides, point, threads, index=-1):
     """One sweep point in a fresh results file; returns (name, epochs, file bytes).
-    Module-level so that process pools and Dask workers can pickle it."""
+    Module-level so that Dask workers can pickle it."""
     name = _core.point_name(point)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "point.h5")
         assignments = overrides + [f"{k}={v}" for k, v in point] + [f"threads={threads}"]
-        epochs = _core.run_training(text, source, assignments, path, name, False, True, None)
+        lines = "".join(f"{k} = {v}\n" for k, v in point)  # the point attribute, as `lpsim sweep` writes it
+        epochs = _core.run_training(text, source, assignments, path, name, False, True, None, lines, index)
         return name, epochs, Path(path).read_bytes()
 
 
-def sweep(config, grid, *, output, client=None, processes=2, threads_per_run=1, progress=True, **overrides):
+def _worker_main(job, result):
+    """The local pool's worker: a fresh interpreter (``python -c``) runs one point from a pickled job
+    file into a pickled result file. A fresh process, not multiprocessing: no OpenMP state forked
+    from the parent, and no re-import of the caller's ``__main__`` (a script needs no main guard)."""
+    with open(job, "rb") as f:
+        args = pickle.load(f)
+    try:
+        out = ("ok", _run_point(*args))
+    except Exception as e:  # noqa: BLE001 -- sent back to the parent as it is
+        out = ("error", e)
+    with open(result, "wb") as f:
+        pickle.dump(out, f)
+
+
+def _run_point_in_process(*args):
+    with tempfile.TemporaryDirectory() as tmp:
+        job, result = os.path.join(tmp, "job.pkl"), os.path.join(tmp, "result.pkl")
+        with open(job, "wb") as f:
+            pickle.dump(args, f)
+        env = dict(os.environ)
+        here = str(Path(__file__).resolve().parent.parent)  # the directory holding this lpsim package
+        env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        code = f"import lpsim.training as t; t._worker_main({job!r}, {result!r})"
+        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        if not os.path.exists(result):
+            raise RuntimeError(f"sweep worker exited {r.returncode} without a result:\n{r.stderr[-2000:]}")
+        with open(result, "rb") as f:
+            status, value = pickle.load(f)
+        if status == "error":
+            raise value
+        return value
+
+
+def _shard(shard):
+    """(i, n) from "i/n" or (i, n), 0 <= i < n."""
+    if shard is None:
+        return 0, 1
+    try:
+        i, n = (int(x) for x in (shard.split("/") if isinstance(shard, str) else shard))
+    except (TypeError, ValueError):
+        raise ValueError(f"shard must be \"i/n\" or (i, n), got {shard!r}") from None
+    if not 0 <= i < n:
+        raise ValueError(f"shard {i}/{n}: need 0 <= i < n")
+    return i, n
+
+
+def _identity(config_text):
+    """A stored or resolved config without the keys that do not change a run's results."""
+    return "\n".join(line for line in config_text.splitlines()
+                     if not line.startswith("threads =") and not line.startswith("output ="))
+
+
+def sweep(config, grid, *, output, client=None, processes=2, threads_per_run=1, progress=True, shard=None,
+          **overrides):
     """Train every point of a grid ({key: [values]}, Cartesian product, last key
     fastest) and collect the runs in one HDF5 results file, one group per point
     named as ``lpsim sweep`` names it. Points already finished in `output` are
@@ -202,7 +259,17 @@ def sweep(config, grid, *, output, client=None, processes=2, threads_per_run=1, 
     without one, a local pool of `processes` processes (1 to 1024), each
     point with `threads_per_run` threads (1 to 1024). Each point trains in its
     worker and sends its results file back, so workers need no shared disk.
-    Returns {point name: history}.
+    Local workers are fresh interpreters, so a script needs no
+    ``if __name__ == "__main__":`` guard. shard: "i/n" (or (i, n)) runs the
+    points p with p % n == i, as ``lpsim sweep --shard``.
+    Returns {point name: history} for every point of the shard, the ones
+    already finished in `output` (read back from it) included.
+
+    A point already in `output` is skipped only when its stored config is the
+    one this call resolves (threads and output aside); a point whose config
+    differs (another base config, another override) raises ValueError naming
+    it and the first difference, as ``lpsim sweep`` refuses to resume it:
+    choose another output.
 
     Every point's config is checked before any trains: invalid values raise
     one ValueError naming every bad point. A point that fails while it runs
@@ -220,6 +287,7 @@ def sweep(config, grid, *, output, client=None, processes=2, threads_per_run=1, 
     base = _overrides(overrides)
     _core.resolve_config(text, source, base)  # a bad config fails here, not in every worker
     points = list(_grid(grid))
+    part, parts = _shard(shard)
     bad, names = [], {}
     for p in points:
         name = _core.point_name(p)
@@ -233,16 +301,33 @@ def sweep(config, grid, *, output, client=None, processes=2, threads_per_run=1, 
             bad.append(f"  point {name}: {e}")
     if bad:
         raise ValueError(f"{len(bad)} of {len(points)} sweep points are invalid (nothing was trained):\n" + "\n".join(bad))
-    done = set(load(output, status="finished")) if Path(output).exists() else set()
-    todo = [p for p in points if _core.point_name(p) not in done]
+    mine = [(i, p) for i, p in enumerate(points) if i % parts == part]
+    stored = load(output) if Path(output).exists() else {}
+    done, differ = {}, []
+    for i, p in mine:
+        name = _core.point_name(p)
+        if name not in stored:
+            continue
+        want = _core.resolve_config(text, source, base + [f"{k}={v}" for k, v in p])
+        have = stored[name]["attrs"].get("config", "")
+        if _identity(have) != _identity(want):
+            first = next((f"{a!r} stored, {b!r} now" for a, b in
+                          itertools.zip_longest(_identity(have).splitlines(), _identity(want).splitlines()) if a != b), "")
+            differ.append(f"  point {name}: its config differs ({first})")
+        elif stored[name]["attrs"].get("status") == "finished":
+            done[name] = stored[name]
+    if differ:
+        raise ValueError(f"{output} holds {len(differ)} of these points with another config (nothing was trained; "
+                         "choose another output):\n" + "\n".join(differ))
+    todo = [(i, p) for i, p in mine if _core.point_name(p) not in done]
     bar = None
     if progress:
         try:
             from tqdm.auto import tqdm
-            bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="lpsim sweep", unit="run")
+            bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc="lpsim sweep", unit="run")
         except ImportError:
             pass
-    results, failures = {}, {}
+    results, failures = {name: _stored_history(run) for name, run in done.items()}, {}
 
     def collect(name, future):
         try:
@@ -259,14 +344,14 @@ def sweep(config, grid, *, output, client=None, processes=2, threads_per_run=1, 
 
     def finish():
         if failures:
-            order = {n: i for i, n in enumerate(_core.point_name(p) for p in points)}
+            order = {_core.point_name(p): i for i, p in mine}
             raise SweepError(sorted(failures.items(), key=lambda kv: order[kv[0]]), results, str(output), len(todo))
 
     try:
         if client is not None and todo:
             from distributed import as_completed
-            futures = {client.submit(_run_point, text, source, base, p, threads_per_run, pure=False):
-                       _core.point_name(p) for p in todo}
+            futures = {client.submit(_run_point, text, source, base, p, threads_per_run, i, pure=False):
+                       _core.point_name(p) for i, p in todo}
             try:
                 for fut in as_completed(list(futures)):
                     collect(futures[fut], fut)
@@ -274,12 +359,11 @@ def sweep(config, grid, *, output, client=None, processes=2, threads_per_run=1, 
                 client.cancel(list(futures))
                 raise
         elif todo:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-            # spawn: a forked child of a process that ran OpenMP can hang in it.
-            with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = {pool.submit(_run_point, text, source, base, p, threads_per_run): _core.point_name(p)
-                           for p in todo}
+            from concurrent.futures import ThreadPoolExecutor, as_completed
+            # Threads that each wait on a fresh interpreter (_run_point_in_process).
+            with ThreadPoolExecutor(max_workers=processes) as pool:
+                futures = {pool.submit(_run_point_in_process, text, source, base, p, threads_per_run, i):
+                           _core.point_name(p) for i, p in todo}
                 try:
                     for fut in as_completed(futures):
                         collect(futures[fut], fut)
@@ -294,9 +378,15 @@ def sweep(config, grid, *, output, client=None, processes=2, threads_per_run=1, 
     return results
 
 
+def _stored_history(run):
+    """A loaded run's epochs as a history (the form train and sweep return)."""
+    return {k: np.asarray(v) for k, v in run["epochs"].items()}
+
+
 def load(path, status=None):
     """A results file as {run: {"attrs": {...}, "epochs": {metric: array}, "layers": {name: array}}}.
-    status="finished" keeps only finished runs."""
+    status="finished" keeps only finished runs. Raises ValueError for an HDF5
+    file that is not an lpsim results file."""
     import h5py
 
     def text(v):
@@ -304,6 +394,9 @@ def load(path, status=None):
 
     out = {}
     with h5py.File(path, "r") as f:
+        if text(f.attrs.get("format", "")) != "lpsim-results":
+            raise ValueError(f"{path} is an HDF5 file but not an lpsim results file (no format=\"lpsim-results\" "
+                             "attribute; docs/results-format.md)")
         for name, run in f.items():
             attrs = {k: text(v) for k, v in run.attrs.items()}
             if status is not None and attrs.get("status") != status:
@@ -319,4 +412,30 @@ def load(path, status=None):
 def to_frame(history):
     """A history (from train, or a run's "epochs" from load) as a pandas DataFrame."""
     import pandas as pd
+    if not isinstance(history, dict) or "attrs" in history or "epoch" not in history:
+        raise TypeError("to_frame takes a history (from train, or load(path)[run][\"epochs\"]), not "
+                        + ("a loaded run: pass run[\"epochs\"], or use sweep_frame(path) for a whole file"
+                           if isinstance(history, dict) and "attrs" in history else repr(type(history).__name__)))
     return pd.DataFrame({k: v for k, v in history.items() if k != "layers"})
+
+
+def sweep_frame(path, status="finished", final=False):
+    """A sweep's results file as one tidy pandas DataFrame: a row per run and epoch (the last epoch
+    only with final=True), columns run, point_index, one per grid axis (the point's keys, values as
+    written), then the epoch metrics."""
+    import pandas as pd
+    frames = []
+    for name, run in load(path, status=status).items():
+        point = dict(line.split(" = ", 1) for line in run["attrs"].get("point", "").splitlines() if " = " in line)
+        df = pd.DataFrame(run["epochs"])
+        if final and len(df):
+            df = df.iloc[[-1]]
+        df.insert(0, "run", name)
+        df.insert(1, "point_index", int(run["attrs"].get("point_index", -1)))
+        for j, (k, v) in enumerate(point.items()):
+            df.insert(2 + j, k, v)
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True).sort_values(["point_index", "run"], kind="stable",
+                                                            ignore_index=True)

@@ -328,7 +328,8 @@ def test_process_sweep_waits_for_every_point_and_names_every_failure(datasets, t
     t = time.time()
     with pytest.raises(lpsim.SweepError) as again:
         lpsim.sweep(TINY, grid, output=out, processes=processes, progress=False)
-    assert sorted(again.value.failures) == sorted(e.value.failures) and again.value.results == {}
+    # the finished points come back from the file, untrained
+    assert sorted(again.value.failures) == sorted(e.value.failures) and set(again.value.results) == set(e.value.results)
     assert time.time() - t < 30
 
 

@@ -2,6 +2,7 @@
 local process pools and Dask."""
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -66,7 +67,10 @@ def test_sweep_local_dask_and_cli_agree_and_resume(tmp_path):
     grid = {"schedule.lr": [0.05, 0.1], "precision.w": ["int4/minmax/channel", "int8/minmax/channel"]}
     local = lpsim.sweep(TINY, grid, output=tmp_path / "local.h5", processes=2, progress=False)
     assert set(local) == set(lpsim.load(tmp_path / "local.h5", status="finished")) and len(local) == 4
-    assert lpsim.sweep(TINY, grid, output=tmp_path / "local.h5", progress=False) == {}  # all finished: skipped
+    again = lpsim.sweep(TINY, grid, output=tmp_path / "local.h5", progress=False)  # all finished: skipped, returned
+    assert set(again) == set(local)
+    for name in local:
+        np.testing.assert_array_equal(again[name]["test_acc"], local[name]["test_acc"])
     a = lpsim.load(tmp_path / "local.h5")
     if CLI:  # the CLI's sweep names and computes the same runs
         cfg = tmp_path / "c.toml"
@@ -87,3 +91,67 @@ def test_sweep_local_dask_and_cli_agree_and_resume(tmp_path):
     assert set(a) == set(b) == set(dask)
     for run in a:
         same_metrics(a[run]["epochs"], b[run]["epochs"])
+
+
+@needs_data
+def test_sweep_refuses_a_stored_point_of_another_config_and_writes_point_attributes(tmp_path):
+    out = tmp_path / "s.h5"
+    grid = {"seed": [0, 1]}
+    lpsim.sweep(TINY, grid, output=out, progress=False)
+    runs = lpsim.load(out)
+    assert runs["seed=1"]["attrs"]["point"] == "seed = 1\n" and int(runs["seed=1"]["attrs"]["point_index"]) == 1
+    lenet = dict(TINY, model={"arch": "lenet5"})
+    with pytest.raises(ValueError, match=r"point seed=0: its config differs .*lenet5"):
+        lpsim.sweep(lenet, grid, output=out, progress=False)
+    with pytest.raises(ValueError, match="config differs"):  # an override that changes the run, too
+        lpsim.sweep(TINY, grid, output=out, progress=False, schedule__lr=0.2)
+    assert set(lpsim.load(out)) == {"seed=0", "seed=1"}  # nothing trained, nothing replaced
+    # threads do not change results: a stored point with other threads is the same point
+    assert set(lpsim.sweep(dict(TINY, threads=2), grid, output=out, progress=False)) == {"seed=0", "seed=1"}
+
+
+@needs_data
+def test_sweep_shards_merge_to_the_whole_and_sweep_frame_is_tidy(tmp_path):
+    grid = {"schedule.lr": [0.05, 0.1], "seed": [0, 1]}
+    whole = lpsim.sweep(TINY, grid, output=tmp_path / "w.h5", progress=False)
+    s0 = lpsim.sweep(TINY, grid, output=tmp_path / "s0.h5", progress=False, shard="0/2")
+    s1 = lpsim.sweep(TINY, grid, output=tmp_path / "s1.h5", progress=False, shard=(1, 2))
+    assert sorted(s0) == ["schedule.lr=0.05,seed=0", "schedule.lr=0.1,seed=0"]
+    assert set(s0) | set(s1) == set(whole) and not set(s0) & set(s1)
+    for name in s1:
+        np.testing.assert_array_equal(s1[name]["test_acc"], whole[name]["test_acc"])
+    with pytest.raises(ValueError, match="shard"):
+        lpsim.sweep(TINY, grid, output=tmp_path / "x.h5", progress=False, shard="2/2")
+    df = lpsim.sweep_frame(tmp_path / "w.h5")
+    assert list(df.columns[:4]) == ["run", "point_index", "schedule.lr", "seed"]
+    assert len(df) == 4 * TINY["epochs"] and list(df["point_index"].unique()) == [0, 1, 2, 3]
+    final = lpsim.sweep_frame(tmp_path / "w.h5", final=True)
+    assert len(final) == 4 and set(final["epoch"]) == {TINY["epochs"]}
+    assert final.loc[final["run"] == "schedule.lr=0.1,seed=1", "test_acc"].item() == \
+        whole["schedule.lr=0.1,seed=1"]["test_acc"][-1]
+
+
+def test_load_and_to_frame_refuse_what_they_cannot_read(tmp_path):
+    import h5py
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = [1, 2]
+    with pytest.raises(ValueError, match="not an lpsim results file"):
+        lpsim.load(other)
+    pytest.importorskip("pandas")
+    with pytest.raises(TypeError, match="a loaded run"):
+        lpsim.to_frame({"attrs": {}, "epochs": {"epoch": [1]}})
+    with pytest.raises(TypeError, match="history"):
+        lpsim.to_frame([1, 2])
+
+
+@needs_data
+def test_the_readme_sweep_runs_as_a_script_without_a_main_guard(tmp_path):
+    script = tmp_path / "sweep_script.py"
+    script.write_text("import lpsim\n"
+                      f"runs = lpsim.sweep({TINY!r}, {{'seed': [0, 1]}}, output='sweep.h5', progress=False)\n"
+                      "print(sorted(runs))\n")
+    r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(lpsim.__file__))))
+    assert r.returncode == 0, r.stderr
+    assert "['seed=0', 'seed=1']" in r.stdout
