@@ -59,7 +59,8 @@ void run_sweep(const ConfigArgs& cargs, const SweepArgs& s) {
     mine.push_back(std::move(r));
   }
   ResultsFile results(base.output);
-  results.create_if_absent();  // every shard leaves a file to merge, even one with no points
+  results.create_if_absent();
+  install_interrupt_handler();  // Ctrl-C stops the point in training; rerunning the sweep resumes it  // every shard leaves a file to merge, even one with no points
   // A point that diverges is a result (recorded as failed, with its reason);
   // the sweep goes on and reports every failed point at the end. Any other
   // error (a file, the data) stops it.

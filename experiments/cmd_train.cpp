@@ -39,6 +39,7 @@ void add_train(CLI::App& app) {
       throw CLI::ValidationError("--resume", "needs a results file (-o FILE or output = \"FILE\")");
     std::optional<ResultsFile> results;
     if (!req.config.output.empty()) results.emplace(req.config.output);
+    install_interrupt_handler();
     run_training(req, results ? &*results : nullptr);
   });
 }

@@ -11,6 +11,7 @@
 #include "arith/isa.hpp"
 #include "experiments/commands.hpp"
 #include "experiments/results_file.hpp"
+#include "nn/train.hpp"
 
 namespace {
 
@@ -122,6 +123,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return 2;
+  } catch (const lpsim::nn::Interrupted& e) {
+    std::fprintf(stderr, "lpsim: %s\n", e.what());
+    return 130;  // as a shell reports a process stopped by SIGINT
   } catch (const lpsim::cli::ResultsBusy& e) {
     std::fprintf(stderr, "lpsim: error: %s\n", e.what());
     return 3;

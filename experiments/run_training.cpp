@@ -2,7 +2,10 @@
 
 #include <fmt/core.h>
 #include <omp.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -15,6 +18,20 @@
 namespace lpsim::cli {
 
 namespace {
+
+volatile std::sig_atomic_t interrupts = 0;
+
+extern "C" void on_sigint(int) {
+  const bool first = interrupts == 0;
+  interrupts = 1;
+  if (first) {
+    const char msg[] = "\nlpsim: stopping after this batch (Ctrl-C again to kill)\n";
+    [[maybe_unused]] const auto n = write(STDERR_FILENO, msg, sizeof msg - 1);
+  } else {
+    std::signal(SIGINT, SIG_DFL);
+    std::raise(SIGINT);
+  }
+}
 
 std::string clock(double s) {
   const int t = int(s + 0.5);
@@ -67,6 +84,8 @@ std::string identity_toml(const RunConfig& c) {
   return to_toml(i);
 }
 
+void install_interrupt_handler() { std::signal(SIGINT, on_sigint); }
+
 RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
   const RunConfig& cfg = req.config;
   nn::check_config(cfg.train);  // before anything is written
@@ -102,7 +121,10 @@ RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
                                      .point_index = req.point_index});
   }
   if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
-  if (!quiet) print_header(req);
+  if (!quiet) {
+    print_header(req);
+    std::fflush(stdout);  // a piped run shows its header at once, not after the first epoch
+  }
 
   std::vector<nn::EpochRecord> history = resume ? resume->history : std::vector<nn::EpochRecord>{};
   // The checkpoint is written before the results, so a kill in between left
@@ -122,6 +144,29 @@ RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
     };
   }
   const int epochs = cfg.train.epochs;
+  // Progress within an epoch: a line rewritten twice a second on a terminal,
+  // a line a minute when piped (logs of long runs show they are alive).
+  const bool tty = isatty(fileno(stdout)) != 0;
+  using steady = std::chrono::steady_clock;
+  steady::time_point first_batch, last_line = steady::now();
+  hooks.on_batch = [&](int epoch, std::int64_t batch, std::int64_t batches) {
+    const auto now = steady::now();
+    if (batch == 1) first_batch = now;
+    if (!quiet && batch > 1 && now - last_line >= std::chrono::milliseconds(tty ? 500 : 60000)) {
+      const double s = std::chrono::duration<double>(now - first_batch).count();
+      const double eta = s / double(batch - 1) * double(batches - batch);
+      const double rate = double(batch - 1) * double(cfg.train.batch) / s;
+      if (tty)
+        fmt::print("\r  epoch {}/{}  batch {}/{}  {:.1f} img/s  epoch ETA {}   ", epoch, epochs, batch, batches, rate,
+                   clock(eta));
+      else
+        fmt::print("  epoch {}/{}: batch {}/{}, {:.1f} img/s, epoch ETA {}\n", epoch, epochs, batch, batches, rate,
+                   clock(eta));
+      std::fflush(stdout);
+      last_line = now;
+    }
+    return interrupts > 0 || (req.stop && req.stop());
+  };
   hooks.on_epoch = [&](const nn::EpochRecord& r, const nn::Model&) {
     history.push_back(r);
     if (results) results->write_epochs(req.group, history);
@@ -130,6 +175,7 @@ RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
     ++epochs_here;
     if (quiet) return;
     const double eta = elapsed / epochs_here * (epochs - r.epoch);
+    if (tty) fmt::print("\r\033[K");  // over the progress line
     fmt::print("epoch {:>3}/{}  loss {:.4f}  train {:6.2f}%  test {:6.2f}%  lr {:.4f}  {:7.1f} img/s  {}  ETA {}\n",
                r.epoch, epochs, r.train_loss, 100 * r.train_acc, 100 * r.test_acc, r.lr, r.images_per_second,
                clock(r.seconds), clock(eta));
@@ -138,6 +184,19 @@ RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
   std::vector<nn::EpochRecord> all;
   try {
     all = nn::train(cfg.train, hooks);
+  } catch (const nn::Interrupted& e) {
+    // Nothing to undo: the file holds every finished epoch and the checkpoint
+    // the epoch before; the run stays "running", which --resume continues.
+    interrupts = 0;
+    if (tty && !quiet) fmt::print("\n");
+    std::fflush(stdout);
+    const std::string how = req.point_index >= 0 ? "rerun the same lpsim sweep command to continue"
+                                                 : "continue with: lpsim train ... -o " +
+                                                       (results ? results->path() : std::string()) + " --resume";
+    const std::string where = results ? "; " + results->path() + " keeps " + std::to_string(history.size()) +
+                                            " finished epoch(s) of run \"" + req.group + "\": " + how
+                                      : " (no results file: nothing was kept)";
+    throw nn::Interrupted(std::string(e.what()) + where);
   } catch (const std::exception& e) {
     // A run that recorded nothing is taken back (a refused command leaves no
     // file); one with epochs is marked failed with the reason, so it does not
@@ -157,7 +216,7 @@ RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
     throw;
   }
   if (req.history) *req.history = all;
-  {
+  if (req.summary) {
     if (quiet && !req.label.empty()) fmt::print("{}\n", req.label);
     double bitops = 0, bitops32 = 0, seconds = 0;
     for (const auto& r : all) bitops += r.bitops, bitops32 += r.bitops_fp32, seconds += r.seconds;

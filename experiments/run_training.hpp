@@ -25,12 +25,21 @@ struct RunRequest {
   // given the whole history (resumed epochs included) when the run ends.
   std::function<void(const nn::EpochRecord&)> on_epoch;
   std::vector<nn::EpochRecord>* history = nullptr;
+  // Asked after every batch (the Python module: a pending KeyboardInterrupt);
+  // true stops the run there as Ctrl-C does (nn::Interrupted).
+  std::function<bool()> stop;
+  bool summary = true;  // the final accuracy/BitOPs lines (printed even when quiet)
 };
+
+// Ctrl-C (SIGINT) for the command line: the first stops the run between two
+// batches (the results file keeps every finished epoch, --resume continues
+// it), a second one kills the process at once.
+void install_interrupt_handler();
 
 enum class RunOutcome { Trained, Skipped };
 
 // `results` may be null (no output file). Throws std::invalid_argument /
-// std::runtime_error naming what was wrong.
+// std::runtime_error naming what was wrong, nn::Interrupted (with how to resume) when stopped.
 RunOutcome run_training(const RunRequest& req, ResultsFile* results);
 
 // The config's identity: the resolved TOML without the keys that do not

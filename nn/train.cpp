@@ -348,6 +348,9 @@ std::vector<EpochRecord> train(const TrainConfig& c, const TrainHooks& hooks) {
       loss_sum += double(loss) * b.size;
       correct += model->loss.correct;
       seen += b.size;
+      if (hooks.on_batch && hooks.on_batch(epoch + 1, steps + 1, per_epoch))
+        throw Interrupted("interrupted in epoch " + std::to_string(epoch + 1) + " after batch " +
+                          std::to_string(steps + 1) + " of " + std::to_string(per_epoch));
     }
     finish_epoch_layers(r.layers, steps);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

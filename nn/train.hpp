@@ -103,6 +103,9 @@ struct TrainHooks {
   std::function<void(const TrainState&)> on_checkpoint;
   // Called once, after the last epoch, with the trained model (final weights).
   std::function<void(Model&)> on_end;
+  // Called after every training batch (epoch and batch from 1): progress
+  // within an epoch; returning true stops the run there (throws Interrupted).
+  std::function<bool(int epoch, std::int64_t batch, std::int64_t batches)> on_batch;
   const TrainState* resume = nullptr;
 };
 
@@ -117,6 +120,12 @@ using EpochCallback = std::function<void(const EpochRecord&, const Model&)>;
 // A run whose loss stopped being finite; the message names the epoch, batch,
 // iteration, learning rate and the first parameter that is no longer finite.
 struct Diverged : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A run stopped between two batches because TrainHooks::on_batch asked it
+// to; the last checkpoint (the end of the epoch before) resumes it.
+struct Interrupted : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 

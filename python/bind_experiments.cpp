@@ -71,7 +71,8 @@ void bind_experiments(::py::module_& m) {
       "run_training",
       [](const std::string& text, const std::string& source, const std::vector<std::string>& overrides,
          const std::string& output, const std::string& group, bool resume, bool quiet,
-         const std::function<void(::py::dict)>& on_epoch, const std::string& point, std::int64_t point_index) {
+         const std::function<void(::py::dict)>& on_epoch, const std::string& point, std::int64_t point_index,
+         bool summary) {
         cli::RunRequest req;
         req.config = make_config(text, source, overrides);
         if (!output.empty()) req.config.output = output;
@@ -79,6 +80,14 @@ void bind_experiments(::py::module_& m) {
         req.resume = resume;
         req.point = point;
         req.point_index = point_index;
+        req.summary = summary;
+        // Ctrl-C / Jupyter's interrupt: a pending KeyboardInterrupt stops the run between batches.
+        req.stop = [] {
+          ::py::gil_scoped_acquire gil;
+          if (PyErr_CheckSignals() == 0) return false;
+          PyErr_Clear();  // raised again, with how to resume, once the run has stopped cleanly
+          return true;
+        };
         std::vector<nn::EpochRecord> history;
         req.history = &history;
         if (on_epoch)
@@ -94,6 +103,11 @@ void bind_experiments(::py::module_& m) {
           if (!req.config.output.empty()) results = std::make_unique<cli::ResultsFile>(req.config.output);
           try {
             cli::run_training(req, results.get());
+          } catch (const nn::Interrupted& e) {
+            cli::quiet = was_quiet;
+            ::py::gil_scoped_acquire gil;
+            PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
+            throw ::py::error_already_set();
           } catch (...) {
             cli::quiet = was_quiet;
             throw;
@@ -106,7 +120,7 @@ void bind_experiments(::py::module_& m) {
       },
       ::py::arg("toml_text"), ::py::arg("source"), ::py::arg("overrides"), ::py::arg("output"), ::py::arg("group"),
       ::py::arg("resume"), ::py::arg("quiet"), ::py::arg("on_epoch"), ::py::arg("point") = std::string(),
-      ::py::arg("point_index") = std::int64_t(-1),
+      ::py::arg("point_index") = std::int64_t(-1), ::py::arg("summary") = true,
       "One training run as `lpsim train` does it (a sweep point: its \"key = value\" lines and index); returns "
       "the epochs as dicts. Releases the GIL.");
 

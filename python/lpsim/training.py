@@ -125,8 +125,11 @@ def train(config=None, *, output=None, group="run", resume=False, progress=True,
     config: a TOML file path, a TOML string, a dict (nested or dotted keys;
     "layers" a list of per-layer dicts), or None for the defaults.
     output: an HDF5 results file to write as the run goes (resumable with
-    resume=True). progress: a tqdm bar per epoch (if tqdm is installed).
-    The GIL is released while training.
+    resume=True). progress: a tqdm bar per epoch (if tqdm is installed) and
+    the final summary lines; False prints nothing.
+    The GIL is released while training. Ctrl-C (Jupyter's interrupt) stops the
+    run between two batches and raises KeyboardInterrupt saying how to resume:
+    `output` keeps every finished epoch, and resume=True continues bit for bit.
     """
     text, source = _config_text(config)
     if not isinstance(group, str) or not group:
@@ -148,7 +151,7 @@ def train(config=None, *, output=None, group="run", resume=False, progress=True,
 
     try:
         epochs = _core.run_training(text, source, _overrides(overrides), "" if output is None else str(output), group,
-                                    resume, True, on_epoch)
+                                    resume, True, on_epoch, "", -1, bool(progress))
     finally:
         if bar is not None:
             bar.close()
@@ -192,7 +195,7 @@ def _run_point(text, source, overrides, point, threads, index=-1):
         path = os.path.join(tmp, "point.h5")
         assignments = overrides + [f"{k}={v}" for k, v in point] + [f"threads={threads}"]
         lines = "".join(f"{k} = {v}\n" for k, v in point)  # the point attribute, as `lpsim sweep` writes it
-        epochs = _core.run_training(text, source, assignments, path, name, False, True, None, lines, index)
+        epochs = _core.run_training(text, source, assignments, path, name, False, True, None, lines, index, False)
         return name, epochs, Path(path).read_bytes()
 
 

@@ -155,3 +155,39 @@ def test_the_readme_sweep_runs_as_a_script_without_a_main_guard(tmp_path):
                        env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(lpsim.__file__))))
     assert r.returncode == 0, r.stderr
     assert "['seed=0', 'seed=1']" in r.stdout
+
+
+@needs_data
+def test_keyboard_interrupt_stops_train_between_batches_and_resume_is_bit_identical(tmp_path, capfd):
+    import _thread
+    import threading
+    import time
+
+    import h5py
+    cfg = {"model": {"arch": "lenet5"}, "epochs": 3, "batch": 32, "train_subset": 6000, "test_subset": 256,
+           "threads": 1, "seed": 4}
+    ref = lpsim.train(cfg, output=tmp_path / "ref.h5", progress=False)
+    assert capfd.readouterr().out == ""  # progress=False: not even the summary
+
+    out = tmp_path / "out.h5"
+
+    def interrupt_after_first_epoch():
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                with h5py.File(out, "r") as f:
+                    if "run/epochs/epoch" in f and len(f["run/epochs/epoch"]) >= 1:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.02)
+        _thread.interrupt_main()
+
+    t = threading.Thread(target=interrupt_after_first_epoch)
+    t.start()
+    with pytest.raises(KeyboardInterrupt, match=r"interrupted in epoch \d after batch .*--resume"):
+        lpsim.train(cfg, output=out, progress=False)
+    t.join()
+    assert lpsim.load(out)["run"]["attrs"]["status"] != "finished"
+    resumed = lpsim.train(cfg, output=out, resume=True, progress=False)
+    same_metrics({k: v for k, v in ref.items() if k != "layers"}, {k: v for k, v in resumed.items() if k != "layers"})
