@@ -71,8 +71,6 @@ void check_format(const Format& f) {
                           f.spelling + "\" (the format has no NaN code)");
 }
 
-constexpr std::size_t kParallelFrom = 1 << 15;
-
 template <class T>
 void quantize_array(const T* in, T* out, std::size_t n, const Format& f, Rounding r, RandomKey key,
                     std::uint64_t index0) {
@@ -82,6 +80,15 @@ void quantize_array(const T* in, T* out, std::size_t n, const Format& f, Roundin
   const bool covered = kernel_covers<T>(f);
   const std::size_t blocks = (n + kBlock - 1) / kBlock;
   std::uint64_t first_bad = std::numeric_limits<std::uint64_t>::max();
+  if (covered && isa() >= Isa::AVX512) {  // arith/isa.hpp: the one dispatch switch; whole array, no blocks
+    bool taken;
+    if constexpr (std::is_same_v<T, float>) taken = array_f32_avx512(p, f, r, in, out, n, index0, first_bad);
+    else taken = array_f64_avx512(p, f, r, in, out, n, index0, first_bad);
+    if (taken) {
+      if (first_bad != std::numeric_limits<std::uint64_t>::max()) nan_error(f, first_bad);
+      return;
+    }
+  }
 
 #pragma omp parallel for schedule(static) reduction(min : first_bad) if (n >= kParallelFrom)
   for (std::size_t b = 0; b < blocks; ++b) {

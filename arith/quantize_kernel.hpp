@@ -32,6 +32,7 @@ struct Bits<double> {
 };
 
 constexpr std::size_t kBlock = 1024;  // elements per task of quantize_array
+constexpr std::size_t kParallelFrom = 1 << 15;  // arrays shorter than this run on one thread
 
 // Everything the kernel needs, hoisted out of the loop.
 template <class T>
@@ -244,5 +245,14 @@ bool block_f32_avx2(const Params<float>& p, Mode m, const float* in, float* out,
                     std::uint64_t idx);
 bool block_f64_avx2(const Params<double>& p, Mode m, const double* in, double* out, std::uint8_t* flag,
                     std::size_t n, std::uint64_t idx);
+
+// AVX-512 lanes (quantize_avx512.cpp); call only where isa() >= AVX512. Each
+// quantizes the whole array (threads included) straight into out, in == out
+// allowed, setting first_bad to the position of the first NaN the format
+// cannot hold (or ~0); returns false, writing nothing, for a case it does not take.
+bool array_f32_avx512(const Params<float>& p, const Format& f, Rounding r, const float* in, float* out,
+                      std::size_t n, std::uint64_t index0, std::uint64_t& first_bad);
+bool array_f64_avx512(const Params<double>& p, const Format& f, Rounding r, const double* in, double* out,
+                      std::size_t n, std::uint64_t index0, std::uint64_t& first_bad);
 
 }  // namespace lpsim::arith::detail
