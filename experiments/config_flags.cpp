@@ -60,6 +60,16 @@ const std::vector<Flag>& flags() {
 
 }  // namespace
 
+std::vector<FlagKey> flag_keys() {
+  std::vector<FlagKey> out;
+  for (const Flag& f : flags()) {
+    std::string name = f.flag;
+    if (const auto comma = name.find(','); comma != std::string::npos) name = name.substr(comma + 1);  // "-o,--output"
+    out.push_back({name.substr(2), f.key, f.bool_value});
+  }
+  return out;
+}
+
 std::shared_ptr<ConfigArgs> add_config_args(CLI::App* cmd) {
   auto a = std::make_shared<ConfigArgs>();
   a->flag_values.resize(flags().size());

@@ -19,6 +19,14 @@ struct ConfigArgs {
   std::vector<int> flag_set;            // boolean flags: 0 not given, 1 given
 };
 
+// The shorthand flags' table for other front ends (the Python module): name
+// without dashes ("lr", "e-round"), the key it sets, and for a boolean flag
+// the value it sets ("" for flags that take one).
+struct FlagKey {
+  std::string name, key, bool_value;
+};
+std::vector<FlagKey> flag_keys();
+
 // Adds the positional arguments and every shorthand flag to `cmd`.
 std::shared_ptr<ConfigArgs> add_config_args(CLI::App* cmd);
 

@@ -320,12 +320,22 @@ void bind_arith(::py::module_& m) {
       [](const ::py::object& v_, const ::py::object& fmt) {
         const auto v = real_array<double>(as_array(v_, "encode: values"), "encode: values", false);
         const Format f = as_format(fmt, "encode");
-        ::py::array_t<std::uint64_t> codes(std::vector<::py::ssize_t>(v.shape(), v.shape() + v.ndim()));
-        for (::py::ssize_t i = 0; i < v.size(); ++i) codes.mutable_data()[i] = encode(v.data()[i], f);
-        return codes;
+        const std::vector<::py::ssize_t> shape(v.shape(), v.shape() + v.ndim());
+        const auto fill = [&](auto zero) -> ::py::array {
+          using U = decltype(zero);
+          ::py::array_t<U> codes(shape);
+          for (::py::ssize_t i = 0; i < v.size(); ++i) codes.mutable_data()[i] = U(encode(v.data()[i], f));
+          return codes;
+        };
+        const int bits = f.bits();
+        if (bits <= 8) return fill(std::uint8_t{});
+        if (bits <= 16) return fill(std::uint16_t{});
+        if (bits <= 32) return fill(std::uint32_t{});
+        return fill(std::uint64_t{});
       },
       ::py::arg("values"), ::py::arg("format"),
-      "Bit patterns (uint64) of values of the format (values converted to float64 as quantize converts x)");
+      "Bit patterns of values of the format (values converted to float64 as quantize converts x), in the "
+      "narrowest unsigned dtype that holds the format's bits: uint8 up to 8 bits, uint16, uint32, else uint64");
   m.def(
       "decode",
       [](const ::py::object& c_, const ::py::object& fmt) {

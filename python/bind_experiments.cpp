@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "experiments/commands.hpp"
+#include "experiments/config_flags.hpp"
 #include "experiments/config_toml.hpp"
 #include "experiments/results_file.hpp"
 #include "experiments/run_training.hpp"
@@ -137,6 +138,27 @@ void bind_experiments(::py::module_& m) {
       "point_name",
       [](const std::vector<std::pair<std::string, std::string>>& point) { return cli::point_name(point); },
       ::py::arg("point"), "The run group name of a sweep point [(key, value), ...], as `lpsim sweep` names it.");
+
+  m.def(
+      "config_keys",
+      [] {
+        ::py::list out;
+        cli::RunConfig defaults;  // key_text reads through the key's mutable reference
+        for (const cli::Key& k : cli::keys())
+          out.append(::py::make_tuple(k.path, cli::key_text(defaults, k.path), k.help));
+        for (const cli::KeyAlias& a : cli::key_aliases()) out.append(::py::make_tuple(a.path, ::py::none(), a.help));
+        return out;
+      },
+      "Every config key as (key, default as text, meaning), then the aliases (default None), as `lpsim train "
+      "--list-keys` prints them.");
+  m.def(
+      "config_flags",
+      [] {
+        ::py::list out;
+        for (const auto& f : cli::flag_keys()) out.append(::py::make_tuple(f.name, f.key, f.bool_value));
+        return out;
+      },
+      "The CLI's shorthand flags as (name without dashes, key, value a boolean flag sets or \"\").");
 
   ::py::register_exception<cli::ResultsBusy>(m, "ResultsBusy", PyExc_RuntimeError);
 }

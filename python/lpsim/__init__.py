@@ -9,10 +9,11 @@ import functools as _functools
 from . import _core
 from ._core import (Format, FormatError, GemmStats, MacConfig, __version__, aliases, bitops, code_version, cpu_flags,
                     decode, encode, gemm_path, host_isa, isa, mac_presets, set_isa)
-from .training import SweepError, load, sweep, sweep_frame, to_frame, train
+from ._quantize import quantize as _quantize_any
+from .training import SweepError, keys, load, merge, resolve_config, sweep, sweep_frame, to_frame, train
 
 __all__ = ["Format", "FormatError", "GemmStats", "SweepError", "MacConfig", "__version__", "aliases", "code_version", "bitops", "conv2d", "decode", "encode",
-           "cpu_flags", "gemm_path", "host_isa", "isa", "load", "mac_presets", "matmul", "quantize", "set_isa", "sweep", "sweep_frame",
+           "cpu_flags", "gemm_path", "host_isa", "isa", "load", "mac_presets", "matmul", "quantize", "set_isa", "sweep", "sweep_frame", "keys", "resolve_config", "merge",
            "to_frame", "train"]
 
 
@@ -50,6 +51,6 @@ def _torch_aware(f, name):
     return wrapper
 
 
-quantize = _torch_aware(_core.quantize, "quantize")
+quantize = _torch_aware(_quantize_any, "quantize")
 matmul = _torch_aware(_core.matmul, "matmul")
 conv2d = _torch_aware(_core.conv2d, "conv2d")

@@ -3,7 +3,8 @@
 The same configs, keys and results files as the ``lpsim`` command line
 (docs/config.md, docs/results-format.md): a config is a TOML file, a TOML
 string or a dict of keys; overrides are keyword arguments, with ``__`` for the
-dot of a dotted key (``schedule__lr=0.1`` is ``schedule.lr=0.1``).
+dot of a dotted key (``schedule__lr=0.1`` is ``schedule.lr=0.1``) or a name of the
+CLI's flags (``lr=0.1`` as ``--lr 0.1``, ``e_round="sr"``).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["train", "sweep", "load", "to_frame", "sweep_frame", "SweepError"]
+__all__ = ["train", "sweep", "load", "to_frame", "sweep_frame", "keys", "resolve_config", "merge", "SweepError"]
 
 
 class SweepError(RuntimeError):
@@ -98,8 +99,59 @@ def _config_text(config):
     raise TypeError(f"config must be a path, a TOML string or a dict, not {type(config).__name__}")
 
 
+_TABLES = {}
+
+
+def _tables():
+    """(the config keys, {flag name with underscores: (key, value a switch sets or "")}), read once."""
+    if not _TABLES:
+        _TABLES["keys"] = {k for k, _, _ in _core.config_keys()}
+        _TABLES["flags"] = {name.replace("-", "_"): (key, fixed) for name, key, fixed in _core.config_flags()}
+    return _TABLES["keys"], _TABLES["flags"]
+
+
 def _overrides(overrides):
-    return [f"{k.replace('__', '.')}={v if isinstance(v, str) else _toml_value(v)}" for k, v in overrides.items()]
+    """key=value texts of keyword overrides: a config key with "__" for its dots (schedule__lr), or the
+    name of one of the CLI's flags with "_" for "-" (lr, e_round, quantize_first_last=True), which set
+    the same keys as on the command line."""
+    keys, flags = _tables()
+    out = []
+    for k, v in overrides.items():
+        key = k.replace("__", ".")
+        if key not in keys and k in flags:
+            key, fixed = flags[k]
+            if fixed:  # a switch: True sets what the flag sets, False leaves the default
+                if not isinstance(v, bool):
+                    raise ValueError(f"override {k}={v!r}: {k} is a switch (True/False), as --{k.replace('_', '-')}")
+                if v:
+                    out.append(f"{key}={fixed}")
+                continue
+        out.append(f"{key}={v if isinstance(v, str) else _toml_value(v)}")
+    return out
+
+
+def keys():
+    """Every config key: {key: (default as TOML text, meaning)}, as ``lpsim train --list-keys``;
+    aliases (keys that set several) have default None."""
+    return {k: (d, meaning) for k, d, meaning in _core.config_keys()}
+
+
+def resolve_config(config=None, **overrides):
+    """The full resolved config (TOML text) of a config (file path, TOML text, dict or None) and
+    keyword overrides, as ``lpsim train --print-config``; errors name the key and line."""
+    text, source = _config_text(config)
+    return _core.resolve_config(text, source, _overrides(overrides))
+
+
+def merge(output, *inputs):
+    """Copies every run group of the input results files into `output` (created if absent), as
+    ``lpsim merge``; a group already in `output` is an error naming it."""
+    if not inputs:
+        raise ValueError("merge needs at least one input results file")
+    for path in (output, *inputs):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"merge: {path!r} is not a path")
+    _core.merge_results(str(output), [str(p) for p in inputs])
 
 
 def _count(value, name, lo, hi):
