@@ -23,6 +23,10 @@
 #include "nn/layers/conv2d.hpp"
 #include "nn/layers/linear.hpp"
 #include "nn/model.hpp"
+#include "nn/models.hpp"
+#include "nn/optim.hpp"
+#include "nn/policies/common.hpp"
+#include "nn/policy.hpp"
 #include "nn/product.hpp"
 #include "nn/quantizer.hpp"
 #include "nn/train.hpp"
@@ -51,12 +55,6 @@ std::optional<nn::QuantSpec> quant_of(const std::optional<std::string>& spelling
 ::py::object spelling_of(const std::optional<nn::QuantSpec>& q) {
   if (!q) return ::py::none();
   return ::py::str(q->format.spelling);
-}
-
-// Element bits as lpsim train counts them: 32 for an unquantized tensor.
-int bits_of(const std::optional<nn::QuantSpec>& q) {
-  if (!q) return 32;
-  return q->format.kind == arith::Kind::Scaled ? q->format.scaled.elem->bits() : q->format.bits();
 }
 
 std::string rounding_of(const std::optional<nn::QuantSpec>& q) { return q ? q->rounding.spelling() : std::string(); }
@@ -301,6 +299,301 @@ std::vector<Precision> layer_precisions(const std::string& text, const std::stri
   return out;
 }
 
+
+// A mirror of a converted layer for nn's precision policies: an nn layer of
+// the same shape whose weights, gradients and forward statistics are copied
+// in from PyTorch before each hook (policies read them through
+// Model::product_layers(); nn::Linear's own statistics are private, hence stats()).
+template <class L>
+class Mirror : public L {
+ public:
+  using L::L;
+  const nn::LayerStats* stats() const override { return &recorded; }
+  nn::LayerStats recorded;
+};
+
+// nn::make_policy on a model of mirrors: the hooks run as lpsim train calls
+// them, and each hook's precisions are copied in from the Python layers
+// before and back after, so whatever the policy sets is what they compute.
+class TorchPolicy {
+ public:
+  // layers: ("linear", in, out, bias) or ("conv2d", in, out, kernel, stride, padding, groups, bias), depth order.
+  TorchPolicy(const std::string& text, const std::string& source, const std::vector<::py::tuple>& layers,
+              const std::vector<std::string>& names) {
+    cli::RunConfig c = cli::default_run_config();
+    cli::load_config_text(text, source, c);
+    policy_ = nn::make_policy(c.train.policy);
+    config_ = nn::with_method_defaults(c.train.policy);
+    if (layers.size() != names.size()) throw ::py::value_error("TorchPolicy: one name per layer");
+    model_.name = "the converted model";
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      const ::py::tuple& t = layers[i];
+      const auto kind = t[0].cast<std::string>();
+      std::unique_ptr<nn::Layer<float>> l;
+      if (kind == "linear") {
+        l = std::make_unique<Mirror<nn::Linear<float>>>(t[1].cast<std::int64_t>(), t[2].cast<std::int64_t>(),
+                                                        t[3].cast<bool>());
+      } else if (kind == "conv2d") {
+        l = std::make_unique<Mirror<nn::Conv2d<float>>>(
+            t[1].cast<std::int64_t>(), t[2].cast<std::int64_t>(), t[3].cast<std::int64_t>(), t[4].cast<std::int64_t>(),
+            t[5].cast<std::int64_t>(), t[6].cast<std::int64_t>(), t[7].cast<bool>());
+      } else {
+        throw ::py::value_error("TorchPolicy: layer kind \"" + kind + "\" (linear, conv2d)");
+      }
+      l->name = names[i];
+      l->depth = int(i);
+      model_.blocks.push_back(std::make_unique<nn::SingleLayer>(std::move(l)));
+    }
+    layers_ = model_.product_layers();
+  }
+
+  std::string name() const { return policy_->name(); }
+  std::string keep_fp32() const { return config_.keep_fp32; }
+
+  void begin(const ::py::list& precisions, const ::py::list& weights, std::int64_t per_epoch, std::int64_t total,
+             int epochs, std::uint64_t seed) {
+    push(precisions);
+    copy_weights(weights, false);
+    policy_->begin(model_, {.iterations_per_epoch = per_epoch, .total_iterations = total, .epochs = epochs, .seed = seed});
+    pull(precisions);
+  }
+  void before_step(const ::py::list& precisions, std::int64_t it) {
+    push(precisions);
+    policy_->before_step(model_, it);
+    pull(precisions);
+  }
+  // weights: (weight, bias, weight grad, bias grad) per layer (grads None: zeros); fwd: the latest
+  // forward GemmStats per layer (None: not run).
+  void after_backward(const ::py::list& precisions, const ::py::list& weights, const ::py::list& fwd, std::int64_t it) {
+    push(precisions);
+    copy_weights(weights, true);
+    if (fwd.size() != layers_.size()) throw ::py::value_error("TorchPolicy: one forward statistics per layer");
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      auto* s = recorded(layers_[i]);
+      s->name = layers_[i]->name, s->depth = int(i);
+      if (fwd[i].is_none()) continue;
+      s->fwd = fwd[i].cast<sim::GemmStats>();
+      s->fwd_calls += 1;
+    }
+    policy_->after_backward(model_, it);
+    pull(precisions);
+  }
+  void after_step(const ::py::list& precisions, std::int64_t it, double loss, double accuracy) {
+    push(precisions);
+    policy_->after_step(model_, it, loss, accuracy);
+    pull(precisions);
+  }
+  void end_epoch(const ::py::list& precisions, int epoch, double train_loss, double train_acc, double test_loss,
+                 double test_acc) {
+    nn::EpochRecord r;
+    r.epoch = epoch, r.train_loss = train_loss, r.train_acc = train_acc, r.test_loss = test_loss, r.test_acc = test_acc;
+    push(precisions);
+    policy_->end_epoch(model_, r);
+    pull(precisions);
+  }
+  std::optional<double> layer_param(int depth) const { return policy_->layer_param(depth); }
+  std::vector<double> state() const { return policy_->state(); }
+  void set_state(const std::vector<double>& s) {
+    try {
+      policy_->set_state(s);
+    } catch (const std::invalid_argument& e) {
+      throw ::py::value_error(e.what());
+    }
+  }
+
+ private:
+  static nn::LayerStats* recorded(nn::Layer<float>* l) {
+    if (auto* c = dynamic_cast<Mirror<nn::Conv2d<float>>*>(l)) return &c->recorded;
+    return &dynamic_cast<Mirror<nn::Linear<float>>*>(l)->recorded;
+  }
+  void check_count(const ::py::list& l, const char* what) const {
+    if (l.size() != layers_.size())
+      throw ::py::value_error(std::string("TorchPolicy: ") + what + ": " + std::to_string(l.size()) + " for " +
+                              std::to_string(layers_.size()) + " layers");
+  }
+  void push(const ::py::list& precisions) {
+    check_count(precisions, "precisions");
+    for (std::size_t i = 0; i < layers_.size(); ++i) *nn::policies::precision_of(layers_[i]) = precisions[i].cast<Precision&>().p;
+  }
+  void pull(const ::py::list& precisions) const {
+    for (std::size_t i = 0; i < layers_.size(); ++i) precisions[i].cast<Precision&>().p = *nn::policies::precision_of(layers_[i]);
+  }
+  void copy_weights(const ::py::list& weights, bool grads) {
+    check_count(weights, "weights");
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      const auto t = weights[i].cast<::py::tuple>();
+      std::vector<nn::Param<float>*> ps = layers_[i]->params();  // weight, then bias if any
+      for (std::size_t j = 0; j < ps.size(); ++j) {
+        nn::Param<float>& p = *ps[j];
+        copy_param(p.value, f32(t[j], "weight"), layers_[i]->name, j ? "bias" : "weight");
+        if (!grads) continue;
+        if (t[2 + j].is_none()) p.grad = Tensor<float>(p.value.shape);
+        else {
+          if (p.grad.shape != p.value.shape) p.grad = Tensor<float>(p.value.shape);
+          copy_param(p.grad, f32(t[2 + j], "gradient"), layers_[i]->name, j ? "bias gradient" : "weight gradient");
+        }
+      }
+    }
+  }
+
+  nn::Model model_;
+  std::vector<nn::Layer<float>*> layers_;
+  std::unique_ptr<nn::PrecisionPolicy> policy_;
+  nn::PolicyConfig config_;
+};
+
+
+// A product layer of a native nn model that keeps what it saw (x, y, dy, dx)
+// when asked: the bridge's products are compared with nn's on nn's own
+// activations and errors (tests, the ResNet-20 proof of docs/torch.md).
+class Recorder : public nn::Layer<float> {
+ public:
+  explicit Recorder(std::unique_ptr<nn::Layer<float>> l) : inner(std::move(l)) {
+    name = inner->name;
+    depth = inner->depth;
+  }
+  Tensor<float> forward(const Tensor<float>& x, bool training) override {
+    Tensor<float> y = inner->forward(x, training);
+    if (record) this->x = x, this->y = y;
+    return y;
+  }
+  Tensor<float> backward(const Tensor<float>& dy) override {
+    Tensor<float> dx = inner->backward(dy);
+    if (record) this->dy = dy, this->dx = dx;
+    return dx;
+  }
+  std::vector<nn::Param<float>*> params() override { return inner->params(); }
+  const nn::LayerStats* stats() const override { return inner->stats(); }
+  std::unique_ptr<nn::Layer<float>> inner;
+  bool record = false;
+  Tensor<float> x, y, dy, dx;
+};
+
+// lpsim's own nn model (nn::make_model, apply_precision from a run config),
+// stepped from Python on given batches: the native side of the bridge's
+// comparisons and of bench/bench_torch_bridge.py.
+class NativeModel {
+ public:
+  NativeModel(const std::string& text, const std::string& source, std::int64_t channels, std::int64_t height,
+              std::int64_t width, std::int64_t classes) {
+    cli::RunConfig c = cli::default_run_config();
+    cli::load_config_text(text, source, c);
+    cfg_ = c.train;
+    nn::ModelSpec spec = cfg_.model;
+    spec.channels = channels, spec.height = height, spec.width = width, spec.classes = classes;
+    spec.seed = cfg_.seed;
+    model_ = nn::make_model(spec);
+    nn::apply_precision(*model_, cfg_.precision, cfg_.seed, cfg_.layers);
+    inner_ = model_->product_layers();
+    auto wrap = [this](std::unique_ptr<nn::Layer<float>>& l) {
+      if (!l->stats()) return;
+      auto r = std::make_unique<Recorder>(std::move(l));
+      recorders_.push_back(r.get());
+      l = std::move(r);
+    };
+    for (auto& b : model_->blocks) {
+      if (auto* s = dynamic_cast<nn::SingleLayer*>(b.get())) wrap(s->layer);
+      else if (auto* r = dynamic_cast<nn::ResidualBlock*>(b.get())) {
+        for (auto& l : r->main) wrap(l);
+        for (auto& l : r->shortcut) wrap(l);
+      }
+    }
+    params_ = model_->params();
+  }
+
+  std::vector<std::string> layer_names() const {
+    std::vector<std::string> out;
+    for (auto* l : inner_) out.push_back(l->name);
+    return out;
+  }
+  std::vector<Precision> precisions() const {
+    std::vector<Precision> out;
+    for (auto* l : inner_) out.push_back({*nn::policies::precision_of(l), false, false});
+    return out;
+  }
+  ::py::list params() const {
+    ::py::list out;
+    for (auto* p : params_) out.append(::py::make_tuple(p->name, to_array(Tensor<float>(p->value))));
+    return out;
+  }
+  ::py::list grads() const {
+    ::py::list out;
+    for (auto* p : params_) out.append(::py::make_tuple(p->name, to_array(Tensor<float>(p->grad))));
+    return out;
+  }
+  void set_params(const ::py::dict& values) {
+    std::size_t used = 0;
+    for (auto* p : params_) {
+      if (!values.contains(p->name)) continue;
+      copy_param(p->value, f32(values[::py::str(p->name)], "parameter"), p->name, "value");
+      ++used;
+    }
+    if (used != values.size()) throw ::py::key_error("NativeModel.set_params: a name that is not a parameter");
+  }
+  void set_record(bool on) {
+    for (auto* r : recorders_) r->record = on;
+  }
+  // Forward (training), loss, backward: (loss, correct, logits); the gradients stay in the params.
+  ::py::tuple forward_backward(const ::py::object& x_, const std::vector<std::int64_t>& labels) {
+    const F32 x = f32(x_, "x");
+    float loss = 0;
+    Tensor<float> logits;
+    {
+      ::py::gil_scoped_release nogil;
+      for (auto* p : params_) p->grad = Tensor<float>(p->value.shape);
+      logits = model_->forward(to_tensor(x), true);
+      loss = model_->loss.forward(logits, labels);
+      model_->backward(model_->loss.backward());
+      bitops_ = bitops32_ = 0;
+      for (auto* l : inner_) nn::step_bitops(*l, bitops_, bitops32_);
+    }
+    return ::py::make_tuple(loss, model_->loss.correct, to_array(std::move(logits)));
+  }
+  ::py::array forward(const ::py::object& x_, bool training) {
+    const F32 x = f32(x_, "x");
+    Tensor<float> y;
+    {
+      ::py::gil_scoped_release nogil;
+      y = model_->forward(to_tensor(x), training);
+    }
+    return to_array(std::move(y));
+  }
+  // The run config's optimizer (SGD with momentum, weight decay by default) at this learning rate.
+  void optimizer_step(double lr) {
+    ::py::gil_scoped_release nogil;
+    nn::optimizer_step(cfg_.optimizer, params_, lr, step_++);
+  }
+  ::py::list recorded() const {
+    ::py::list out;
+    for (auto* r : recorders_) {
+      ::py::dict d;
+      d["name"] = r->name;
+      auto put = [&](const char* k, const Tensor<float>& t) {
+        if (t.numel()) d[k] = to_array(Tensor<float>(t));
+        else d[k] = ::py::none();
+      };
+      put("x", r->x), put("y", r->y), put("dy", r->dy), put("dx", r->dx);
+      d["iteration"] = iteration_of(r->inner.get());
+      out.append(d);
+    }
+    return out;
+  }
+  std::pair<double, double> bitops() const { return {bitops_, bitops32_}; }
+
+ private:
+  static std::uint64_t iteration_of(nn::Layer<float>* l) {
+    if (auto* c = dynamic_cast<nn::Conv2d<float>*>(l)) return c->iteration;
+    return dynamic_cast<nn::Linear<float>*>(l)->iteration;
+  }
+  nn::TrainConfig cfg_;
+  std::unique_ptr<nn::Model> model_;
+  std::vector<nn::Layer<float>*> inner_;
+  std::vector<Recorder*> recorders_;
+  std::vector<nn::Param<float>*> params_;
+  std::int64_t step_ = 0;
+  double bitops_ = 0, bitops32_ = 0;
+};
+
 }  // namespace
 
 void bind_torch(::py::module_& m) {
@@ -361,9 +654,11 @@ void bind_torch(::py::module_& m) {
                     [](Precision& p, std::uint32_t s) { p.p.key.stream = s; })
       .def_property_readonly("bits",
                              [](const Precision& p) {
-                               return ::py::make_tuple(bits_of(p.p.w), bits_of(p.p.a), bits_of(p.p.e), bits_of(p.p.g));
+                               const nn::LayerBits b = nn::policies::counted_bits(p.p);
+                               return ::py::make_tuple(b.w, b.a, b.e, b.g);
                              },
-                             "(w, a, e, g) element bits, 32 where unquantized, as BitOPs count them")
+                             "(w, a, e, g) element bits, 32 where unquantized, as BitOPs count them (a policy's "
+                             "25-31-bit widths, quantized at 24, count as allocated)")
       .def_readwrite("counts", &Precision::counts)
       .def_readwrite("error", &Precision::error)
       .def_property("a_running_range", [](const Precision& p) { return p.p.a_running_range; },
@@ -477,6 +772,41 @@ void bind_torch(::py::module_& m) {
       .def("backward", &BmmOp::backward, ::py::arg("grad_output"), ::py::arg("input_grad"))
       .def("stats", &BmmOp::stats)
       .def("bitops", &BmmOp::bitops);
+
+  ::py::class_<TorchPolicy>(m, "TorchPolicy",
+                            "nn::make_policy driving the precisions of converted layers through mirrors of them")
+      .def(::py::init<const std::string&, const std::string&, const std::vector<::py::tuple>&,
+                      const std::vector<std::string>&>(),
+           ::py::arg("toml_text"), ::py::arg("source"), ::py::arg("layers"), ::py::arg("names"))
+      .def_property_readonly("name", &TorchPolicy::name)
+      .def_property_readonly("keep_fp32", &TorchPolicy::keep_fp32)
+      .def("begin", &TorchPolicy::begin, ::py::arg("precisions"), ::py::arg("weights"),
+           ::py::arg("iterations_per_epoch"), ::py::arg("total_iterations"), ::py::arg("epochs"), ::py::arg("seed"))
+      .def("before_step", &TorchPolicy::before_step, ::py::arg("precisions"), ::py::arg("iteration"))
+      .def("after_backward", &TorchPolicy::after_backward, ::py::arg("precisions"), ::py::arg("weights"),
+           ::py::arg("fwd"), ::py::arg("iteration"))
+      .def("after_step", &TorchPolicy::after_step, ::py::arg("precisions"), ::py::arg("iteration"),
+           ::py::arg("loss"), ::py::arg("accuracy"))
+      .def("end_epoch", &TorchPolicy::end_epoch, ::py::arg("precisions"), ::py::arg("epoch"), ::py::arg("train_loss"),
+           ::py::arg("train_acc"), ::py::arg("test_loss"), ::py::arg("test_acc"))
+      .def("layer_param", &TorchPolicy::layer_param, ::py::arg("depth"))
+      .def("state", &TorchPolicy::state)
+      .def("set_state", &TorchPolicy::set_state, ::py::arg("state"));
+  ::py::class_<NativeModel>(m, "NativeModel", "lpsim's own nn model (make_model + apply_precision), stepped from Python")
+      .def(::py::init<const std::string&, const std::string&, std::int64_t, std::int64_t, std::int64_t, std::int64_t>(),
+           ::py::arg("toml_text"), ::py::arg("source"), ::py::arg("channels"), ::py::arg("height"), ::py::arg("width"),
+           ::py::arg("classes"))
+      .def("layer_names", &NativeModel::layer_names)
+      .def("precisions", &NativeModel::precisions)
+      .def("params", &NativeModel::params, "[(name, copy of the value)] in nn's order")
+      .def("grads", &NativeModel::grads)
+      .def("set_params", &NativeModel::set_params, ::py::arg("values"))
+      .def("set_record", &NativeModel::set_record, ::py::arg("on"))
+      .def("forward_backward", &NativeModel::forward_backward, ::py::arg("x"), ::py::arg("labels"))
+      .def("forward", &NativeModel::forward, ::py::arg("x"), ::py::arg("training"))
+      .def("optimizer_step", &NativeModel::optimizer_step, ::py::arg("lr"))
+      .def("recorded", &NativeModel::recorded)
+      .def("bitops", &NativeModel::bitops);
 }
 
 }  // namespace lpsim::py

@@ -9,7 +9,7 @@ PKGS="build-essential cmake ninja-build pkg-config
   libopenblas0-pthread zlib1g-dev iverilog
   python3 python3-dev python3-numpy python3-pytest python3-h5py python3-distributed python3-tqdm python3-pandas
   python3-matplotlib python3-nbclient python3-nbformat python3-ipykernel python3-torch
-  dataset-fashion-mnist $*"
+  dataset-fashion-mnist fortunes-min $*"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

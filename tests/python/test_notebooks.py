@@ -11,10 +11,15 @@ HAVE_DATA = os.path.exists("/usr/share/datasets/fashion-mnist")
     ("formats_explorer", ["formats_error.png", "formats_modes.png"], False),
     ("precision_sensitivity", ["sensitivity.png"], True),
     ("policy_comparison", ["policies.png"], True),
+    ("torch_bridge", ["torch_bridge_lm.png"], False),
 ])
 def test_notebook_runs(name, figures, needs_data, tmp_path, monkeypatch):
     if needs_data and not HAVE_DATA:
         pytest.skip("Fashion-MNIST (dataset-fashion-mnist) not installed")
+    if name == "torch_bridge":
+        pytest.importorskip("torch")
+        if not os.path.exists("/usr/share/games/fortunes/fortunes"):
+            pytest.skip("Debian's fortunes-min (the text corpus) not installed")
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     monkeypatch.setenv("LPSIM_NOTEBOOK_QUICK", "1")

@@ -467,7 +467,7 @@ def test_convert_errors_name_the_problem():
         lt.convert(Net(), {"wx": "int8/minmax/channel"})
     with pytest.raises(ValueError, match="dil.*dilation"):
         lt.convert(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, dilation=2), torch.nn.Linear(2, 2)))
-    with pytest.raises(ValueError, match="no nn.Linear or nn.Conv2d"):
+    with pytest.raises(ValueError, match="no nn.Linear, nn.Conv2d or nn.MultiheadAttention"):
         lt.convert(torch.nn.ReLU())
 
 

@@ -9,6 +9,7 @@ import torch
 
 from .. import _core
 from ..training import _toml_value
+from .attention import MultiheadAttention
 from .modules import Conv2d, Linear, ProductModule
 
 __all__ = ["convert", "product_layers", "layer_stats", "bitops", "reset_stats"]
@@ -63,18 +64,20 @@ def _config_text(precision, layers, seed):
 
 
 def _targets(model):
-    """(name, module) of every Linear/Conv2d in registration order, leaving nn.MultiheadAttention's
-    out_proj alone (MultiheadAttention reads its weights, never calls it)."""
+    """(names of its products, path, module) of every nn.Linear / nn.Conv2d / nn.MultiheadAttention in
+    registration order; an attention's six products in forward order (q_proj k_proj v_proj qk pv out_proj),
+    its out_proj not again on its own."""
     skip = set()
     out = []
-    for name, m in model.named_modules():
-        if any(name.startswith(s + ".") for s in skip):
+    for path, m in model.named_modules():
+        if any(path.startswith(s + ".") for s in skip):
             continue
+        name = path or type(m).__name__.lower()
         if isinstance(m, torch.nn.MultiheadAttention):
-            skip.add(name)
-            continue
-        if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)) and not isinstance(m, torch.nn.modules.lazy.LazyModuleMixin):
-            out.append((name or type(m).__name__.lower(), name, m))
+            skip.add(path)
+            out.append(([f"{name}.{p}" for p in MultiheadAttention._PRODUCTS], path, m))
+        elif isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)) and not isinstance(m, torch.nn.modules.lazy.LazyModuleMixin):
+            out.append(([name], path, m))
     return out
 
 
@@ -87,25 +90,43 @@ def convert(model, precision=None, *, layers=None, seed=None, inplace=True):
     layers kept fp32 unless keep_first_last = false, then the per-layer overrides in order: `layers` (a
     list of {"match": glob, keys...}) or precision["layer"] = {glob: {keys}}, as [[layers]] in configs.
     Errors name the bad key, spelling or glob (a glob matching nothing lists the layers). Modules already
-    converted are set again. nn.MultiheadAttention is left as it is (its products are not converted)."""
+    converted are set again. An nn.MultiheadAttention becomes lpsim.torch.MultiheadAttention (sharing its
+    parameters) with six product layers <name>.q_proj, .k_proj, .v_proj, .qk, .pv, .out_proj."""
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"lpsim.torch.convert: model must be a torch.nn.Module, got {type(model).__name__}")
     if not inplace:
         model = copy.deepcopy(model)
     targets = _targets(model)
     if not targets:
-        raise ValueError(f"lpsim.torch.convert: {type(model).__name__} has no nn.Linear or nn.Conv2d to convert")
+        raise ValueError(f"lpsim.torch.convert: {type(model).__name__} has no nn.Linear, nn.Conv2d or "
+                         f"nn.MultiheadAttention to convert")
     text, source = _config_text(precision, layers, seed)
-    precs = _core.layer_precisions(text, source, [t[0] for t in targets])
-    for depth, ((lname, path, m), p) in enumerate(zip(targets, precs)):
-        if isinstance(m, ProductModule):
-            m.precision, m.lpsim_name, m.depth = p, lname, depth
+    precs = _core.layer_precisions(text, source, [n for t in targets for n in t[0]])
+    depth = 0
+    for names, path, m in targets:
+        p = precs[depth:depth + len(names)]
+        if isinstance(m, torch.nn.MultiheadAttention):
+            if isinstance(m, MultiheadAttention):
+                for prod, pr, n, d in zip(m._PRODUCTS, p, names, range(depth, depth + len(names))):
+                    mod = getattr(m, prod)
+                    mod.precision, mod.lpsim_name, mod.depth = pr, n, d
+                depth += len(names)
+                continue
+            try:
+                new = MultiheadAttention.from_torch(m, list(p), names[0].rpartition(".")[0], depth)
+            except ValueError as e:
+                raise ValueError(f"lpsim.torch.convert: layer {path}: {e}") from None
+        elif isinstance(m, ProductModule):
+            m.precision, m.lpsim_name, m.depth = p[0], names[0], depth
+            depth += 1
             continue
-        cls = Linear if isinstance(m, torch.nn.Linear) else Conv2d
-        try:
-            new = cls.from_torch(m, p, lname, depth)
-        except ValueError as e:
-            raise ValueError(f"lpsim.torch.convert: layer {lname}: {e}") from None
+        else:
+            cls = Linear if isinstance(m, torch.nn.Linear) else Conv2d
+            try:
+                new = cls.from_torch(m, p[0], names[0], depth)
+            except ValueError as e:
+                raise ValueError(f"lpsim.torch.convert: layer {names[0]}: {e}") from None
+        depth += len(names)
         if not path:
             return new  # the model is itself one layer
         parent_path, _, attr = path.rpartition(".")
@@ -137,7 +158,8 @@ def layer_stats(model):
     out = []
     for m in product_layers(model):
         bw, ba, be, bg = m.precision.bits
-        row = {"name": m.lpsim_name, "depth": m.depth, "params": sum(p.numel() for p in m.parameters()),
+        w, b = m._lpsim_weight()
+        row = {"name": m.lpsim_name, "depth": m.depth, "params": sum(t.numel() for t in (w, b) if t is not None),
                "bits_w": bw, "bits_a": ba, "bits_e": be, "bits_g": bg, "steps": m.steps, "bitops": m.bitops,
                "bitops_fp32": m.bitops_fp32}
         for p in ("fwd", "bwd_data", "bwd_weight"):

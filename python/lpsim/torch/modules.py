@@ -52,6 +52,10 @@ class ProductModule:
         self.steps += 1
         self.iteration += 1
 
+    def _lpsim_weight(self):
+        """(weight, bias) as nn's layer holds them: what a precision policy reads (None for a Matmul)."""
+        return getattr(self, "weight", None), getattr(self, "bias", None)
+
     def extra_repr(self):
         return f"{super().extra_repr()}, lpsim_name={self.lpsim_name!r}, depth={self.depth}, precision={self.precision!r}"
 
