@@ -93,6 +93,12 @@ void run_sweep(const ConfigArgs& cargs, const SweepArgs& s) {
 
 void add_sweep(CLI::App& app) {
   auto* cmd = app.add_subcommand("sweep", "train every point of a grid of config values into one results file");
+  cmd->footer(
+      "Examples:\n"
+      "  lpsim sweep experiments/configs/main.toml --grid precision.e=int8/minmax/tensor,e5m2 --grid seed=0,1 -o s.h5\n"
+      "  lpsim sweep base.toml --grid 'precision.mac_fwd=fp32;a=int4,b=uint4,acc=int12:wrap,out=fp32' -o s.h5\n"
+      "  lpsim sweep ... --shard 0/2 -o s0.h5; lpsim sweep ... --shard 1/2 -o s1.h5; lpsim merge s.h5 s0.h5 s1.h5\n"
+      "Rerunning a sweep skips finished points and resumes interrupted ones (docs/config.md)");
   auto cargs = add_config_args(cmd);
   auto s = std::make_shared<SweepArgs>();
   cmd->add_option("--grid", s->grid, "key=v1,v2,...: an axis of the grid (repeat for more; last varies fastest)")

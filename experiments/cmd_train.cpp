@@ -15,6 +15,13 @@ namespace lpsim::cli {
 
 void add_train(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "train a model with every matrix product on the emulated MAC");
+  cmd->footer(
+      "Examples:\n"
+      "  lpsim train experiments/configs/main.toml -o main.h5            # the main job (about 4 min on 2 cores)\n"
+      "  lpsim train --model resnet20 --epochs 2 --w int8/minmax/channel --a int8/minmax/tensor --mac fp16.fp32\n"
+      "  lpsim train experiments/configs/policy_cpt.toml epochs=1 train_subset=2000   # key=value overrides\n"
+      "  lpsim train run.toml -o run.h5 --resume                          # continue an interrupted run\n"
+      "Every key: lpsim train --list-keys; configs and keys: docs/config.md");
   auto args = add_config_args(cmd);
   auto resume = std::make_shared<bool>(false), print = std::make_shared<bool>(false);
   auto list = std::make_shared<bool>(false);

@@ -1,6 +1,8 @@
 #include "experiments/config_flags.hpp"
 
 #include <stdexcept>
+#include <type_traits>
+#include <variant>
 
 #include "experiments/config_toml.hpp"
 
@@ -70,6 +72,34 @@ std::vector<FlagKey> flag_keys() {
   return out;
 }
 
+namespace {
+
+// What --help shows after a flag: the key's kind of value, not CLI11's TEXT.
+std::string value_type(const std::string& key, RunConfig& defaults) {
+  const Key* k = find_key(key);
+  if (!k) return key == "precision.mac" ? "MAC" : "TEXT";  // an alias
+  if (key == "output") return "FILE";
+  switch (k->check) {
+    case Check::Quant:
+    case Check::Master: return "FORMAT";
+    case Check::Rounding: return "ROUNDING";
+    case Check::Mac: return "MAC";
+    default: break;
+  }
+  return std::visit(
+      [](auto* p) -> std::string {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, double>) return "FLOAT";
+        else if constexpr (std::is_same_v<T, bool>) return "BOOL";
+        else if constexpr (std::is_integral_v<T>) return "INT";
+        else if constexpr (std::is_same_v<T, std::string>) return "TEXT";
+        else return "LIST";
+      },
+      k->ref(defaults));
+}
+
+}  // namespace
+
 std::shared_ptr<ConfigArgs> add_config_args(CLI::App* cmd) {
   auto a = std::make_shared<ConfigArgs>();
   a->flag_values.resize(flags().size());
@@ -86,7 +116,7 @@ std::shared_ptr<ConfigArgs> add_config_args(CLI::App* cmd) {
     } else {
       const std::string def = find_key(f.key) ? key_text(defaults, f.key) : "";
       if (!def.empty()) help += " (default " + def + ")";
-      cmd->add_option(f.flag, a->flag_values[i], help);
+      cmd->add_option(f.flag, a->flag_values[i], help)->type_name(value_type(f.key, defaults));
     }
   }
   return a;

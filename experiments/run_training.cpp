@@ -167,6 +167,7 @@ RunOutcome run_training(const RunRequest& req, ResultsFile* results) {
     }
     return interrupts > 0 || (req.stop && req.stop());
   };
+  hooks.on_warning = [](const std::string& w) { fmt::print(stderr, "lpsim: warning: {}\n", w); };
   hooks.on_epoch = [&](const nn::EpochRecord& r, const nn::Model&) {
     history.push_back(r);
     if (results) results->write_epochs(req.group, history);

@@ -217,6 +217,32 @@ void step_bitops(const Layer<float>& layer, double& bitops, double& bitops_fp32)
   }
 }
 
+namespace {
+
+// An absolute format (no scale) on weights whose magnitudes sit below its
+// step, e.g. "int8" on weights of ~0.05: most round to 0 and the run trains
+// nothing while looking valid. Checked once, on the initial weights.
+void warn_zeroed_weights(const std::vector<Layer<float>*>& layers, const std::function<void(const std::string&)>& warn) {
+  for (Layer<float>* l : layers) {
+    const LayerPrecision* p = precision_of(l);
+    if (!p || !p->w || p->w->format.kind == arith::Kind::Scaled) continue;
+    const Tensor<float>& w = policies::weight_of(l)->value;
+    std::vector<float> q(w.data.size());
+    quantize_tensor(*p->w, w.ptr(), q.data(), w.shape, 0, {});
+    std::size_t nonzero = 0, zeroed = 0;
+    for (std::size_t i = 0; i < q.size(); ++i)
+      if (w.data[i] != 0) ++nonzero, zeroed += q[i] == 0;
+    if (nonzero > 0 && 2 * zeroed > nonzero)
+      warn("layer " + l->name + ": the weights' format \"" + p->w->format.spelling + "\" (absolute, no scale) rounds " +
+           std::to_string(int(100.0 * double(zeroed) / double(nonzero))) +
+           "% of the nonzero initial weights to 0; a scaled format such as \"" +
+           (p->w->format.kind == arith::Kind::Fixed ? "int8/absmax/channel" : p->w->format.spelling + "/absmax/channel") +
+           "\" scales them first (docs/formats.md)");
+  }
+}
+
+}  // namespace
+
 void check_config(const TrainConfig& c) {
   ModelSpec spec = c.model;
   if (c.dataset == "fashion-mnist") spec.channels = 1, spec.height = spec.width = 28, spec.classes = 10;
@@ -329,6 +355,7 @@ std::vector<EpochRecord> train(const TrainConfig& c, const TrainHooks& hooks) {
     for (loader.start_epoch(epoch); loader.next(b); ++it, ++steps) {
       r.lr = learning_rate(c.schedule, it, total);
       policy->before_step(*model, it);
+      if (hooks.on_warning && epoch == first_epoch && steps == 0) warn_zeroed_weights(product_layers, hooks.on_warning);
       const Tensor<float> logits = model->forward(batch_tensor(b), true);
       float loss = 0;
       try {

@@ -106,6 +106,9 @@ struct TrainHooks {
   // Called after every training batch (epoch and batch from 1): progress
   // within an epoch; returning true stops the run there (throws Interrupted).
   std::function<bool(int epoch, std::int64_t batch, std::int64_t batches)> on_batch;
+  // Told, before the first step, of a likely mistake in the config that
+  // still runs (an absolute format that rounds most of a layer's weights to 0).
+  std::function<void(const std::string&)> on_warning;
   const TrainState* resume = nullptr;
 };
 

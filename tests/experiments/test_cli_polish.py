@@ -1,7 +1,8 @@
-"""The CLI's small courtesies: --version, and a did-you-mean for a mistyped subcommand or option."""
+"""The CLI's small courtesies: --version, a did-you-mean for a mistyped subcommand or option, typed --help
+with examples, and a warning for a config that runs but cannot train."""
 import re
 
-from lpsim_cli import lpsim
+from lpsim_cli import TINY, lpsim, needs_data
 
 
 def test_version_prints_the_code_version():
@@ -25,3 +26,19 @@ def test_a_mistyped_option_is_named_with_the_likely_one():
     assert r.returncode == 2 and "--mca: did you mean --mac?" in r.stderr
     r = lpsim("matmul", "a.npy", "b.npy", "--scale_a", "s.npy", check=False)
     assert r.returncode == 2 and "--scale_a: did you mean --scale-a?" in r.stderr
+
+
+def test_help_shows_value_types_and_examples():
+    out = lpsim("train", "--help").stdout
+    for opt in ("--lr FLOAT", "--epochs INT", "--w FORMAT", "--mac MAC", "--e-round ROUNDING", "--output FILE"):
+        assert opt in out, opt
+    assert "Examples:" in out and "--resume" in out
+    assert "Examples:" in lpsim("sweep", "--help").stdout
+
+
+@needs_data
+def test_an_absolute_format_that_zeroes_the_weights_is_warned_about():
+    r = lpsim("train", "--model", "mlp", "--epochs", "1", *TINY, "--w", "int8")
+    assert "warning: layer fc2: the weights' format \"int8\" (absolute, no scale) rounds" in r.stderr
+    assert "int8/absmax/channel" in r.stderr
+    assert "warning" not in lpsim("train", "--model", "mlp", "--epochs", "1", *TINY, "--w", "int8/absmax/channel").stderr
