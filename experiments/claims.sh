@@ -17,6 +17,9 @@
 #   hp_sbm22  SBM at 22 bits (the DPC paper's SBM row), seeds 0-2
 #   hp_cpt    DPC+CPT (down) and CPT with Bmax 32, Bmin 8, E 32, seeds 0-2
 #   8bit_more dpc_cpt, ldp, pfq, factor, dpc_adaptive at 8 bits, seeds 0-2
+#   factor    the factor study with power: each interior layer of ResNet-20 alone at 2-bit W/A
+#             (int2, the perturbation that rises above the seed noise), seeds 0-2, and the six
+#             same-shape stage-1 layers over seeds 0-4 (experiments/factor/training.py, its budget)
 set -eu
 cd "$(dirname "$0")/.."
 lpsim=${LPSIM:-build/experiments/lpsim}
@@ -36,11 +39,15 @@ stage() {
               -o "$dir/hp_cpt.h5" ;;
     8bit_more) "$lpsim" sweep "$base" --grid seed=0,1,2 --grid policy.kind=dpc_cpt,ldp,pfq,factor,dpc_adaptive \
                  -o "$dir/8bit_more.h5" ;;
-    *) echo "claims.sh: unknown stage \"$1\" (fp32 8bit hp_dpc hp_sbm22 hp_cpt 8bit_more)" >&2; exit 2 ;;
+    factor) PYTHONPATH=${LPSIM_PYTHONPATH:-build/python} /usr/bin/python3 experiments/factor/training.py sensitivity \
+              --sens-seeds 0,1,2 --out "$dir/factor_power.h5" &&
+            PYTHONPATH=${LPSIM_PYTHONPATH:-build/python} /usr/bin/python3 experiments/factor/training.py depth \
+              --seeds 0,1,2,3,4 --out "$dir/factor_power.h5" ;;
+    *) echo "claims.sh: unknown stage \"$1\" (fp32 8bit hp_dpc hp_sbm22 hp_cpt 8bit_more factor)" >&2; exit 2 ;;
   esac
 }
 
-[ $# -gt 0 ] || set -- fp32 8bit hp_dpc hp_sbm22 hp_cpt 8bit_more
+[ $# -gt 0 ] || set -- fp32 8bit hp_dpc hp_sbm22 hp_cpt 8bit_more factor
 for s in "$@"; do
   echo "claims.sh: stage $s -> $dir"
   stage "$s"
