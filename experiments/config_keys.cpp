@@ -145,6 +145,13 @@ const std::vector<KeyAlias>& key_aliases() {
   return table;
 }
 
+const char* retired_key(const std::string& path) {
+  if (path == "policy.keep_first_last")
+    return "policy.keep_first_last was retired: policy.keep_fp32 = \"first,last\" is the old true, \"none\" the old "
+           "false, empty the method's own (docs/policies.md)";
+  return nullptr;
+}
+
 const Key* find_key(const std::string& path) {
   for (const Key& k : keys())
     if (path == k.path) return &k;

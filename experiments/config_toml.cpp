@@ -212,6 +212,7 @@ void set_path(RunConfig& c, const std::string& path, const toml::node& n, const 
     for (const char* t : a->targets) set_from_node(c, *find_key(t), n, where);
     return;
   }
+  if (const char* why = retired_key(path)) fail(where, why);
   const auto dot = path.rfind('.');
   const std::string section = dot == std::string::npos ? "" : path.substr(0, dot + 1);
   fail(where, "unknown key \"" + path + "\"" + (section.empty() ? "" : " (keys of " + section.substr(0, dot) + ": " + known_under(section) + ")"));
@@ -315,6 +316,7 @@ void set_key_text(RunConfig& cfg, const std::string& key, const std::string& tex
   if (!k && !a) {
     if (key == "layers" || key.rfind("layers.", 0) == 0 || key.rfind("layers[", 0) == 0)
       fail(where, "per-layer formats are set in a config file's [[layers]] tables, not by override");
+    if (const char* why = retired_key(key)) fail(where, why);
     const auto dot = key.rfind('.');
     fail(where, "unknown key \"" + key + "\"" +
                     (dot == std::string::npos ? "" : " (keys of " + key.substr(0, dot) + ": " + known_under(key.substr(0, dot + 1)) + ")"));

@@ -60,4 +60,8 @@ struct KeyAlias {
 };
 const std::vector<KeyAlias>& key_aliases();
 
+// Keys that were removed because their meaning changed: what to write
+// instead (for the error that names them), or nullptr.
+const char* retired_key(const std::string& path);
+
 }  // namespace lpsim::cli

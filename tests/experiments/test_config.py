@@ -216,3 +216,12 @@ def test_config_text_that_is_not_utf8_is_refused_before_it_can_be_stored(tmp_pat
     assert list(tmp_path.iterdir()) == [cfg]  # nothing written
     cfg.write_bytes('epochs = 1\ndata_dir = "/tmp/café"\n'.encode())  # UTF-8 is fine
     assert lpsim("train", str(cfg), "--print-config").stdout.count("café") == 1
+
+
+def test_a_retired_key_says_what_replaced_it(tmp_path):
+    r = lpsim("train", "policy.keep_first_last=false", "--print-config", check=False)
+    assert r.returncode != 0 and 'policy.keep_fp32 = "first,last" is the old true' in r.stderr
+    cfg = tmp_path / "old.toml"
+    cfg.write_text("[policy]\nkind = \"cpt\"\nkeep_first_last = true\n")
+    r = lpsim("train", cfg, "--print-config", check=False)
+    assert r.returncode != 0 and "old.toml:3" in r.stderr and "retired" in r.stderr
