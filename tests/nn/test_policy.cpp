@@ -13,48 +13,22 @@
 #include "nn/policies/common.hpp"
 #include "nn/policies/policies.hpp"
 #include "nn/train.hpp"
+#include "policy_test_util.hpp"
 
 using namespace lpsim;
 using nn::LayerBits;
 using nn::PolicyConfig;
+using namespace nn::testing;
 
 namespace {
 
 bool have_data() { return std::filesystem::exists("/usr/share/datasets/fashion-mnist"); }
-
-std::unique_ptr<nn::Model> tiny(const std::string& arch = "mlp") {
-  nn::ModelSpec s;
-  s.arch = arch;
-  s.height = s.width = 28;
-  s.hidden = 32;
-  s.seed = 5;
-  return nn::make_model(s);
-}
 
 PolicyConfig cfg(const std::string& kind) {
   PolicyConfig c;
   c.kind = kind;
   c.keep_fp32 = "none";
   return c;
-}
-
-nn::PolicyContext context(std::int64_t total) { return {.iterations_per_epoch = total, .total_iterations = total, .epochs = 1, .seed = 1}; }
-
-// One forward/backward on random data, so that gradients and product statistics exist.
-void step(nn::Model& m, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> nd;
-  nn::Tensor<float> x({8, 1, 28, 28});
-  for (auto& v : x.data) v = nd(gen);
-  std::vector<std::int64_t> labels(8);
-  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int64_t(i % 10);
-  m.loss.forward(m.forward(x, true), labels);
-  m.backward(m.loss.backward());
-}
-
-// Zeroes the gradients (as the optimizer would) between two hand-run steps.
-void zero_grads(nn::Model& m) {
-  for (auto* p : m.params()) std::fill(p->grad.data.begin(), p->grad.data.end(), 0.0f);
 }
 
 nn::TrainConfig small_run(const PolicyConfig& p) {

@@ -13,20 +13,13 @@
 #include "nn/policies/policies.hpp"
 #include "nn/product.hpp"
 #include "nn/train.hpp"
+#include "policy_test_util.hpp"
 
 using namespace lpsim;
 using nn::PolicyConfig;
+using namespace nn::testing;
 
 namespace {
-
-std::unique_ptr<nn::Model> model(const std::string& arch) {
-  nn::ModelSpec s;
-  s.arch = arch;
-  s.height = s.width = 28;
-  s.hidden = 32;
-  s.seed = 5;
-  return nn::make_model(s);
-}
 
 PolicyConfig cfg(const std::string& kind) {
   PolicyConfig c;
@@ -34,26 +27,10 @@ PolicyConfig cfg(const std::string& kind) {
   return c;
 }
 
-nn::PolicyContext context(std::int64_t total) {
-  return {.iterations_per_epoch = total, .total_iterations = total, .epochs = 1, .seed = 1};
-}
-
 std::vector<int> w_bits(nn::Model& m) {
   std::vector<int> b;
   for (const auto& lb : nn::layer_bits(m)) b.push_back(lb.w);
   return b;
-}
-
-// One forward/backward on random data: gradients and product statistics.
-void step(nn::Model& m, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> nd;
-  nn::Tensor<float> x({8, 1, 28, 28});
-  for (auto& v : x.data) v = nd(gen);
-  std::vector<std::int64_t> labels(8);
-  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int64_t(i % 10);
-  m.loss.forward(m.forward(x, true), labels);
-  m.backward(m.loss.backward());
 }
 
 }  // namespace
@@ -95,7 +72,7 @@ TEST_CASE("per-method defaults follow each method's own code") {
 }
 
 TEST_CASE("CPT quantizes the stem and keeps the classifier; its running ranges fold with momentum 0.9") {
-  auto m = model("lenet5");
+  auto m = tiny("lenet5");
   auto p = nn::make_policy(cfg("cpt"));
   p->begin(*m, context(100));
   p->before_step(*m, 0);
@@ -128,7 +105,7 @@ TEST_CASE("CPT quantizes the stem and keeps the classifier; its running ranges f
 }
 
 TEST_CASE("DPC in the paper's regime: Bmax 32 on ResNet-20's layers, worked by hand") {
-  auto m = model("resnet20");
+  auto m = tiny("resnet20");
   PolicyConfig c = cfg("dpc");
   c.cos_bounds = false;
   c.bmin_fwd = 8;
@@ -172,7 +149,7 @@ TEST_CASE("DPC in the paper's regime: Bmax 32 on ResNet-20's layers, worked by h
 }
 
 TEST_CASE("the cosine rule gives Bmin = 4 on ResNet-20's initial weights (3 bits fall below 0.99)") {
-  auto m = model("resnet20");
+  auto m = tiny("resnet20");
   const PolicyConfig c = nn::with_method_defaults(cfg("dpc"));
   const nn::policies::Formats f(c);
   const auto targets = nn::policies::targets_of(*m, c.keep_fp32);
@@ -190,7 +167,7 @@ TEST_CASE("the cosine rule gives Bmin = 4 on ResNet-20's initial weights (3 bits
 }
 
 TEST_CASE("DPC+CPT down: each layer cycles from half its DPC bits up to them") {
-  auto m = model("mlp");  // DPC bits 2, 5, 7 in [2, 8] with every layer set
+  auto m = tiny("mlp");  // DPC bits 2, 5, 7 in [2, 8] with every layer set
   PolicyConfig c = cfg("dpc_cpt");
   c.keep_fp32 = "none";
   c.cos_bounds = false;
@@ -238,7 +215,7 @@ TEST_CASE("LDP balancing: each gradient over its running RMS, worked by hand and
   // Over the budget with no task gradient: balanced, every layer's beta falls by ldp_lr per
   // step; raw, by its MACs (fc1, 95% of them, far faster than fc3).
   auto run = [](bool balance) {
-    auto m = model("mlp");
+    auto m = tiny("mlp");
     PolicyConfig c = cfg("ldp");
     c.keep_fp32 = "none";
     c.ldp_target = 0.3;
