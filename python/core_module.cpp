@@ -15,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   lpsim::py::bind_sim(m);
   lpsim::py::bind_experiments(m);
   lpsim::py::bind_torch(m);
+  lpsim::py::bind_vectors(m);
 }

@@ -8,13 +8,13 @@ import functools as _functools
 
 from . import _core
 from ._core import (Format, FormatError, GemmStats, MacConfig, __version__, aliases, bitops, code_version, cpu_flags,
-                    decode, encode, gemm_path, host_isa, isa, mac_presets, set_isa)
+                    decode, encode, gemm_path, host_isa, isa, mac_presets, set_isa, vectors)
 from ._quantize import quantize as _quantize_any
 from .training import SweepError, keys, load, merge, resolve_config, sweep, sweep_frame, to_frame, train
 
 __all__ = ["Format", "FormatError", "GemmStats", "SweepError", "MacConfig", "__version__", "aliases", "code_version", "bitops", "conv2d", "decode", "encode",
            "cpu_flags", "gemm_path", "host_isa", "isa", "load", "mac_presets", "matmul", "quantize", "set_isa", "sweep", "sweep_frame", "keys", "resolve_config", "merge",
-           "to_frame", "train"]
+           "to_frame", "train", "vectors"]
 
 
 # quantize, matmul and conv2d also take torch tensors (CPU; found by their type's module, so that lpsim
