@@ -17,6 +17,8 @@ namespace lpsim::sim {
 
 namespace {
 
+#define LPSIM_AVX512 gnu::target("avx512f,avx512bw,avx512dq,avx512vl,fma")
+
 bool deterministic(const std::optional<Rounded>& r) { return !r || r->rounding.mode != arith::Mode::SR; }
 
 // v[0..n) rounded into an operand's or the output's format, if it has one.
@@ -37,7 +39,7 @@ std::vector<float>& scratch(int which) {
   return buffers[which];
 }
 
-constexpr std::int64_t kSlack = 64;  // zeros after the last plane: a tile's last vectors read up to 23 floats past it
+constexpr std::int64_t kSlack = 64;  // zeros after the last plane: a tile's last vectors read up to 47 floats past it
 
 // src (planes x rows x cols) into dst as planes of prow x pcol with the rows
 // and columns around the copy (at top, left) zero, then kSlack zeros.
@@ -93,6 +95,30 @@ constexpr std::int64_t kFq = 24, kFc = 4;  // tile: 24 positions (3 vectors) x 4
   _mm256_store_ps(out + 72, a30), _mm256_store_ps(out + 80, a31), _mm256_store_ps(out + 88, a32);
 }
 
+// The AVX-512 tile: 48 positions (3 zmm) x 8 output channels, the same chain per lane.
+constexpr std::int64_t kFq512 = 48, kFc512 = 8;
+
+[[LPSIM_AVX512]] void forward_tile512(const float* xb, const std::int64_t* koff, std::int64_t k, const float* wk,
+                                      std::int64_t ldw, float* out) {
+  __m512 a[kFc512][3];
+#pragma GCC unroll 8
+  for (int c = 0; c < kFc512; ++c) a[c][0] = a[c][1] = a[c][2] = _mm512_setzero_ps();
+  for (std::int64_t l = 0; l < k; ++l) {
+    const float* p = xb + koff[l];
+    const __m512 x0 = _mm512_loadu_ps(p), x1 = _mm512_loadu_ps(p + 16), x2 = _mm512_loadu_ps(p + 32);
+    const float* w = wk + l * ldw;
+#pragma GCC unroll 8
+    for (int c = 0; c < kFc512; ++c) {
+      const __m512 v = _mm512_set1_ps(w[c]);
+      a[c][0] = _mm512_fmadd_ps(x0, v, a[c][0]), a[c][1] = _mm512_fmadd_ps(x1, v, a[c][1]);
+      a[c][2] = _mm512_fmadd_ps(x2, v, a[c][2]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < kFc512; ++c)
+    for (int h = 0; h < 3; ++h) _mm512_store_ps(out + c * kFq512 + 16 * h, a[c][h]);
+}
+
 // ---- data gradient ------------------------------------------------------------
 // dY padded to (h + kh - 1) x (w + kw - 1) planes so that input position
 // q = iy*Wd + ix finds tap (r, c)'s output element at q + (kh-1-r)*Wd + (kw-1-c).
@@ -126,6 +152,38 @@ constexpr std::int64_t kDq = 24, kDc = 4;  // tile: 24 positions x 4 input chann
     s[9] = _mm256_add_ps(s[9], t30), s[10] = _mm256_add_ps(s[10], t31), s[11] = _mm256_add_ps(s[11], t32);
   }
   for (int i = 0; i < 12; ++i) _mm256_store_ps(acc + 8 * i, s[i]);
+}
+
+// The AVX-512 tile: 48 positions x 4 input channels, per tap and lane the same operations.
+constexpr std::int64_t kDq512 = 48, kDc512 = 4;
+
+[[LPSIM_AVX512]] void data_tile512(const float* db, std::int64_t planed, const std::int64_t* toff, std::int64_t taps,
+                                   std::int64_t cout, const float* wt, std::int64_t ldc, float* acc) {
+  __m512 s[kDc512][3];
+#pragma GCC unroll 4
+  for (int c = 0; c < kDc512; ++c) s[c][0] = s[c][1] = s[c][2] = _mm512_setzero_ps();  // col2im's dx starts at +0
+  for (std::int64_t tap = 0; tap < taps; ++tap) {
+    __m512 t[kDc512][3];
+#pragma GCC unroll 4
+    for (int c = 0; c < kDc512; ++c) t[c][0] = t[c][1] = t[c][2] = _mm512_setzero_ps();
+    const float* d = db + toff[tap];
+    const float* w = wt + tap * cout * ldc;
+    for (std::int64_t co = 0; co < cout; ++co, d += planed, w += ldc) {  // the chain of W^T . dY, in co order
+      const __m512 x0 = _mm512_loadu_ps(d), x1 = _mm512_loadu_ps(d + 16), x2 = _mm512_loadu_ps(d + 32);
+#pragma GCC unroll 4
+      for (int c = 0; c < kDc512; ++c) {
+        const __m512 v = _mm512_set1_ps(w[c]);
+        t[c][0] = _mm512_fmadd_ps(x0, v, t[c][0]), t[c][1] = _mm512_fmadd_ps(x1, v, t[c][1]);
+        t[c][2] = _mm512_fmadd_ps(x2, v, t[c][2]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < kDc512; ++c)  // col2im's `dx += column entry`, tap by tap
+      for (int h = 0; h < 3; ++h) s[c][h] = _mm512_add_ps(s[c][h], t[c][h]);
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < kDc512; ++c)
+    for (int h = 0; h < 3; ++h) _mm512_store_ps(acc + c * kDq512 + 16 * h, s[c][h]);
 }
 
 // ---- weight gradient -----------------------------------------------------------
@@ -166,6 +224,59 @@ constexpr std::int64_t kWr = 6, kWc = 16;
   _mm256_storeu_ps(acc + 3 * lde, c30), _mm256_storeu_ps(acc + 3 * lde + 8, c31);
   _mm256_storeu_ps(acc + 4 * lde, c40), _mm256_storeu_ps(acc + 4 * lde + 8, c41);
   _mm256_storeu_ps(acc + 5 * lde, c50), _mm256_storeu_ps(acc + 5 * lde + 8, c51);
+}
+
+// The AVX-512 tile: 6 rows x 32 output channels (2 zmm), the same chain per lane.
+constexpr std::int64_t kWc512 = 32;
+
+[[LPSIM_AVX512]] void weight_tile512(const float* xb, const std::int64_t* roff, const float* eb, std::int64_t lde,
+                                     std::int64_t oh, std::int64_t ow, std::int64_t wp, float* acc) {
+  __m512 c[kWr][2];
+  const float* p[kWr];
+#pragma GCC unroll 6
+  for (int r = 0; r < kWr; ++r) {
+    c[r][0] = _mm512_loadu_ps(acc + r * lde), c[r][1] = _mm512_loadu_ps(acc + r * lde + 16);
+    p[r] = xb + roff[r];
+  }
+  for (std::int64_t oy = 0; oy < oh; ++oy) {
+    for (std::int64_t ox = 0; ox < ow; ++ox, eb += lde) {  // the chain of dY . im2col^T, in (oy, ox) order
+      const __m512 e0 = _mm512_loadu_ps(eb), e1 = _mm512_loadu_ps(eb + 16);
+#pragma GCC unroll 6
+      for (int r = 0; r < kWr; ++r) {
+        const __m512 x = _mm512_set1_ps(p[r][ox]);
+        c[r][0] = _mm512_fmadd_ps(x, e0, c[r][0]), c[r][1] = _mm512_fmadd_ps(x, e1, c[r][1]);
+      }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < kWr; ++r) p[r] += wp;
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < kWr; ++r)
+    _mm512_storeu_ps(acc + r * lde, c[r][0]), _mm512_storeu_ps(acc + r * lde + 16, c[r][1]);
+}
+
+// For at most 16 output channels: 12 rows x 16 channels (1 zmm), enough
+// independent chains to hide the fma latency.
+constexpr std::int64_t kWr512n = 12;
+
+[[LPSIM_AVX512]] void weight_tile512_narrow(const float* xb, const std::int64_t* roff, const float* eb,
+                                            std::int64_t lde, std::int64_t oh, std::int64_t ow, std::int64_t wp,
+                                            float* acc) {
+  __m512 c[kWr512n];
+  const float* p[kWr512n];
+#pragma GCC unroll 12
+  for (int r = 0; r < kWr512n; ++r) c[r] = _mm512_loadu_ps(acc + r * lde), p[r] = xb + roff[r];
+  for (std::int64_t oy = 0; oy < oh; ++oy) {
+    for (std::int64_t ox = 0; ox < ow; ++ox, eb += lde) {  // the chain of dY . im2col^T, in (oy, ox) order
+      const __m512 e = _mm512_loadu_ps(eb);
+#pragma GCC unroll 12
+      for (int r = 0; r < kWr512n; ++r) c[r] = _mm512_fmadd_ps(_mm512_set1_ps(p[r][ox]), e, c[r]);
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < kWr512n; ++r) p[r] += wp;
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < kWr512n; ++r) _mm512_storeu_ps(acc + r * lde, c[r]);
 }
 
 // The zero-padded input split by stride phases: for image b, channel ci and
@@ -228,8 +339,11 @@ void conv2d_direct(const MacConfig& cfg, const ConvShape& s, const float* x, con
   const std::int64_t oh = s.out_h(), ow = s.out_w(), k = s.cin * s.kh * s.kw;
   std::vector<float>& xp = scratch(0);
   const Phased ph = split_phases(s, x, xp);
-  const std::int64_t qn = (oh - 1) * ph.ws + ow, nqt = (qn + kFq - 1) / kFq, ldw = round_up(s.cout, kFc),
-                     ncb = ldw / kFc;
+  // The tile of the level in use (arith/isa.hpp); both give the same bits.
+  const bool wide = arith::isa() >= arith::Isa::AVX512;
+  const std::int64_t tq = wide ? kFq512 : kFq, tc = wide ? kFc512 : kFc;
+  const auto tile = wide ? forward_tile512 : forward_tile;
+  const std::int64_t qn = (oh - 1) * ph.ws + ow, nqt = (qn + tq - 1) / tq, ldw = round_up(s.cout, tc), ncb = ldw / tc;
   std::vector<float>& wk = scratch(1);  // W^T, k x ldw, zero columns past cout
   wk.assign(std::size_t(k * ldw), 0.f);
   for (std::int64_t co = 0; co < s.cout; ++co)
@@ -240,14 +354,14 @@ void conv2d_direct(const MacConfig& cfg, const ConvShape& s, const float* x, con
   const float* wd = wk.data();
 #pragma omp parallel for schedule(static)
   for (std::int64_t t = 0; t < s.batch * nqt * ncb; ++t) {
-    const std::int64_t b = t / (nqt * ncb), q0 = t / ncb % nqt * kFq, cb = t % ncb;
-    alignas(32) float out[kFc * kFq];
-    forward_tile(xd + b * ph.image + q0, ph.offset.data(), k, wd + cb * kFc, ldw, out);
+    const std::int64_t b = t / (nqt * ncb), q0 = t / ncb % nqt * tq, cb = t % ncb;
+    alignas(64) float out[kFc512 * kFq512];
+    tile(xd + b * ph.image + q0, ph.offset.data(), k, wd + cb * tc, ldw, out);
     std::int64_t oy = q0 / ph.ws, ox = q0 % ph.ws;
-    for (std::int64_t i = 0; i < std::min(kFq, qn - q0); ++i) {
+    for (std::int64_t i = 0; i < std::min(tq, qn - q0); ++i) {
       if (ox < ow)
-        for (std::int64_t c = 0; c < std::min(kFc, s.cout - cb * kFc); ++c)
-          y[((b * s.cout + cb * kFc + c) * oh + oy) * ow + ox] = out[c * kFq + i];
+        for (std::int64_t c = 0; c < std::min(tc, s.cout - cb * tc); ++c)
+          y[((b * s.cout + cb * tc + c) * oh + oy) * ow + ox] = out[c * tq + i];
       if (++ox == ph.ws) ox = 0, ++oy;
     }
   }
@@ -260,7 +374,10 @@ bool conv2d_data_grad_direct(const MacConfig& cfg, const ConvShape& s, const flo
   const std::int64_t hd = s.h + s.kh - 1, wd = s.w + s.kw - 1, planed = hd * wd, oh = s.out_h(), ow = s.out_w();
   std::vector<float>& dyp = scratch(2);
   pad_planes(dy, s.batch * s.cout, oh, ow, s.kh - 1 - s.pad_h, s.kw - 1 - s.pad_w, hd, wd, dyp);
-  const std::int64_t taps = s.kh * s.kw, ldc = round_up(s.cin, kDc), ncb = ldc / kDc;
+  const bool wide = arith::isa() >= arith::Isa::AVX512;  // the level's tile (arith/isa.hpp): the same bits
+  const std::int64_t tq = wide ? kDq512 : kDq, tc = wide ? kDc512 : kDc;
+  const auto tile = wide ? data_tile512 : data_tile;
+  const std::int64_t taps = s.kh * s.kw, ldc = round_up(s.cin, tc), ncb = ldc / tc;
   std::vector<std::int64_t> toff(static_cast<std::size_t>(taps));
   for (std::int64_t r = 0; r < s.kh; ++r)
     for (std::int64_t c = 0; c < s.kw; ++c) toff[std::size_t(r * s.kw + c)] = (s.kh - 1 - r) * wd + (s.kw - 1 - c);
@@ -274,19 +391,19 @@ bool conv2d_data_grad_direct(const MacConfig& cfg, const ConvShape& s, const flo
   for (float v : wt)
     if (!std::isfinite(v)) return false;
   round_all(dyp.data(), std::int64_t(dyp.size()), cfg.b);
-  const std::int64_t qn = (s.h - 1) * wd + s.w, nqt = (qn + kDq - 1) / kDq;
+  const std::int64_t qn = (s.h - 1) * wd + s.w, nqt = (qn + tq - 1) / tq;
   const float* dd = dyp.data();
   const float* wtd = wt.data();
 #pragma omp parallel for schedule(static)
   for (std::int64_t t = 0; t < s.batch * nqt * ncb; ++t) {
-    const std::int64_t b = t / (nqt * ncb), q0 = t / ncb % nqt * kDq, cb = t % ncb;
-    alignas(32) float acc[kDc * kDq];
-    data_tile(dd + b * s.cout * planed + q0, planed, toff.data(), taps, s.cout, wtd + cb * kDc, ldc, acc);
+    const std::int64_t b = t / (nqt * ncb), q0 = t / ncb % nqt * tq, cb = t % ncb;
+    alignas(64) float acc[kDc512 * kDq512];
+    tile(dd + b * s.cout * planed + q0, planed, toff.data(), taps, s.cout, wtd + cb * tc, ldc, acc);
     std::int64_t iy = q0 / wd, ix = q0 % wd;
-    for (std::int64_t i = 0; i < std::min(kDq, qn - q0); ++i) {
+    for (std::int64_t i = 0; i < std::min(tq, qn - q0); ++i) {
       if (ix < s.w)
-        for (std::int64_t c = 0; c < std::min(kDc, s.cin - cb * kDc); ++c)
-          dx[((b * s.cin + cb * kDc + c) * s.h + iy) * s.w + ix] = acc[c * kDq + i];
+        for (std::int64_t c = 0; c < std::min(tc, s.cin - cb * tc); ++c)
+          dx[((b * s.cin + cb * tc + c) * s.h + iy) * s.w + ix] = acc[c * tq + i];
       if (++ix == wd) ix = 0, ++iy;
     }
   }
@@ -295,7 +412,12 @@ bool conv2d_data_grad_direct(const MacConfig& cfg, const ConvShape& s, const flo
 
 void conv2d_weight_grad_direct(const MacConfig& cfg, const ConvShape& s, const float* x, const float* dy, float* dw) {
   const std::int64_t oh = s.out_h(), ow = s.out_w(), npix = oh * ow, k = s.cin * s.kh * s.kw;
-  const std::int64_t lde = round_up(s.cout, kWc), kp = round_up(k, kWr);
+  // The level's tile (arith/isa.hpp), all with the same bits: AVX-512 has one
+  // for at most 16 channels and one for more.
+  const bool avx512 = arith::isa() >= arith::Isa::AVX512, wide = avx512 && s.cout > kWc;
+  const std::int64_t tc = wide ? kWc512 : kWc, tr = avx512 && !wide ? kWr512n : kWr;
+  const auto tile = wide ? weight_tile512 : avx512 ? weight_tile512_narrow : weight_tile;
+  const std::int64_t lde = round_up(s.cout, tc), kp = round_up(k, tr);
   std::vector<float>& xp = scratch(0);
   const Phased ph = split_phases(s, x, xp);
   std::vector<float>& et = scratch(2);  // dY^T per image: pixel-major, lde channels (zeros past cout)
@@ -314,7 +436,7 @@ void conv2d_weight_grad_direct(const MacConfig& cfg, const ConvShape& s, const f
   roff.resize(std::size_t(kp), 0);  // rows past k read image data nobody keeps
   std::vector<float>& dwt = scratch(3);  // dW^T, kp x lde: the accumulators between images
   dwt.assign(std::size_t(kp * lde), 0.f);
-  const std::int64_t ctiles = lde / kWc, tasks = kp / kWr * ctiles;
+  const std::int64_t ctiles = lde / tc, tasks = kp / tr * ctiles;
   const float* xd = xp.data();
   float* acc = dwt.data();
   // Each thread owns a fixed range of tiles and walks the images in order:
@@ -326,8 +448,8 @@ void conv2d_weight_grad_direct(const MacConfig& cfg, const ConvShape& s, const f
     for (std::int64_t b = 0; b < s.batch; ++b)
       for (std::int64_t t = t0; t < t1; ++t) {
         const std::int64_t rt = t / ctiles, ct = t % ctiles;
-        weight_tile(xd + b * ph.image, roff.data() + rt * kWr, etd + b * npix * lde + ct * kWc, lde, oh, ow, ph.ws,
-                    acc + rt * kWr * lde + ct * kWc);
+        tile(xd + b * ph.image, roff.data() + rt * tr, etd + b * npix * lde + ct * tc, lde, oh, ow, ph.ws,
+             acc + rt * tr * lde + ct * tc);
       }
   }
   for (std::int64_t co = 0; co < s.cout; ++co)

@@ -21,6 +21,8 @@
 // rounded values of each tap). Stochastic roundings decline, as their random
 // bits follow the lowered matrices' element indices.
 // Every output is computed by one thread, so any thread count gives the same bits.
+// The kernels are AVX2; at the AVX-512 level (arith::isa()) wider tiles run
+// the same chains lane by lane, so every level gives the same bits too.
 #pragma once
 
 #include "sim/conv.hpp"

@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <limits>
@@ -10,6 +11,7 @@
 #include "arith/golden.hpp"
 #include "arith/isa.hpp"
 #include "sim/exact_round.hpp"
+#include "sim/round_into.hpp"
 
 namespace lpsim::sim {
 
@@ -57,8 +59,34 @@ struct Lane {
   return q;
 }
 
+// Event counts of the additions (counts=True), as dot.cpp's add() counts them: `mask` holds, per
+// accumulator vector, the lanes that are outputs (padding columns and repeated rows are not).
+struct LaneCounts {
+  int mask[2 * 4] = {};
+  MacCounts c;
+};
+
+// One golden addition's events: x + y gave s.
+inline void count_add(double x, double y, double s, const arith::Format& f, MacCounts& c) {
+  const double exact = std::isfinite(x) && std::isfinite(y) ? sum_round_to_odd(x, y) : x + y;
+  count_range(exact, s, f, c);
+  if (x != 0 && y != 0 && (s == x || s == y)) c.swamped += 1;
+}
+
+// The events of the lanes `lanes` of x + y = s, one by one.
+[[gnu::target("avx2,fma")]] void count_lanes(__m256 x, __m256 y, __m256 s, int lanes, const arith::Format& f,
+                                             MacCounts& c) {
+  alignas(32) float xs[8], ys[8], ss[8];
+  _mm256_store_ps(xs, x);
+  _mm256_store_ps(ys, y);
+  _mm256_store_ps(ss, s);
+  for (int q = 0; q < 8; ++q)
+    if (lanes >> q & 1) count_add(xs[q], ys[q], ss[q], f, c);
+}
+
 // The golden addition for the lanes the vector code cannot take.
-[[gnu::target("avx2,fma"), gnu::noinline, gnu::cold]] __m256 redo_lanes(__m256 acc, __m256 p, __m256 fast, int bad, const Rounded& r) {
+[[gnu::target("avx2,fma"), gnu::noinline, gnu::cold]] __m256 redo_lanes(__m256 acc, __m256 p, __m256 fast, int bad, const Rounded& r,
+                                                                         MacCounts* counts = nullptr, int counted = 0) {
   alignas(32) float x[8], y[8], o[8];
   _mm256_store_ps(x, acc);
   _mm256_store_ps(y, p);
@@ -70,8 +98,18 @@ struct Lane {
     double out;
     arith::golden_quantize(exact, r.format, r.rounding, {}, 0, out);  // a float format: never false
     o[q] = float(out);
+    if (counts && (counted >> q & 1)) count_add(a, b, out, r.format, *counts);
   }
   return _mm256_load_ps(o);
+}
+
+// The lanes of acc + p = res that are swamped: both addends nonzero and the sum equal to one
+// (a NaN lane never: no comparison holds).
+[[gnu::target("avx2,fma"), gnu::always_inline]] inline int swamped_lanes(__m256 acc, __m256 p, __m256 res) {
+  const __m256 z = _mm256_setzero_ps();
+  const __m256 both = _mm256_and_ps(_mm256_cmp_ps(acc, z, _CMP_NEQ_UQ), _mm256_cmp_ps(p, z, _CMP_NEQ_UQ));
+  const __m256 same = _mm256_or_ps(_mm256_cmp_ps(res, acc, _CMP_EQ_OQ), _mm256_cmp_ps(res, p, _CMP_EQ_OQ));
+  return _mm256_movemask_ps(_mm256_and_ps(both, same));
 }
 
 // What the unchecked additions saw, for one test after a block: the largest
@@ -80,15 +118,21 @@ struct Lane {
 // (unsigned: zero wraps to the top), plus any negative zero.
 struct Seen {
   __m256i max_r, min_a1, negzero;  // start: 0, all ones, 0
+  __m256i max_a;                   // with counts: the largest magnitude before rounding (a saturation beyond max_bits)
 };
 
 // round(acc + p) into the lane's format, once. Checked: each result is
 // tested and the golden model redoes lanes outside the fast path's domain.
 // Unchecked: the tests are folded into `seen` (three instructions instead of
 // ten); a block whose `seen` shows any such lane is recomputed checked.
+// With counts (lc, lane vector v), the swamped additions of the output lanes are counted here
+// and, checked, the saturations (exact beyond the largest finite value, rounded back to it) and
+// every event of a redone lane; unchecked, the largest magnitude goes into seen (an out-of-range
+// sum sends the block to the checked path).
 template <Mode M, bool Checked = true>
 [[gnu::target("avx2,fma"), gnu::always_inline]] inline __m256 add_round(__m256 acc, __m256 p, const Lane& q,
-                                                                        Seen* seen = nullptr) {
+                                                                        Seen* seen = nullptr, LaneCounts* lc = nullptr,
+                                                                        int v = 0) {
   const __m256i one = _mm256_set1_epi32(1), zero = _mm256_setzero_si256();
   const __m256i signmask = _mm256_set1_epi32(std::numeric_limits<int>::min());
   // TwoSum: s + e == acc + p exactly.
@@ -135,7 +179,12 @@ template <Mode M, bool Checked = true>
     seen->max_r = _mm256_max_epu32(seen->max_r, r);
     if (!q.sub_fast) seen->min_a1 = _mm256_min_epu32(seen->min_a1, _mm256_sub_epi32(a, one));
     if (q.no_negzero) seen->negzero = _mm256_or_si256(seen->negzero, _mm256_cmpeq_epi32(u, signmask));
-    return _mm256_castsi256_ps(_mm256_or_si256(r, sign));
+    const __m256 res = _mm256_castsi256_ps(_mm256_or_si256(r, sign));
+    if (lc) {
+      seen->max_a = _mm256_max_epu32(seen->max_a, a);
+      lc->c.swamped += unsigned(std::popcount(unsigned(swamped_lanes(acc, p, res) & lc->mask[v])));
+    }
+    return res;
   }
   // Fast result valid: a normal of the format (or zero it can hold) in, finite out.
   const __m256i tiny =
@@ -144,7 +193,14 @@ template <Mode M, bool Checked = true>
   const __m256i bad = _mm256_or_si256(_mm256_or_si256(tiny, negzero), _mm256_cmpgt_epi32(r, q.max_bits));
   const __m256 fast = _mm256_castsi256_ps(_mm256_or_si256(r, sign));
   const int m = _mm256_movemask_ps(_mm256_castsi256_ps(bad));
-  return m ? redo_lanes(acc, p, fast, m, *q.r) : fast;
+  if (!lc) return m ? redo_lanes(acc, p, fast, m, *q.r) : fast;
+  // Good lanes: finite in range after; beyond the largest finite before (a is the sum rounded to
+  // odd, above max_bits exactly when the exact sum is above the largest finite) is a saturation.
+  const int good = ~m & lc->mask[v];
+  lc->c.swamped += unsigned(std::popcount(unsigned(swamped_lanes(acc, p, fast) & good)));
+  lc->c.saturations +=
+      unsigned(std::popcount(unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(a, q.max_bits))) & good)));
+  return m ? redo_lanes(acc, p, fast, m, *q.r, &lc->c, m & lc->mask[v]) : fast;
 }
 
 // Directed roundings toward zero or +infinity in the unchecked path: the
@@ -191,18 +247,19 @@ template <class Add>
     const __m256 b0 = _mm256_loadu_ps(panel + l * kLaneCols), b1 = _mm256_loadu_ps(panel + l * kLaneCols + 8);
     for (int r = 0; r < kRows; ++r) {
       const __m256 x = _mm256_broadcast_ss(ar[r] + l);
-      acc[2 * r] = add(acc[2 * r], _mm256_mul_ps(x, b0));
-      acc[2 * r + 1] = add(acc[2 * r + 1], _mm256_mul_ps(x, b1));
+      acc[2 * r] = add(acc[2 * r], _mm256_mul_ps(x, b0), 2 * r);
+      acc[2 * r + 1] = add(acc[2 * r + 1], _mm256_mul_ps(x, b1), 2 * r + 1);
     }
   }
 }
 
-template <Mode M, bool Checked>
+template <Mode M, bool Checked, bool Count = false>
 struct RoundAdd {
   const Lane& q;
   Seen* seen;
-  [[gnu::target("avx2,fma"), gnu::always_inline]] __m256 operator()(__m256 acc, __m256 p) const {
-    return add_round<M, Checked>(acc, p, q, seen);
+  LaneCounts* lc = nullptr;
+  [[gnu::target("avx2,fma"), gnu::always_inline]] __m256 operator()(__m256 acc, __m256 p, int v) const {
+    return add_round<M, Checked>(acc, p, q, seen, Count ? lc : nullptr, v);
   }
 };
 
@@ -210,7 +267,7 @@ template <Mode M>
 struct DirectedAdd {
   const Lane& q;
   Seen* seen;
-  [[gnu::target("avx2,fma"), gnu::always_inline]] __m256 operator()(__m256 acc, __m256 p) const {
+  [[gnu::target("avx2,fma"), gnu::always_inline]] __m256 operator()(__m256 acc, __m256 p, int) const {
     return add_directed<M>(acc, p, q, seen);
   }
 };
@@ -230,7 +287,7 @@ template <Mode M>
   }
 }
 
-[[gnu::target("avx2,fma")]] __m256 add_outer(__m256 outer, __m256 acc, const Lane* q) {
+[[gnu::target("avx2,fma")]] __m256 add_outer_sum(__m256 outer, __m256 acc, const Lane* q) {
   if (!q) return _mm256_add_ps(outer, acc);  // fp32 RNE: the IEEE addition is the single rounding
   switch (q->r->rounding.mode) {
     case Mode::RNE: return add_round<Mode::RNE>(outer, acc, *q);
@@ -242,12 +299,20 @@ template <Mode M>
   }
 }
 
+// The outer addition, its events counted lane by lane (once per chunk: rare enough for scalar code).
+[[gnu::target("avx2,fma")]] __m256 add_outer(__m256 outer, __m256 acc, const Lane* q, const arith::Format& f,
+                                             LaneCounts* lc, int v) {
+  const __m256 s = add_outer_sum(outer, acc, q);
+  if (lc) count_lanes(outer, acc, s, lc->mask[v], f, lc->c);
+  return s;
+}
+
 // True when no lane of the additions left the fast path's domain: a normal
 // or zero of the format before rounding, finite and in range after, no
 // negative zero the format lacks.
 [[gnu::target("avx2,fma")]] bool all_fast(const Seen& s, const Lane& q) {
   alignas(32) std::uint32_t mx[8], mn[8], nz[8];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(mx), s.max_r);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(mx), _mm256_max_epu32(s.max_r, s.max_a));
   _mm256_store_si256(reinterpret_cast<__m256i*>(mn), s.min_a1);
   _mm256_store_si256(reinterpret_cast<__m256i*>(nz), s.negzero);
   const std::uint32_t max_bits = std::uint32_t(_mm256_extract_epi32(q.max_bits, 0));
@@ -259,10 +324,11 @@ template <Mode M>
 
 // The block's outputs; Checked = false returns false (and writes nothing)
 // when some addition needs the checked path.
-template <Mode M, bool Checked>
+template <Mode M, bool Checked, bool Count>
 [[gnu::target("avx2,fma")]] bool block(const MacConfig& cfg, const float* a, std::int64_t lda, int rows,
-                                       const float* panel, std::int64_t k, float* out) {
-  Seen seen{_mm256_setzero_si256(), _mm256_set1_epi32(-1), _mm256_setzero_si256()};
+                                       const float* panel, std::int64_t k, float* out, LaneCounts* lc) {
+  Seen seen{_mm256_setzero_si256(), _mm256_set1_epi32(-1), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  LaneCounts* counting = Count ? lc : nullptr;
   const Lane acc_lane = make_lane(cfg.acc);
   Lane outer_lane;
   const Lane* outer = nullptr;
@@ -272,7 +338,7 @@ template <Mode M, bool Checked>
   const std::int64_t chunk = cfg.promote > 0 ? cfg.promote : std::max<std::int64_t>(k, 1);
   __m256 res[2 * kRows], acc[2 * kRows];
   for (int v = 0; v < 2 * kRows; ++v) res[v] = acc[v] = _mm256_setzero_ps();  // k = 0: zeros
-  if constexpr (!Checked && (M == Mode::RZ || M == Mode::RU)) {
+  if constexpr (!Checked && !Count && (M == Mode::RZ || M == Mode::RU)) {
     thread_local std::vector<float> chunks;  // 2 kRows vectors of 8 per chunk
     chunks.resize(std::size_t((k + chunk - 1) / chunk * 2 * kRows * 8));
     const unsigned saved = _mm_getcsr();
@@ -283,14 +349,14 @@ template <Mode M, bool Checked>
     for (std::size_t c = 0; c < chunks.size(); c += 2 * kRows * 8)
       for (int v = 0; v < 2 * kRows; ++v) {
         const __m256 sum = _mm256_loadu_ps(chunks.data() + c + std::size_t(v) * 8);
-        if (cfg.promote > 0) res[v] = add_outer(res[v], sum, outer);
+        if (cfg.promote > 0) res[v] = add_outer(res[v], sum, outer, cfg.outer->format, nullptr, v);
         else acc[v] = sum;
       }
   } else {
     for (std::int64_t c0 = 0; c0 < k; c0 += chunk) {
-      chunk_terms(ar, panel, c0, std::min(k, c0 + chunk), acc, RoundAdd<M, Checked>{acc_lane, &seen});
+      chunk_terms(ar, panel, c0, std::min(k, c0 + chunk), acc, RoundAdd<M, Checked, Count>{acc_lane, &seen, counting});
       if (cfg.promote > 0)
-        for (int v = 0; v < 2 * kRows; ++v) res[v] = add_outer(res[v], acc[v], outer);
+        for (int v = 0; v < 2 * kRows; ++v) res[v] = add_outer(res[v], acc[v], outer, cfg.outer->format, counting, v);
     }
   }
   if constexpr (!Checked)
@@ -305,10 +371,27 @@ template <Mode M, bool Checked>
 
 // Optimistic: the unchecked block, and the checked one if it met a lane the
 // fast path cannot round (rare: overflow, subnormal sums, infinities, NaN).
+// With counts, the unchecked attempt's are dropped when the checked block redoes it.
 template <Mode M>
 void block(const MacConfig& cfg, const float* a, std::int64_t lda, int rows, const float* panel, std::int64_t k,
-           float* out) {
-  if (!block<M, false>(cfg, a, lda, rows, panel, k, out)) block<M, true>(cfg, a, lda, rows, panel, k, out);
+           float* out, int cols, MacCounts* counts) {
+  if (!counts) {
+    if (!block<M, false, false>(cfg, a, lda, rows, panel, k, out, nullptr))
+      block<M, true, false>(cfg, a, lda, rows, panel, k, out, nullptr);
+    return;
+  }
+  LaneCounts lc;
+  for (int r = 0; r < rows; ++r) {
+    lc.mask[2 * r] = (1 << std::min(cols, 8)) - 1;
+    lc.mask[2 * r + 1] = (1 << std::clamp(cols - 8, 0, 8)) - 1;
+  }
+  if (!block<M, false, true>(cfg, a, lda, rows, panel, k, out, &lc)) {
+    lc.c = {};
+    block<M, true, true>(cfg, a, lda, rows, panel, k, out, &lc);
+  }
+  const std::int64_t chunks = cfg.promote > 0 ? (k + cfg.promote - 1) / cfg.promote : 0;
+  lc.c.additions = std::uint64_t(rows) * std::uint64_t(cols) * std::uint64_t(k + chunks);
+  *counts += lc.c;
 }
 
 }  // namespace
@@ -365,14 +448,14 @@ bool float_lanes_apply(const MacConfig& cfg) {
 }
 
 void float_lanes_block(const MacConfig& cfg, const float* a, std::int64_t lda, int rows, const float* panel,
-                       std::int64_t k, float* out) {
+                       std::int64_t k, float* out, int cols, MacCounts* counts) {
   switch (cfg.acc.rounding.mode) {
-    case Mode::RNE: return block<Mode::RNE>(cfg, a, lda, rows, panel, k, out);
-    case Mode::RNA: return block<Mode::RNA>(cfg, a, lda, rows, panel, k, out);
-    case Mode::RZ: return block<Mode::RZ>(cfg, a, lda, rows, panel, k, out);
-    case Mode::RU: return block<Mode::RU>(cfg, a, lda, rows, panel, k, out);
-    case Mode::RD: return block<Mode::RD>(cfg, a, lda, rows, panel, k, out);
-    default: return block<Mode::RO>(cfg, a, lda, rows, panel, k, out);
+    case Mode::RNE: return block<Mode::RNE>(cfg, a, lda, rows, panel, k, out, cols, counts);
+    case Mode::RNA: return block<Mode::RNA>(cfg, a, lda, rows, panel, k, out, cols, counts);
+    case Mode::RZ: return block<Mode::RZ>(cfg, a, lda, rows, panel, k, out, cols, counts);
+    case Mode::RU: return block<Mode::RU>(cfg, a, lda, rows, panel, k, out, cols, counts);
+    case Mode::RD: return block<Mode::RD>(cfg, a, lda, rows, panel, k, out, cols, counts);
+    default: return block<Mode::RO>(cfg, a, lda, rows, panel, k, out, cols, counts);
   }
 }
 

@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "sim/mac_config.hpp"
+#include "sim/stats.hpp"
 
 namespace lpsim::sim {
 
@@ -42,8 +43,22 @@ inline constexpr std::int64_t kLaneCols = 16;
 
 // out[r*kLaneCols + j] (r < rows <= 4, j < kLaneCols) = the accumulation of
 // a[r*lda + l] * panel[l*kLaneCols + j] over l < k, in float, before the
-// output rounding. Panel columns past the matrix hold zeros.
+// output rounding. Panel columns past the matrix hold zeros. With counts, adds
+// the events of the additions of the outputs j < cols, as the golden model
+// counts them (additions, swamped, overflows, saturations).
 void float_lanes_block(const MacConfig& cfg, const float* a, std::int64_t lda, int rows, const float* panel,
-                       std::int64_t k, float* out);
+                       std::int64_t k, float* out, int cols = kLaneCols, MacCounts* counts = nullptr);
+
+// AVX512-FP16 (float_lanes_avx512.cpp, where the exactness argument is):
+// seq accumulation into IEEE fp16 with RNE, no product rounding, no
+// promotion, at the AVX-512 level on a host with avx512fp16.
+bool fp16_lanes_apply(const MacConfig& cfg);
+
+// c[i*ldc + j] = that accumulation of row i of a (m x k) and column j of b
+// (k x n), before the output rounding, NaN as the canonical quiet NaN; false
+// (c untouched) when fp16_lanes_apply is false, some operand is not an fp16
+// value, or MXCSR flushes subnormals.
+bool fp16_lanes_gemm(const MacConfig& cfg, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
+                     const float* b, float* c, std::int64_t ldc);
 
 }  // namespace lpsim::sim

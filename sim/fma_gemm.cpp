@@ -83,6 +83,9 @@ void fma_gemm_fp32(std::int64_t m, std::int64_t n, std::int64_t k, const float* 
     for (std::int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.f);
     return;
   }
+  // AVX-512: 12x32 tiles, the same fma chain per output (fma_gemm_avx512.cpp says why).
+  if (arith::isa() >= arith::Isa::AVX512)
+    return detail::fma_gemm_fp32_avx512(m, n, k, a, lda, trans_a, b, ldb, trans_b, c, ldc);
   const std::int64_t npanels = (n + NR - 1) / NR, mblocks = (m + MC - 1) / MC;
   // Not value-initialised: every element is written by the packing below.
   const std::unique_ptr<float[]> bpack(new float[std::size_t(npanels * std::min(KC, k) * NR + 8)]);

@@ -12,7 +12,7 @@
 //  - "float-lanes": narrow float accumulators (seq / chunk<N>) in AVX2 float
 //    lanes; float_lanes.hpp says why that is exact. Taken when the operand
 //    formats guarantee exact float products, or else when the operand values
-//    do (checked per call). With event counts requested it gives way to "tiled".
+//    do (checked per call). Event counts are counted in the lanes too.
 //  - "fused-lanes": fused<N> in AVX2 double lanes; fused_lanes.hpp says why
 //    that is exact. With event counts requested it gives way to "fused".
 //  - "fused": fused<N> steps through the shared fused_step, in parallel.
@@ -27,6 +27,7 @@
 #include <cmath>
 #include <exception>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -75,7 +76,11 @@ bool int16_exact(const MacConfig& c, std::int64_t k) {
   const auto& fa = c.a->format;
   const auto& fb = c.b->format;
   const auto& f = c.acc.format;
-  if (fa.width > 16 || fb.width > 16) return false;
+  // The codes themselves must be int16 (a uint16 code above 32767 is not).
+  const auto int16_codes = [](const arith::Format& f) {
+    return std::ldexp(f.max_finite(), f.frac_bits) <= 32767 && std::ldexp(f.lowest(), f.frac_bits) >= -32768;
+  };
+  if (fa.width > 16 || fb.width > 16 || !int16_codes(fa) || !int16_codes(fb)) return false;
   if (f.wrap && f.width <= 32) return true;
   const double max_a = std::ldexp(std::max(fa.max_finite(), -fa.lowest()), fa.frac_bits);
   const double max_b = std::ldexp(std::max(fb.max_finite(), -fb.lowest()), fb.frac_bits);
@@ -312,7 +317,28 @@ void tiled_rows(const MacConfig& cfg, const DoubleOperands& ops, std::int64_t i,
 
 // B in panels of kLaneCols columns (k x kLaneCols each, zero-padded); tasks
 // walk the row blocks of one panel so that the panel stays in cache.
-void float_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, arith::RandomKey out_key) {
+// With counts (not null), the events of every addition and of the output rounding.
+void float_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, arith::RandomKey out_key,
+                 MacCounts* counts) {
+  if (!counts && fp16_lanes_gemm(cfg, g.m, g.n, g.k, ops.a.data(), ops.b.data(), g.c, g.ldc)) {  // AVX512-FP16 fma per term
+    if (!cfg.out) return;
+    FirstError errors;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < g.m; ++i) {
+      errors.run([&] {
+        MacCounts none;
+        double row[kRow];
+        for (std::int64_t j0 = 0; j0 < g.n; j0 += kRow) {
+          const std::int64_t w = std::min(kRow, g.n - j0);
+          for (std::int64_t j = 0; j < w; ++j) row[j] = g.c[i * g.ldc + j0 + j];
+          round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none, cfg.overflow_inf);
+          for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
+        }
+      });
+    }
+    errors.rethrow();
+    return;
+  }
   constexpr std::int64_t kRows = 4;
   const std::int64_t panels = (g.n + kLaneCols - 1) / kLaneCols, blocks = (g.m + kRows - 1) / kRows;
   std::vector<float> bp(std::size_t(panels * g.k * kLaneCols), 0.f);
@@ -322,21 +348,29 @@ void float_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, a
       for (std::int64_t j = pn * kLaneCols; j < std::min(g.n, (pn + 1) * kLaneCols); ++j)
         bp[std::size_t((pn * g.k + l) * kLaneCols + j - pn * kLaneCols)] = ops.b[std::size_t(l * g.n + j)];
   FirstError errors;
-#pragma omp parallel for schedule(dynamic, 2)
-  for (std::int64_t t = 0; t < panels * blocks; ++t) {
-    errors.run([&] {
-      const std::int64_t pn = t / blocks, i0 = (t % blocks) * kRows, rows = std::min(kRows, g.m - i0);
-      const std::int64_t j0 = pn * kLaneCols, w = std::min(kLaneCols, g.n - j0);
-      float o[kRows * kLaneCols];
-      float_lanes_block(cfg, ops.a.data() + i0 * g.k, g.k, int(rows), bp.data() + pn * g.k * kLaneCols, g.k, o);
-      MacCounts none;
-      for (std::int64_t r = 0; r < rows; ++r) {
-        double row[kLaneCols];
-        for (std::int64_t j = 0; j < w; ++j) row[j] = o[r * kLaneCols + j];
-        if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t((i0 + r) * g.n + j0), none, cfg.overflow_inf);
-        for (std::int64_t j = 0; j < w; ++j) g.c[(i0 + r) * g.ldc + j0 + j] = float(row[j]);
-      }
-    });
+#pragma omp parallel
+  {
+    MacCounts local;
+#pragma omp for schedule(dynamic, 2)
+    for (std::int64_t t = 0; t < panels * blocks; ++t) {
+      errors.run([&] {
+        const std::int64_t pn = t / blocks, i0 = (t % blocks) * kRows, rows = std::min(kRows, g.m - i0);
+        const std::int64_t j0 = pn * kLaneCols, w = std::min(kLaneCols, g.n - j0);
+        float o[kRows * kLaneCols];
+        float_lanes_block(cfg, ops.a.data() + i0 * g.k, g.k, int(rows), bp.data() + pn * g.k * kLaneCols, g.k, o,
+                          int(w), counts ? &local : nullptr);
+        for (std::int64_t r = 0; r < rows; ++r) {
+          double row[kLaneCols];
+          for (std::int64_t j = 0; j < w; ++j) row[j] = o[r * kLaneCols + j];
+          if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t((i0 + r) * g.n + j0), local, cfg.overflow_inf);
+          for (std::int64_t j = 0; j < w; ++j) g.c[(i0 + r) * g.ldc + j0 + j] = float(row[j]);
+        }
+      });
+    }
+    if (counts) {
+#pragma omp critical
+      *counts += local;
+    }
   }
   errors.rethrow();
 }
@@ -399,7 +433,6 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
   }
   const bool count = stats && req.counts;
   std::string path = gemm_path(cfg, g.add_c);
-  if (path == "float-lanes" && count) path = "tiled";  // the tiled path counts events
   if (path == "fused-lanes" && count) path = "fused";
   if (path == "fma-fp32" && !count && !cfg.a && !cfg.b && !cfg.out && !(stats && req.error)) {
     // Operands used as given: no copy, the blocked GEMM packs them itself.
@@ -408,7 +441,7 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
     return;
   }
   const Operands ops = pack_operands(cfg, g, key, /*golden=*/false);
-  if (path == "tiled" && !count && !g.add_c && !cfg.overflow_inf && float_lanes_accumulation(cfg) &&
+  if (path == "tiled" && !g.add_c && !cfg.overflow_inf && float_lanes_accumulation(cfg) &&
       float_products_exact(ops.a.data(), ops.a.size(), ops.b.data(), ops.b.size()))
     path = "float-lanes";  // operands without a format whose values allow it
   const std::int64_t segs = (g.n + kRow - 1) / kRow;
@@ -445,9 +478,12 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
   }
   const auto out_key = role_key(key, kRoleOut);
   if (path == "float-lanes" || path == "fused-lanes") {
-    (path == "float-lanes" ? float_lanes : fused_lanes)(cfg, ops, g, out_key);
+    MacCounts lane_counts;
+    if (path == "float-lanes") float_lanes(cfg, ops, g, out_key, count ? &lane_counts : nullptr);
+    else fused_lanes(cfg, ops, g, out_key);
     if (stats) {
       *stats = shape_stats(g, req);
+      if (count) stats->counts = lane_counts;
       if (req.error) error_stats(cfg, ops, g, *stats);
     }
     return;
@@ -455,13 +491,15 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
   if (path == "integer" && !count && int16_exact(cfg, g.k)) {
     // Products and sums exact in int32 lanes (or wrapping modulo 2^W, W <= 32): any order gives the model's result.
     const auto& f = cfg.acc.format;
-    const auto a16 = on_grid<std::int16_t>(ops.a, cfg.a->format.frac_bits);
-    const auto b16 = on_grid<std::int16_t>(ops.b, cfg.b->format.frac_bits);
-    std::vector<std::int32_t> c32(std::size_t(g.m * g.n));
-    int16_gemm(g.m, g.n, g.k, a16.data(), b16.data(), c32.data());
+    const std::unique_ptr<std::int32_t[]> c32(new std::int32_t[std::size_t(g.m * g.n)]);  // every element written: no zeroing
+    int16_gemm(g.m, g.n, g.k, ops.a.data(), cfg.a->format.frac_bits, ops.b.data(), cfg.b->format.frac_bits, c32.get());
     const int shift = f.frac_bits - cfg.a->format.frac_bits - cfg.b->format.frac_bits;
     const std::uint64_t mask = (f.width >= 64 ? ~0ull : (1ull << f.width) - 1);
     const double unit = std::ldexp(1.0, -f.frac_bits);
+    // The int32 lane is the value's code (no shift, no wrap below 32 bits or unsigned), and rounding
+    // code * 2^-F (F >= 0: never beyond fp32's range) into fp32 RNE is the IEEE conversion round_row makes.
+    const bool plain = shift == 0 && f.frac_bits >= 0 && (!f.wrap || (f.width == 32 && f.is_signed)) &&
+                       (!cfg.out || is_fp32_rne(*cfg.out));
     FirstError errors;
 #pragma omp parallel for schedule(static)
     for (std::int64_t i = 0; i < g.m; ++i) {
@@ -470,6 +508,10 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
         double row[kRow];
         for (std::int64_t j0 = 0; j0 < g.n; j0 += kRow) {
           const std::int64_t w = std::min(kRow, g.n - j0);
+          if (plain) {
+            for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(double(c32[std::size_t(i * g.n + j0 + j)]) * unit);
+            continue;
+          }
           for (std::int64_t j = 0; j < w; ++j) {
             std::uint64_t u = std::uint64_t(std::int64_t(c32[std::size_t(i * g.n + j0 + j)])) << shift;
             if (f.wrap) {

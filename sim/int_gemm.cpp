@@ -173,8 +173,17 @@ void int32_rows(const IntAccumulator& acc, const std::int32_t* a, const std::int
   fn(acc, a, b, n, k, j0, w, out, counts);
 }
 
-void int16_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const std::int16_t* a, const std::int16_t* b,
+void int16_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* av, int frac_a, const float* bv, int frac_b,
                 std::int32_t* c) {
+  if (int_gemm_vnni(m, n, k, av, frac_a, bv, frac_b, c)) return;
+  // The codes as int16 (exact: a power-of-two scaling onto the grid).
+  std::vector<std::int16_t> a16(std::size_t(m * k)), b16(std::size_t(k * n));
+  const double sa = std::ldexp(1.0, frac_a), sb = std::ldexp(1.0, frac_b);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t q = 0; q < m * k; ++q) a16[std::size_t(q)] = std::int16_t(double(av[q]) * sa);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t q = 0; q < k * n; ++q) b16[std::size_t(q)] = std::int16_t(double(bv[q]) * sb);
+  const std::int16_t *a = a16.data(), *b = b16.data();
   const bool avx2 = arith::use_avx2();  // arith/isa.hpp: the one dispatch switch
   const auto tile = avx2 ? tile_avx2 : tile_portable;
   const std::int64_t kp = (k + 1) / 2, npanels = (n + NR - 1) / NR, mpanels = (m + MR - 1) / MR;

@@ -1,6 +1,7 @@
 // The "integer" fast path of gemm.cpp for 16-bit-or-narrower integer
-// operands: C (int32 lanes) = A . B with AVX2 vpmaddwd (two products per
-// 32-bit lane, added exactly). The caller guarantees that no partial sum can
+// operands: C (int32 lanes) = A . B with AVX512-VNNI vpdpbusd / vpdpwssd
+// (int_gemm_avx512.cpp) or AVX2 vpmaddwd (two products per 32-bit lane,
+// added exactly). The caller guarantees that no partial sum can
 // leave int32 (then any order gives the exact sum) or that the accumulator
 // wraps modulo 2^W with W <= 32 (then int32 wrap-around is exact modulo 2^W).
 //
@@ -18,10 +19,18 @@
 
 namespace lpsim::sim {
 
-// c[i*n + j] = sum_l a[i*k + l] * b[l*n + j], wrapping modulo 2^32.
-// a and b hold integers in [-32768, 32767].
-void int16_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const std::int16_t* a, const std::int16_t* b,
+// c[i*n + j] = sum_l A[i*k + l] * B[l*n + j], wrapping modulo 2^32, for the
+// codes A = a * 2^frac_a and B = b * 2^frac_b of operand values on those
+// grids: integers in [-32768, 32767].
+void int16_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, int frac_a, const float* b, int frac_b,
                 std::int32_t* c);
+
+// The same product with AVX512-VNNI (int_gemm_avx512.cpp; int16_gemm tries it
+// first): vpdpbusd when every code of A and of B spans at most 256
+// consecutive values (int8, uint8, ...), else vpdpwssd. False, nothing
+// written, below the AVX-512 level or without VNNI.
+bool int_gemm_vnni(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, int frac_a, const float* b,
+                   int frac_b, std::int32_t* c);
 
 // A fixed-point accumulator on the integer grid of the products: codes in
 // [lo, hi], W bits, wrapping (modulo 2^W) or saturating.

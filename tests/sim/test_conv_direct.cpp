@@ -107,7 +107,7 @@ TEST_CASE("direct fp32 convolution kernels equal the lowered golden products bit
     const sim::MacConfig cfg = sim::parse_mac(spelling);
     const Case c = make(s, gen, range);
     const std::int64_t k = s.cin * s.kh * s.kw, ncol = s.batch * s.out_h() * s.out_w();
-    INFO(spelling << ": cin " << s.cin << " cout " << s.cout << " " << s.h << "x" << s.w << " kernel " << s.kh << "x" << s.kw
+    INFO(std::string(spelling) << ": cin " << s.cin << " cout " << s.cout << " " << s.h << "x" << s.w << " kernel " << s.kh << "x" << s.kw
                 << " pad " << s.pad_h << "," << s.pad_w);
     REQUIRE(sim::conv_direct_applies(cfg, s, nullptr, {}) == arith::use_avx2());  // AVX2 kernels (arith/isa.hpp)
 
