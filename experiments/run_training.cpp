@@ -48,18 +48,23 @@ void print_header(const RunRequest& req) {
     if (f.empty() || f == "fp32") return std::string("fp32");
     return r == "rne" ? f : f + "(" + r + ")";
   };
-  fmt::print("  W={} A={} E={} G={}  fwd MAC {}  bwd MAC {} / {}{}{}{}\n", tensor(p.w, p.w_round),
-             tensor(p.a, p.a_round), tensor(p.e, p.e_round), tensor(p.g, p.g_round), p.mac_fwd, p.mac_bwd_data,
-             p.mac_bwd_weight, p.master.empty() || p.master == "fp32" ? "" : "  master " + tensor(p.master, p.master_round),
-             p.keep_first_last ? "  (first/last layer fp32)" : "",
-             c.layers.empty() ? "" : fmt::format("  ({} per-layer overrides)", c.layers.size()));
-  // A policy sets W, A and E itself, per layer and step: the line above holds for the layers it keeps.
-  if (c.policy.kind != "static") {
-    const nn::PolicyConfig q = nn::with_method_defaults(c.policy);
-    fmt::print("  precision policy {} (docs/policies.md): W int<b>/{}({}) A int<b>/{}({}) E int<b>/{}({}), "
-               "bits per layer and step; layers kept as above: {}\n",
-               q.kind, q.w_scale, q.w_rounding, q.a_scale, q.a_rounding, q.e_scale, q.e_rounding, q.keep_fp32);
+  const std::string macs = fmt::format("fwd MAC {}  bwd MAC {} / {}", p.mac_fwd, p.mac_bwd_data, p.mac_bwd_weight);
+  const std::string master =
+      p.master.empty() || p.master == "fp32" ? "" : "  master " + tensor(p.master, p.master_round);
+  const std::string overrides = c.layers.empty() ? "" : fmt::format("  ({} per-layer overrides)", c.layers.size());
+  if (c.policy.kind == "static") {
+    fmt::print("  W={} A={} E={} G={}  {}{}{}{}\n", tensor(p.w, p.w_round), tensor(p.a, p.a_round), tensor(p.e, p.e_round),
+               tensor(p.g, p.g_round), macs, master, p.keep_first_last ? "  (first/last layer fp32)" : "", overrides);
+    return;
   }
+  // A policy sets W, A and E itself, per layer and step; the static formats hold only for the layers it keeps.
+  const nn::PolicyConfig q = nn::with_method_defaults(c.policy);
+  fmt::print("  precision policy {} (docs/policies.md): W int<b>/{}({}) A int<b>/{}({}) E int<b>/{}({}), "
+             "bits per layer and step\n",
+             q.kind, q.w_scale, q.w_rounding, q.a_scale, q.a_rounding, q.e_scale, q.e_rounding);
+  fmt::print("  layers the policy keeps ({}): W={} A={} E={}; every layer: G={}  {}{}{}\n",
+             q.keep_fp32.empty() ? "none" : q.keep_fp32, tensor(p.w, p.w_round), tensor(p.a, p.a_round),
+             tensor(p.e, p.e_round), tensor(p.g, p.g_round), macs, master, overrides);
 }
 
 // The first differing line of two resolved configs, for the resume error.

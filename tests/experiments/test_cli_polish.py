@@ -42,3 +42,13 @@ def test_an_absolute_format_that_zeroes_the_weights_is_warned_about():
     assert "warning: layer fc2: the weights' format \"int8\" (absolute, no scale) rounds" in r.stderr
     assert "int8/absmax/channel" in r.stderr
     assert "warning" not in lpsim("train", "--model", "mlp", "--epochs", "1", *TINY, "--w", "int8/absmax/channel").stderr
+
+
+def test_a_policy_runs_header_names_the_policys_formats_not_fp32():
+    out = lpsim("train", "--model", "mlp", "--epochs", "1", *TINY, "policy.kind=sbm").stdout
+    lines = out.splitlines()
+    assert not any(l.lstrip().startswith("W=") for l in lines), out  # no bare "W=fp32" line
+    assert "precision policy sbm (docs/policies.md): W int<b>/" in out
+    assert "layers the policy keeps (first,last): W=fp32" in out
+    static = lpsim("train", "--model", "mlp", "--epochs", "1", *TINY).stdout
+    assert "  W=fp32 A=fp32 E=fp32 G=fp32  fwd MAC fp32" in static and "precision policy" not in static
