@@ -119,6 +119,8 @@ const std::vector<Key>& keys() {
       KEY("policy.cos_threshold", train.policy.cos_threshold, Check::None, "dpc: that similarity's threshold"),
       KEY("policy.adpc_stable_cv", train.policy.adpc_stable_cv, Check::None, "dpc_adaptive: gradient-norm CV below this: -1 bit"),
       KEY("policy.adpc_noisy_cv", train.policy.adpc_noisy_cv, Check::None, "dpc_adaptive: CV above this: +1 bit"),
+      KEY("policy.dpc_spread", train.policy.dpc_spread, Check::None,
+          "dpc*: log_R's base, max (one R = the larger spread) or sided (each side of the median its own)"),
       KEY("policy.dpc_cpt_mode", train.policy.dpc_cpt_mode, Check::None,
           "dpc_cpt: down (cycle from dpc_cpt_low x B_k up to B_k) or centered (B_k -/+ dpc_cpt_amplitude)"),
       KEY("policy.dpc_cpt_low", train.policy.dpc_cpt_low, Check::None, "dpc_cpt down: the cycle's bottom as a fraction of B_k"),

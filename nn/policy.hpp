@@ -130,6 +130,7 @@ struct PolicyConfig {
   // dpc_cpt: "down" cycles each layer from ceil(dpc_cpt_low x B_k) up to B_k
   // (the paper's temporal saving); "centered" over [B_k - A, B_k + A].
   std::string dpc_cpt_mode = "down";
+  std::string dpc_spread = "max";   // dpc*: R of log_R, "max" (one R for all) or "sided" (docs/policies.md)
   double dpc_cpt_low = 0.5;
   int dpc_cpt_amplitude = 2;        // centered: A
 

@@ -118,7 +118,7 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-std::vector<int> capacity_bits(const std::vector<double>& sizes, int bmin, int bmax, double delta) {
+std::vector<int> capacity_bits(const std::vector<double>& sizes, int bmin, int bmax, double delta, bool sided) {
   std::vector<int> bits(sizes.size(), bmax);
   if (sizes.empty()) return bits;
   for (double s : sizes)
@@ -128,7 +128,8 @@ std::vector<int> capacity_bits(const std::vector<double>& sizes, int bmin, int b
   const double r = std::max(*mx / med, med / *mn);
   const double mid = 0.5 * (bmax + bmin);
   for (std::size_t k = 0; k < sizes.size(); ++k) {
-    const double spread = r > 1 ? std::log(sizes[k] / med) / std::log(r) : 0.0;
+    const double rk = !sided ? r : sizes[k] > med ? *mx / med : med / *mn;  // sizes[k] == med: spread 0 either way
+    const double spread = rk > 1 ? std::log(sizes[k] / med) / std::log(rk) : 0.0;
     const double b = std::ceil(mid - 0.5 * delta * (bmax - bmin) * spread - 1e-9);  // -1e-9: log round-off at integers
     bits[k] = std::clamp(int(b), bmin, bmax);
   }

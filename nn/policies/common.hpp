@@ -80,8 +80,11 @@ double median(std::vector<double> v);
 // DPC (Shen, Lai et al. 2024): B_k = ceil((bmax + bmin)/2 - delta/2 (bmax - bmin)
 // log_R(size_k / median)), R = max(size_max / median, median / size_min),
 // clamped to [bmin, bmax]. All sizes equal (R = 1): every layer gets the middle.
-// Sizes must be positive.
-std::vector<int> capacity_bits(const std::vector<double>& sizes, int bmin, int bmax, double delta);
+// Sizes must be positive. `sided` (policy.dpc_spread = "sided", the other
+// reading of the garbled formula): R = size_max / median for the layers above
+// the median and median / size_min below it, so that with delta = 1 both
+// extremes reach their ends of [bmin, bmax].
+std::vector<int> capacity_bits(const std::vector<double>& sizes, int bmin, int bmax, double delta, bool sided = false);
 
 double cosine_similarity(std::span<const float> a, std::span<const float> b);
 

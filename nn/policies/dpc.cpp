@@ -2,6 +2,7 @@
 // of Computer Science 2024): each layer k set gets, for W and A,
 //   B_k = ceil((Bmax + Bmin)/2 - delta/2 (Bmax - Bmin) log_R(N_k / median N)),
 //   R = max(N_max / median, median / N_min), clamped to [Bmin, Bmax]
+// (dpc_spread = "sided": R = N_max / median above the median, median / N_min below)
 // (capacity_bits), N_k its parameter count (weights and bias), the median
 // over the layers set (without those keep_fp32 names).
 // E stays at bmax_bwd. Bounds: Bmax = bmax_fwd; Bmin, with cos_bounds, the
@@ -47,6 +48,8 @@ class Dpc : public LayerwisePolicy {
  public:
   explicit Dpc(const PolicyConfig& c) : LayerwisePolicy(c) {
     require_capacity_knobs(c);
+    require(c.dpc_spread == "max" || c.dpc_spread == "sided", c.kind,
+            "dpc_spread \"" + c.dpc_spread + "\" is not max or sided");
     adaptive_ = c.kind == "dpc_adaptive";
     cyclic_ = c.kind == "dpc_cpt";
     if (adaptive_)
@@ -66,7 +69,7 @@ class Dpc : public LayerwisePolicy {
     std::vector<double> sizes;
     for (const Target& t : targets_) sizes.push_back(double(parameter_count(t.layer)));
     bmin_ = capacity_bmin(targets_, formats_, cfg_);
-    base_ = capacity_bits(sizes, bmin_, cfg_.bmax_fwd, cfg_.delta);
+    base_ = capacity_bits(sizes, bmin_, cfg_.bmax_fwd, cfg_.delta, cfg_.dpc_spread == "sided");
     norm_sum_.assign(targets_.size(), 0);
     norm_sq_.assign(targets_.size(), 0);
     norm_n_ = 0;

@@ -275,3 +275,17 @@ TEST_CASE("LDP records beta per layer and epoch; policies run with 25-32 bits") 
     CHECK(layer.bits_w <= 32);
   }
 }
+
+TEST_CASE("DPC's two readings of R: one base for both sides (max, the default) or one per side (sided)") {
+  // Sizes 2, 16, 32, 64, 128: median 32, spreads 16 below and 4 above, Bmin 4, Bmax 8 (middle 6, half-range 2).
+  const std::vector<double> sizes = {2, 16, 32, 64, 128};
+  // max: R = 16. 2 -> 6 + 2 = 8; 16 -> 6 + 2/4 -> 7; 64 -> 6 - 2/4 -> 6; 128 -> 6 - 2/2 = 5.
+  CHECK(nn::policies::capacity_bits(sizes, 4, 8, 1.0) == std::vector<int>{8, 7, 6, 6, 5});
+  // sided: R = 16 below, 4 above. 64 -> 6 - 2/2 = 5; 128 -> 6 - 2 = 4: the largest reaches Bmin too.
+  CHECK(nn::policies::capacity_bits(sizes, 4, 8, 1.0, true) == std::vector<int>{8, 7, 6, 5, 4});
+  nn::PolicyConfig bad;
+  bad.kind = "dpc";
+  bad.dpc_spread = "both";
+  CHECK_THROWS_WITH_AS(nn::make_policy(bad), doctest::Contains("dpc_spread \"both\" is not max or sided"),
+                       std::invalid_argument);
+}
