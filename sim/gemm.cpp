@@ -315,28 +315,35 @@ void tiled_rows(const MacConfig& cfg, const DoubleOperands& ops, std::int64_t i,
   std::copy(cfg.promote > 0 ? outer : acc, (cfg.promote > 0 ? outer : acc) + w, out);
 }
 
+// C <- out(C) where the MAC has an output format: for the paths that leave
+// the accumulator's values in C (no events: the output rounding of the
+// counted paths is counted where they round).
+void round_output_in_place(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey out_key) {
+  if (!cfg.out) return;
+  FirstError errors;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < g.m; ++i) {
+    errors.run([&] {
+      MacCounts none;
+      double row[kRow];
+      for (std::int64_t j0 = 0; j0 < g.n; j0 += kRow) {
+        const std::int64_t w = std::min(kRow, g.n - j0);
+        for (std::int64_t j = 0; j < w; ++j) row[j] = g.c[i * g.ldc + j0 + j];
+        round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none, cfg.overflow_inf);
+        for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
+      }
+    });
+  }
+  errors.rethrow();
+}
+
 // B in panels of kLaneCols columns (k x kLaneCols each, zero-padded); tasks
 // walk the row blocks of one panel so that the panel stays in cache.
 // With counts (not null), the events of every addition and of the output rounding.
 void float_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, arith::RandomKey out_key,
                  MacCounts* counts) {
   if (!counts && fp16_lanes_gemm(cfg, g.m, g.n, g.k, ops.a.data(), ops.b.data(), g.c, g.ldc)) {  // AVX512-FP16 fma per term
-    if (!cfg.out) return;
-    FirstError errors;
-#pragma omp parallel for schedule(static)
-    for (std::int64_t i = 0; i < g.m; ++i) {
-      errors.run([&] {
-        MacCounts none;
-        double row[kRow];
-        for (std::int64_t j0 = 0; j0 < g.n; j0 += kRow) {
-          const std::int64_t w = std::min(kRow, g.n - j0);
-          for (std::int64_t j = 0; j < w; ++j) row[j] = g.c[i * g.ldc + j0 + j];
-          round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none, cfg.overflow_inf);
-          for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
-        }
-      });
-    }
-    errors.rethrow();
+    round_output_in_place(cfg, g, out_key);
     return;
   }
   constexpr std::int64_t kRows = 4;
@@ -534,24 +541,8 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
   }
   if (path == "fma-fp32" && !count) {
     fma_gemm_fp32(g.m, g.n, g.k, ops.a.data(), g.k, false, ops.b.data(), g.n, false, g.c, g.ldc);  // straight into C
-    if (cfg.out) {
-      FirstError errors;
-#pragma omp parallel for schedule(static)
-      for (std::int64_t i = 0; i < g.m; ++i) {
-        errors.run([&] {
-          MacCounts none;
-          double row[kRow];
-          for (std::int64_t j0 = 0; j0 < g.n; j0 += kRow) {
-            const std::int64_t w = std::min(kRow, g.n - j0);
-            for (std::int64_t j = 0; j < w; ++j) row[j] = g.c[i * g.ldc + j0 + j];
-            round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none, cfg.overflow_inf);
-            for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
-          }
-        });
-      }
-      errors.rethrow();
-    }
-  if (stats) {
+    round_output_in_place(cfg, g, out_key);
+    if (stats) {
       *stats = shape_stats(g, req);
       if (req.error) error_stats(cfg, ops, g, *stats);
     }
