@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sim/conv_direct.hpp"
+#include "sim/operands.hpp"
 #include "sim/gemm.hpp"
 
 namespace lpsim::sim {
@@ -151,6 +152,7 @@ void input_usage(const ConvShape& s, double& mean, double& max) {
 void conv2d(const MacConfig& cfg, const ConvShape& s, const float* x, const float* weights, float* y,
             arith::RandomKey key, GemmStats* stats, const StatsRequest& req, bool golden) {
   s.check();
+  keep_freed_memory();
   if (!x || !weights || !y) throw std::invalid_argument("conv2d: null input, weights or output");
   const std::int64_t cg = s.cin / s.groups, og = s.cout / s.groups;
   const std::int64_t k = cg * s.kh * s.kw, ncol = s.batch * s.out_h() * s.out_w(), plane = s.out_h() * s.out_w();

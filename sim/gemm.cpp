@@ -606,6 +606,7 @@ void gemm_paths(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, G
 }  // namespace
 
 void gemm(const MacConfig& cfg, const GemmArgs& g, arith::RandomKey key, GemmStats* stats, const StatsRequest& req) {
+  keep_freed_memory();
   check_args(g);
   check_scale_args(cfg, g);
   gemm_paths(cfg, g, key, stats, req);

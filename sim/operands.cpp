@@ -1,5 +1,7 @@
 #include "sim/operands.hpp"
 
+#include <malloc.h>
+
 #include <sstream>
 
 #include <immintrin.h>
@@ -13,6 +15,13 @@
 #include "arith/quantize.hpp"
 
 namespace lpsim::sim {
+
+void keep_freed_memory() {
+#ifdef __GLIBC__
+  static const bool done = [] { return mallopt(M_MMAP_THRESHOLD, 32 << 20) && mallopt(M_TRIM_THRESHOLD, 256 << 20); }();
+  (void)done;
+#endif
+}
 
 void check_args(const GemmArgs& g) {
   auto bad = [](const std::string& why) { throw std::invalid_argument("gemm: " + why); };
