@@ -153,7 +153,7 @@ struct F32 {
   c.rne_normal = !p.fixed && !p.nosub && !p.man_zero && !p.sub_input_golden && p.man >= 0 && p.man < 23 &&
                  p.min_normal > 0 && std::isfinite(p.max_finite);
   const std::uint32_t lo_bits = std::bit_cast<std::uint32_t>(p.min_normal), hi_bits = std::bit_cast<std::uint32_t>(p.max_finite);
-  const int drop = 23 - int(p.man);  // mantissa bits rounded off, >= 1
+  const int drop = std::clamp(23 - int(p.man), 1, 23);  // mantissa bits rounded off (unused unless rne_normal)
   c.lo = _mm512_set1_epi32(std::int32_t(lo_bits));
   c.span = _mm512_set1_epi32(std::int32_t(hi_bits - lo_bits));
   c.shift = _mm512_set1_epi32(drop);
