@@ -175,7 +175,7 @@ void int32_rows(const IntAccumulator& acc, const std::int32_t* a, const std::int
 
 void int16_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* av, int frac_a, const float* bv, int frac_b,
                 std::int32_t* c) {
-  if (int_gemm_vnni(m, n, k, av, frac_a, bv, frac_b, c)) return;
+  if (int_gemm_amx(m, n, k, av, frac_a, bv, frac_b, c) || int_gemm_vnni(m, n, k, av, frac_a, bv, frac_b, c)) return;
   // The codes as int16 (exact: a power-of-two scaling onto the grid).
   std::vector<std::int16_t> a16(std::size_t(m * k)), b16(std::size_t(k * n));
   const double sa = std::ldexp(1.0, frac_a), sb = std::ldexp(1.0, frac_b);

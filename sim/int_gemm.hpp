@@ -1,6 +1,6 @@
 // The "integer" fast path of gemm.cpp for 16-bit-or-narrower integer
-// operands: C (int32 lanes) = A . B with AVX512-VNNI vpdpbusd / vpdpwssd
-// (int_gemm_avx512.cpp) or AVX2 vpmaddwd (two products per 32-bit lane,
+// operands: C (int32 lanes) = A . B with AMX-INT8 tiles (int_gemm_amx.cpp),
+// AVX512-VNNI vpdpbusd / vpdpwssd (int_gemm_avx512.cpp) or AVX2 vpmaddwd (two products per 32-bit lane,
 // added exactly). The caller guarantees that no partial sum can
 // leave int32 (then any order gives the exact sum) or that the accumulator
 // wraps modulo 2^W with W <= 32 (then int32 wrap-around is exact modulo 2^W).
@@ -24,6 +24,13 @@ namespace lpsim::sim {
 // grids: integers in [-32768, 32767].
 void int16_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, int frac_a, const float* b, int frac_b,
                 std::int32_t* c);
+
+// The same product on AMX tiles (int_gemm_amx.cpp; int16_gemm tries it
+// first): tdpbssd / tdpbsud / tdpbusd / tdpbuud when the codes of A and of B
+// each fit int8 or uint8. False, nothing written, below the amx level, for
+// wider codes (int_gemm_vnni then) or an empty product.
+bool int_gemm_amx(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, int frac_a, const float* b,
+                  int frac_b, std::int32_t* c);
 
 // The same product with AVX512-VNNI (int_gemm_avx512.cpp; int16_gemm tries it
 // first): vpdpbusd when every code of A and of B spans at most 256

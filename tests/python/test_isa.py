@@ -9,7 +9,7 @@ import pytest
 
 import lpsim
 
-LEVELS = ["scalar", "avx2", "avx512"]
+LEVELS = ["scalar", "avx2", "avx512", "amx"]
 
 
 def levels():
@@ -69,9 +69,9 @@ def test_quantize_is_the_same_at_every_level(fmt, rounding, restore_isa):
 
 
 def test_set_isa_names_a_bad_level(restore_isa):
-    with pytest.raises(ValueError, match=r'set_isa: unknown ISA level "sse9" \(expected scalar, avx2 or avx512\)'):
+    with pytest.raises(ValueError, match=r'set_isa: unknown ISA level "sse9" \(expected scalar, avx2, avx512 or amx\)'):
         lpsim.set_isa("sse9")
-    assert lpsim.set_isa("avx512") == lpsim.host_isa()  # never above the host
+    assert lpsim.set_isa("amx") == lpsim.host_isa()  # never above the host
 
 
 def test_lpsim_isa_environment_variable():

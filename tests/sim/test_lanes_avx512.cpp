@@ -1,7 +1,9 @@
-// The AVX-512 kernels of issue 17 at every ISA level the host has, against
-// the golden model bit for bit: the VNNI integer GEMM (int_gemm_avx512.cpp),
-// on awkward shapes (k off the 4-code lanes, n off the 64-column panels, m
-// off the 6-row tiles), every code range the byte shifts take (signed,
+// The AVX-512 and AMX kernels of issue 17 at every ISA level the host has,
+// against the golden model bit for bit: the VNNI integer GEMM
+// (int_gemm_avx512.cpp) and the AMX one (int_gemm_amx.cpp), on awkward shapes
+// (k off the 4-code lanes and the 64-code tiles, n off the 64-column panels
+// and the 16- and 32-column tiles, m off the 6-row and 16-row tiles), every
+// code range the byte shifts and the four tdpb[su][su]d variants take (signed,
 // unsigned, offset, too wide for bytes) and wrapping accumulators; the
 // AVX512-FP16 seq fp16 accumulator (float_lanes_avx512.cpp) on ties,
 // subnormals, overflow, cancellation to signed zeros, NaN and infinities.
@@ -47,9 +49,12 @@ struct Shape {
   std::int64_t m, n, k;
 };
 
-// Tiles 6 x 64, 4 codes (bytes) or 2 (words) per lane.
-const Shape kIntShapes[] = {{1, 1, 1},   {1, 1, 5},   {7, 3, 2},    {6, 64, 4},   {5, 63, 3},  {13, 65, 7},
-                            {2, 130, 9}, {19, 17, 33}, {12, 128, 64}, {31, 70, 258}, {3, 200, 1}, {4, 5, 0}};
+// VNNI tiles 6 x 64, 4 codes (bytes) or 2 (words) per lane; AMX blocks 32 x 32 of four 16 x 16 tiles, 64 codes
+// along k per tile.
+const Shape kIntShapes[] = {{1, 1, 1},     {1, 1, 5},     {7, 3, 2},     {6, 64, 4},    {5, 63, 3},    {13, 65, 7},
+                            {2, 130, 9},   {19, 17, 33},  {12, 128, 64}, {31, 70, 258}, {3, 200, 1},  {4, 5, 0},
+                            {16, 16, 64},  {32, 32, 128}, {33, 47, 65},  {17, 15, 63},  {48, 80, 200}, {64, 33, 129},
+                            {1, 40, 300},  {70, 1, 66}};
 
 // Codes in [lo, hi], a quarter of them at the ends; with `end` >= 0 all at
 // one end (0: lo, 1: hi), so that long sums leave int32 in the 32-bit lanes.
@@ -70,14 +75,19 @@ TEST_CASE("int16_gemm: the codes' sum modulo 2^32 at every ISA level, every byte
   IsaGuard guard;
   std::mt19937_64 g(17);
   // {a lo, a hi, b lo, b hi}: s8 x s8, u8 A, u8 B, u8 x u8, ranges 256 wide off zero, too wide (vpdpwssd), int16.
+  // AMX: ss, us, su, uu; codes inside both byte ranges; an operand off both (the offset rows) or too wide: VNNI.
   const std::int32_t ranges[][4] = {{-128, 127, -128, 127}, {0, 255, -128, 127}, {-128, 127, 0, 255},
                                     {0, 255, 0, 255},       {-7, 248, -200, 55}, {-1, 3, 100, 120},
                                     {-129, 127, -128, 127}, {-128, 127, 0, 256},  {-32768, 32767, -32768, 32767},
-                                    {0, 0, -128, 127}};
+                                    {0, 0, -128, 127},      {0, 127, 0, 127},    {200, 255, -128, -100},
+                                    {-128, -1, 128, 255}};
   std::size_t outputs = 0, bad_total = 0;
   const int threads = omp_get_max_threads();
   std::vector<Shape> shapes(std::begin(kIntShapes), std::end(kIntShapes));
-  shapes.push_back({2, 3, 70001});  // operands at their ends: the lanes' sums wrap modulo 2^32 (vpdpbusd, not ...s)
+  // Operands at their ends: the lanes' sums wrap modulo 2^32 (vpdpbusd, not ...s; the tile sums of every
+  // tdpb[su][su]d variant leave int32 too, s8 x s8 from k = 140001).
+  shapes.push_back({2, 3, 70001});
+  shapes.push_back({2, 3, 140001});
   for (const auto& r : ranges)
     for (const Shape& s : shapes)
       for (int frac : {0, 3}) {
@@ -111,6 +121,40 @@ TEST_CASE("int16_gemm: the codes' sum modulo 2^32 at every ISA level, every byte
   omp_set_num_threads(threads);
   MESSAGE("int16_gemm at " << arith::isa_levels().size() << " ISA levels: " << outputs << " outputs, " << bad_total
                            << " mismatches");
+}
+
+TEST_CASE("int_gemm_amx: the amx level takes byte codes of either sign, and only those") {
+  IsaGuard guard;
+  CHECK(arith::parse_isa("amx") == arith::Isa::AMX);
+  CHECK(std::string(arith::isa_name(arith::Isa::AMX)) == "amx");
+  const bool amx = arith::host_isa() >= arith::Isa::AMX;
+  if (!amx) MESSAGE("no AMX on this host (or the kernel refused the tile state): int_gemm_amx is not exercised");
+  std::mt19937_64 g(171);
+  const Shape s{35, 20, 70};
+  // {a lo, a hi, b lo, b hi, AMX takes it}
+  const std::int32_t ranges[][5] = {{-128, 127, -128, 127, 1}, {0, 255, -128, 127, 1}, {-128, 127, 0, 255, 1},
+                                    {0, 255, 0, 255, 1},       {3, 9, 0, 0, 1},         {-129, 127, 0, 255, 0},
+                                    {-1, 128, 0, 5, 0},        {0, 255, 0, 256, 0},     {-32768, 32767, 0, 1, 0}};
+  for (const auto& r : ranges) {
+    const auto a = codes(g, std::size_t(s.m * s.k), r[0], r[1], 1.0);
+    const auto b = codes(g, std::size_t(s.k * s.n), r[2], r[3], 1.0);
+    std::vector<std::int32_t> want(std::size_t(s.m * s.n)), got(want.size(), -7);
+    arith::set_isa(arith::Isa::AVX512);
+    CHECK_FALSE(sim::int_gemm_amx(s.m, s.n, s.k, a.data(), 0, b.data(), 0, got.data()));  // below the amx level
+    CHECK(got[0] == -7);
+    sim::int16_gemm(s.m, s.n, s.k, a.data(), 0, b.data(), 0, want.data());
+    arith::set_isa(arith::Isa::AMX);
+    INFO("a in [" << r[0] << ", " << r[1] << "] b in [" << r[2] << ", " << r[3] << "]");
+    const bool taken = sim::int_gemm_amx(s.m, s.n, s.k, a.data(), 0, b.data(), 0, got.data());
+    CHECK(taken == (amx && r[4]));
+    if (taken) CHECK(got == want);
+    else CHECK(got[0] == -7);  // nothing written
+  }
+  arith::set_isa(arith::Isa::AMX);
+  std::vector<float> one(4, 1.f);
+  std::int32_t c = -7;
+  CHECK_FALSE(sim::int_gemm_amx(1, 1, 0, one.data(), 0, one.data(), 0, &c));  // no codes: int_gemm_vnni's zeros
+  CHECK(c == -7);
 }
 
 TEST_CASE("integer GEMM (VNNI where the host has it) equals the golden model, wrapping and saturating accumulators") {
