@@ -411,21 +411,39 @@ void ResultsFile::discard_run(const std::string& run) {
 
 void ResultsFile::merge_from(const std::string& other) {
   if (!fs::exists(other)) throw std::runtime_error("merge: " + other + " does not exist");
-  H src = open_results(other, H5F_ACC_RDONLY);
   std::vector<std::string> names;
-  H5G_info_t info;
-  check(H5Gget_info(src, &info), "list " + other);
-  for (hsize_t i = 0; i < info.nlinks; ++i) {
-    const ssize_t len = H5Lget_name_by_idx(src, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
-    std::string name(std::size_t(len), '\0');
-    H5Lget_name_by_idx(src, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), std::size_t(len) + 1, H5P_DEFAULT);
-    names.push_back(name);
+  {
+    H src = open_results(other, H5F_ACC_RDONLY);
+    H5G_info_t info;
+    check(H5Gget_info(src, &info), "list " + other);
+    for (hsize_t i = 0; i < info.nlinks; ++i) {
+      const ssize_t len = H5Lget_name_by_idx(src, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+      std::string name(std::size_t(len), '\0');
+      H5Lget_name_by_idx(src, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), std::size_t(len) + 1, H5P_DEFAULT);
+      names.push_back(name);
+    }
   }
+  merge_from(other, names);
+}
+
+void ResultsFile::merge_from(const std::string& other, const std::vector<std::string>& names) {
+  if (!fs::exists(other)) throw std::runtime_error("merge: " + other + " does not exist");
+  H src = open_results(other, H5F_ACC_RDONLY);
+  for (const std::string& n : names)
+    if (!exists(src, n)) throw std::runtime_error("merge: " + other + " has no run \"" + n + "\"");
   update([&](hid_t file) {
     for (const std::string& n : names) {
       if (exists(file, n)) throw std::runtime_error("run \"" + n + "\" of " + other + " is already in " + path_);
       check(H5Ocopy(src, n.c_str(), file, n.c_str(), H5P_DEFAULT, H5P_DEFAULT), "copy run " + n + " from " + other);
     }
+  });
+}
+
+void ResultsFile::remove_runs(const std::vector<std::string>& runs) {
+  if (runs.empty()) return;
+  update([&](hid_t file) {
+    for (const std::string& n : runs)
+      if (exists(file, n)) check(H5Ldelete(file, n.c_str(), H5P_DEFAULT), "remove run " + n);
   });
 }
 

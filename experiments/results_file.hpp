@@ -67,6 +67,11 @@ class ResultsFile {
   // Copies every run group of `other` (another results file) in; a run
   // already here is an error naming both files.
   void merge_from(const std::string& other);
+  // Copies only the named run groups of `other` in (the same errors).
+  void merge_from(const std::string& other, const std::vector<std::string>& runs);
+  // Removes run groups, in one atomic rewrite; absent ones are ignored. Their
+  // checkpoints are the caller's (lpsim sweep --jobs moves runs between files).
+  void remove_runs(const std::vector<std::string>& runs);
 
   std::string checkpoint_path(const std::string& run) const;
 

@@ -69,4 +69,15 @@ std::pair<int, int> parse_shard(const std::string& text) {
   return {i, n};
 }
 
+int parse_jobs(const std::string& text) {
+  constexpr int kMax = 1024;
+  int n = 0;
+  const bool digits = !text.empty() && text.size() <= 4 && text.find_first_not_of("0123456789") == std::string::npos;
+  if (digits) n = std::stoi(text);
+  if (!digits || n < 1 || n > kMax)
+    throw std::invalid_argument("--jobs \"" + text + "\" is not a number of worker processes (a whole number from 1 to " +
+                                std::to_string(kMax) + ")");
+  return n;
+}
+
 }  // namespace lpsim::cli

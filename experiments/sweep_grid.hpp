@@ -30,4 +30,8 @@ std::string point_name(const GridPoint& p);
 // Parses "i/n" (0 <= i < n); throws std::invalid_argument.
 std::pair<int, int> parse_shard(const std::string& text);
 
+// Parses --jobs: a whole number of worker processes, 1 to 1024; throws
+// std::invalid_argument naming --jobs.
+int parse_jobs(const std::string& text);
+
 }  // namespace lpsim::cli
