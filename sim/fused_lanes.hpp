@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "sim/mac_config.hpp"
 
@@ -32,6 +33,17 @@ inline constexpr std::int64_t kFusedCols = 8;
 // addend: kFusedCols values of C (D = A.B + C, entering as in dot.hpp), or nullptr.
 void fused_lanes_row(const MacConfig& cfg, const double* a, const double* ea, const double* panel,
                      const double* eb_panel, std::int64_t k, const double* addend, double* out);
+
+// The whole product (row-major a: m x k, b: k x n, c: m x n or nullptr) in
+// int32 lanes on AVX-512 (fused_lanes_avx512.cpp says why it is exact): each
+// output row segment, before the output rounding, goes to sink(i, j0, w, row)
+// (from several threads). False, nothing computed, below the avx512 level or
+// where its conditions fail (operands' significands over 24 bits together,
+// |a||b| outside [2^-126, 2^126], a value not finite, N terms beyond int32, an
+// accumulator wider than fp32, an outer accumulator other than fp32 RNE).
+using FusedRowSink = std::function<void(std::int64_t i, std::int64_t j0, std::int64_t w, double* row)>;
+bool fused_lanes_avx512(const MacConfig& cfg, const float* a, const float* b, const float* c, std::int64_t m,
+                        std::int64_t n, std::int64_t k, const FusedRowSink& sink);
 
 // The alignment exponent of each operand value: max(ilogb(x), emin of its
 // format) as in fused_step (0 for zeros, which never align).

@@ -385,6 +385,13 @@ void float_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, a
 // A and B in double with their alignment exponents; B in panels of
 // kFusedCols columns; tasks walk the rows of one panel.
 void fused_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, arith::RandomKey out_key) {
+  const auto store = [&](std::int64_t i, std::int64_t j0, std::int64_t w, double* row) {
+    MacCounts none;
+    if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none, cfg.overflow_inf);
+    for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
+  };
+  if (fused_lanes_avx512(cfg, ops.a.data(), ops.b.data(), g.add_c ? ops.c.data() : nullptr, g.m, g.n, g.k, store))
+    return;
   const std::int64_t panels = (g.n + kFusedCols - 1) / kFusedCols;
   std::vector<double> a(ops.a.begin(), ops.a.end()), ea(a.size());
   fused_nominal_exponents(cfg, true, a.data(), ea.data(), std::int64_t(a.size()));
@@ -408,9 +415,7 @@ void fused_lanes(const MacConfig& cfg, const Operands& ops, const GemmArgs& g, a
         for (std::int64_t j = 0; j < w; ++j) c[j] = ops.c[std::size_t(i * g.n + j0 + j)];
       fused_lanes_row(cfg, a.data() + i * g.k, ea.data() + i * g.k, bp.data() + at, ebp.data() + at, g.k,
                       g.add_c ? c : nullptr, row);
-      MacCounts none;
-      if (cfg.out) round_row(row, row, w, *cfg.out, out_key, std::uint64_t(i * g.n + j0), none, cfg.overflow_inf);
-      for (std::int64_t j = 0; j < w; ++j) g.c[i * g.ldc + j0 + j] = float(row[j]);
+      store(i, j0, w, row);
     });
   }
   errors.rethrow();
