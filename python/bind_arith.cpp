@@ -239,36 +239,93 @@ template <class T>
   return result;
 }
 
+
+// The numeric queries of Format describe absolute formats; a scaled format's range depends on its scales.
+void check_absolute(const Format& f, const char* what) {
+  if (f.kind != Kind::Scaled) return;
+  std::string msg = "Format." + std::string(what) + ": \"" + f.spelling +
+                    "\" is a scaled format (its values depend on its scales)";
+  if (f.scaled.elem) msg += "; ask its element format, Format(\"" + f.scaled.elem->spelling + "\")";
+  throw ::py::value_error(msg);
+}
+
+template <class R>
+auto absolute(R (Format::*query)() const, const char* what) {
+  return [query, what](const Format& f) {
+    check_absolute(f, what);
+    return (f.*query)();
+  };
+}
+
 }  // namespace
 
 void bind_arith(::py::module_& m) {
-  ::py::register_exception<FormatError>(m, "FormatError", PyExc_ValueError);
+  ::py::register_exception<FormatError>(m, "FormatError", PyExc_ValueError)
+      .attr("__doc__") = "A format spelling that does not parse (a ValueError): the message quotes the spelling and "
+                         "says what is wrong.";
 
-  ::py::class_<Format>(m, "Format", "A number format, parsed from its spelling (see docs/formats.md)")
-      .def(::py::init([](const std::string& s) { return parse_format(s); }), ::py::arg("spelling"))
-      .def_readonly("spelling", &Format::spelling)
-      .def_property_readonly("bits", &Format::bits)
-      .def_property_readonly("num_codes", &Format::num_codes)
-      .def_property_readonly("max_finite", &Format::max_finite)
-      .def_property_readonly("lowest", &Format::lowest)
-      .def_property_readonly("min_normal", &Format::min_normal)
-      .def_property_readonly("min_subnormal", &Format::min_subnormal)
-      .def_property_readonly("epsilon", &Format::epsilon)
-      .def_property_readonly("emin", &Format::emin)
-      .def_property_readonly("emax", &Format::emax)
-      .def_property_readonly("has_inf", &Format::has_inf)
-      .def_property_readonly("has_nan", &Format::has_nan)
-      .def_property_readonly("is_scaled", [](const Format& f) { return f.kind == Kind::Scaled; })
-      .def_property_readonly("is_fixed", [](const Format& f) { return f.kind == Kind::Fixed; })
-      .def("__eq__", [](const Format& a, const Format& b) { return a == b; })
-      .def("__hash__", [](const Format& f) { return std::hash<std::string>()(f.spelling); })
-      .def("__repr__", [](const Format& f) { return "Format('" + f.spelling + "')"; })
-      .def("__str__", [](const Format& f) { return f.spelling; });
+  ::py::class_<Format> fmt(
+      m, "Format",
+      "A number format (docs/formats.md), parsed from its spelling: a minifloat ('e4m3fn', 'bf16', "
+      "'e5m2:sat'), fixed point ('fx8.4', 'int8', 'ufx8.8:wrap') or a scaled / MX format applied by the training "
+      "quantizers ('int8/minmax/channel', 'mxfp8e4m3'). Immutable; == and hash compare canonical spellings. The "
+      "numeric properties describe absolute formats (is_scaled False); on a scaled format they raise ValueError, "
+      "its range depending on its scales (ask its element format).");
+  fmt.def(::py::init([](const std::string& s) { return parse_format(s); }), ::py::arg("spelling"),
+          "Parse a format spelling; raises lpsim.FormatError (a ValueError) quoting it and listing the valid forms, "
+          "TypeError when spelling is not a str.")
+      .def_readonly("spelling", &Format::spelling,
+                    "The canonical spelling (str), as the parser reads it back: Format(f.spelling) == f (aliases "
+                    "resolved: Format('fp16').spelling == 'e5m10').")
+      .def_property_readonly("bits", absolute(&Format::bits, "bits"),
+                             "Storage bits of one element (int): 1 + E + M for a minifloat e<E>m<M>, W for fixed point.")
+      .def_property_readonly(
+          "num_codes",
+          [](const Format& f) {
+            check_absolute(f, "num_codes");
+            return ::py::int_(1).attr("__lshift__")(f.bits());
+          },
+          "The number of bit patterns of one element (int): 2**bits (a Python int: 2**64 for a 64-bit format).")
+      .def_property_readonly("max_finite", absolute(&Format::max_finite, "max_finite"),
+                             "The largest finite value (float).")
+      .def_property_readonly("lowest", absolute(&Format::lowest, "lowest"),
+                             "The most negative finite value (float): -max_finite for a minifloat; fixed point: "
+                             "-2**(W-1-F) signed, 0 unsigned.")
+      .def_property_readonly("min_normal", absolute(&Format::min_normal, "min_normal"),
+                             "The smallest positive normal value (float), 2**emin; fixed point: the resolution 2**-F.")
+      .def_property_readonly("min_subnormal", absolute(&Format::min_subnormal, "min_subnormal"),
+                             "The smallest positive value (float): 2**(emin - M), or min_normal under :nosub; fixed "
+                             "point: 2**-F.")
+      .def_property_readonly("epsilon", absolute(&Format::epsilon, "epsilon"),
+                             "The gap between 1 and the next value (float): 2**-M for a minifloat; fixed point: the "
+                             "resolution 2**-F.")
+      .def_property_readonly("emin", absolute(&Format::emin, "emin"),
+                             "The exponent of the smallest normal value (int): 1 - bias for a minifloat; fixed "
+                             "point: -F.")
+      .def_property_readonly("emax", absolute(&Format::emax, "emax"),
+                             "The exponent of the largest finite value (int); fixed point: floor(log2(max_finite)).")
+      .def_property_readonly("has_inf", absolute(&Format::has_inf, "has_inf"),
+                             "Whether the format has infinities (bool): IEEE-style minifloats only (not fn, fnuz, "
+                             "fixed point).")
+      .def_property_readonly("has_nan", absolute(&Format::has_nan, "has_nan"),
+                             "Whether the format has a NaN code (bool): minifloats except :nonan and e<E>m0.")
+      .def_property_readonly("is_scaled", [](const Format& f) { return f.kind == Kind::Scaled; },
+                             "Whether this is a scaled or MX format (bool; '<elem>/<rule>/<granularity>', "
+                             "'mxfp8e4m3', ...), applied by lpsim.quantize as the training quantizers do.")
+      .def_property_readonly("is_fixed", [](const Format& f) { return f.kind == Kind::Fixed; },
+                             "Whether this is a fixed-point format (bool; fx<W>.<F>, ufx<W>.<F>, int<W>, uint<W>).")
+      .def("__eq__", [](const Format& a, const Format& b) { return a == b; }, ::py::is_operator(), ::py::arg("other"),
+           "The same canonical spelling (another type: NotImplemented, so == is False).")
+      .def("__hash__", [](const Format& f) { return std::hash<std::string>()(f.spelling); },
+           "Hash of the canonical spelling.")
+      .def("__repr__", [](const Format& f) { return "Format('" + f.spelling + "')"; },
+           "Format('<canonical spelling>'), which evaluates back to an equal format.")
+      .def("__str__", [](const Format& f) { return f.spelling; }, "The canonical spelling.");
 
   m.def("isa", [] { return std::string(isa_name(isa())); },
-        "The ISA level the vector paths use: 'scalar', 'avx2' or 'avx512' (arith/isa.hpp): the host's, lowered by "
-        "the LPSIM_ISA environment variable or set_isa().");
-  m.def("host_isa", [] { return std::string(isa_name(host_isa())); }, "The highest ISA level this CPU supports.");
+        "The ISA level the vector paths use: 'scalar', 'avx2', 'avx512' or 'amx' (arith/isa.hpp): the host's, lowered by "
+        "the LPSIM_ISA environment variable or set_isa(). Returns a str.");
+  m.def("host_isa", [] { return std::string(isa_name(host_isa())); }, "The highest ISA level this CPU supports (str: 'scalar', 'avx2', 'avx512' or 'amx').");
   m.def(
       "set_isa",
       [](const std::string& name) {
@@ -279,16 +336,17 @@ void bind_arith(::py::module_& m) {
         }
       },
       ::py::arg("level"),
-      "Lower (or restore, up to the host's) the ISA level for the whole process; returns the level set. Every "
-      "level gives the same bits (the tests compare each with the golden models).");
-  m.def("cpu_flags", [] { return cpu_flags(); }, "The host's vector feature flags (from /proc/cpuinfo).");
+      "Lower (or restore, up to the host's) the ISA level for the whole process: level is 'scalar', 'avx2', "
+      "'avx512' or 'amx' (str); a level above host_isa() is capped at it. Returns the level set (str). Every "
+      "level gives the same bits (the tests compare each with the golden models). ValueError for another name.");
+  m.def("cpu_flags", [] { return cpu_flags(); }, "The host's vector feature flags (from /proc/cpuinfo) as one space-separated str, e.g. 'fma avx2 avx512f ...'.");
   m.def("aliases", [] {
     std::size_t n = 0;
     const Alias* a = aliases(n);
     ::py::dict d;
     for (std::size_t i = 0; i < n; ++i) d[a[i].name] = a[i].meaning;
     return d;
-  }, "Named formats and their meaning");
+  }, "The named formats (aliases such as 'fp16', 'bf16', 'fp8e4m3', 'mxfp8e4m3') as a dict {alias: meaning}, both str.");
 
   m.def(
       "quantize",
@@ -313,7 +371,12 @@ void bind_arith(::py::module_& m) {
       "out: an array to write the result into and return: exactly the result's dtype (float32 for float32 x, else "
       "float64), x's shape, C-contiguous, aligned and writeable, else TypeError/ValueError (never a silent copy). "
       "out=x rounds in place without a copy; an out that only partly overlaps x is computed from a copy of x, so "
-      "the result is as if x had been copied first.");
+      "the result is as if x had been copied first.\n\n"
+      "format: a Format or its spelling (absolute formats only here; lpsim.quantize also takes scaled and MX "
+      "formats); rounding: a rounding spelling ('rne', 'rna', 'rz', 'ru', 'rd', 'ro', 'sr', 'sr<bits>', ... "
+      "docs/formats.md). Returns a new array of x's shape (or out). Errors: FormatError for a bad format, "
+      "ValueError for a bad rounding or an out-of-range integer, TypeError for a format or rounding of another "
+      "type.");
 
   m.def(
       "encode",
@@ -335,7 +398,9 @@ void bind_arith(::py::module_& m) {
       },
       ::py::arg("values"), ::py::arg("format"),
       "Bit patterns of values of the format (values converted to float64 as quantize converts x), in the "
-      "narrowest unsigned dtype that holds the format's bits: uint8 up to 8 bits, uint16, uint32, else uint64");
+      "narrowest unsigned dtype that holds the format's bits: uint8 up to 8 bits, uint16, uint32, else uint64; an "
+      "array of values' shape. format: a Format or its spelling (absolute formats). ValueError for a value that is "
+      "not exactly a value of the format (quantize it first) or a scaled format; TypeError for non-real values.");
   m.def(
       "decode",
       [](const ::py::object& c_, const ::py::object& fmt) {
@@ -359,7 +424,9 @@ void bind_arith(::py::module_& m) {
         for (::py::ssize_t i = 0; i < c.size(); ++i) v.mutable_data()[i] = decode(c.data()[i], f);
         return v;
       },
-      ::py::arg("codes"), ::py::arg("format"), "Values (float64) of bit patterns (non-negative integers) of the format");
+      ::py::arg("codes"), ::py::arg("format"), "Values of bit patterns of the format: codes an integer array-like (non-negative), returning a float64 array "
+      "of its shape. format: a Format or its spelling (absolute formats). TypeError for non-integer codes; "
+      "ValueError for a negative code, a code with bits beyond the format's, or a scaled format.");
 }
 
 }  // namespace lpsim::py

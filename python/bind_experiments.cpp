@@ -66,7 +66,9 @@ void bind_experiments(::py::module_& m) {
         return cli::to_toml(make_config(text, source, overrides));
       },
       ::py::arg("toml_text"), ::py::arg("source") = "<config>", ::py::arg("overrides") = std::vector<std::string>{},
-      "The full resolved config (TOML) of a config text plus key=value overrides; errors name the key and line.");
+      "The full resolved config (TOML text, str) of a config's TOML text (str; '' for the defaults; source names it "
+      "in messages) plus 'key=value' overrides (list of str). ValueError naming the key and line for a bad key or "
+      "value. lpsim.resolve_config is the friendlier wrapper (paths, dicts, keyword overrides).");
 
   m.def(
       "run_training",
@@ -123,7 +125,11 @@ void bind_experiments(::py::module_& m) {
       ::py::arg("resume"), ::py::arg("quiet"), ::py::arg("on_epoch"), ::py::arg("point") = std::string(),
       ::py::arg("point_index") = std::int64_t(-1), ::py::arg("summary") = true,
       "One training run as `lpsim train` does it (a sweep point: its \"key = value\" lines and index); returns "
-      "the epochs as dicts. Releases the GIL.");
+      "the epochs as a list of dicts (epoch, train_loss, train_acc, test_loss, test_acc, lr, seconds, "
+      "images_per_second, bitops, bitops_fp32, layers). output: a results file ('' for none), group its run "
+      "group; on_epoch(dict) is called after every epoch (or None). Releases the GIL. ValueError for a bad "
+      "config, lpsim._core.ResultsBusy when another process holds output, KeyboardInterrupt (saying how to "
+      "resume) on Ctrl-C. lpsim.train is the wrapper to use.");
 
   m.def(
       "merge_results",
@@ -132,12 +138,15 @@ void bind_experiments(::py::module_& m) {
         cli::ResultsFile out(output);
         for (const auto& in : inputs) out.merge_from(in);
       },
-      ::py::arg("output"), ::py::arg("inputs"), "Copies every run group of the input results files into output.");
+      ::py::arg("output"), ::py::arg("inputs"),
+      "Copies every run group of the input results files (list of paths, str) into output (a path, created if "
+      "absent). RuntimeError for a group already in output or a file that is not a results file, "
+      "ResultsBusy when another process holds output. lpsim.merge is the wrapper to use.");
 
   m.def(
       "point_name",
       [](const std::vector<std::pair<std::string, std::string>>& point) { return cli::point_name(point); },
-      ::py::arg("point"), "The run group name of a sweep point [(key, value), ...], as `lpsim sweep` names it.");
+      ::py::arg("point"), "The run group name (str) of a sweep point [(key, value), ...] (pairs of str), as `lpsim sweep` names it.");
 
   m.def(
       "config_keys",
@@ -160,7 +169,9 @@ void bind_experiments(::py::module_& m) {
       },
       "The CLI's shorthand flags as (name without dashes, key, value a boolean flag sets or \"\").");
 
-  ::py::register_exception<cli::ResultsBusy>(m, "ResultsBusy", PyExc_RuntimeError);
+  ::py::register_exception<cli::ResultsBusy>(m, "ResultsBusy", PyExc_RuntimeError)
+      .attr("__doc__") = "Another process is writing the results file (a RuntimeError naming it; `lpsim` exits "
+                         "with code 3).";
 }
 
 }  // namespace lpsim::py

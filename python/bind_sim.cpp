@@ -109,15 +109,93 @@ F32 operand(const ::py::object& o, const std::string& what) { return real_array<
   return d;
 }
 
+// MacConfig's read-only properties: one per entry of mac_fields, in its order, with what it holds.
+struct FieldDoc {
+  const char* name;
+  const char* doc;
+};
+constexpr FieldDoc kMacFieldDocs[] = {
+    {"a", "Operand A's format (canonical spelling, str, e.g. 'e5m10'), or None: A used as given (fp32 values). "
+          "in= sets a and b."},
+    {"a_round", "The rounding of A into its format (str, e.g. 'rne', 'sr'), or None where a is None."},
+    {"b", "Operand B's format (canonical spelling, str), or None: B used as given (fp32 values)."},
+    {"b_round", "The rounding of B into its format (str), or None where b is None."},
+    {"prod", "The format every product is rounded to (str), or None: products exact (prod=exact, the default)."},
+    {"prod_round", "The rounding of products into prod (str), or None where prod is None."},
+    {"acc", "The accumulator's format (canonical spelling, str; default 'e8m23', fp32): rounded after every "
+            "addition (seq, chunk, pairwise) or fused step."},
+    {"acc_round", "The rounding into the accumulator (str, e.g. 'rne', 'rz', 'sr4')."},
+    {"order", "The accumulation order (str): 'seq' (one accumulator), 'chunk' (seq with promotion every `chunk` "
+              "terms into `outer`; spelled order=chunk<N>), 'pairwise' (a binary tree of rounded additions) or "
+              "'fused' (fused_n-term fused additions, tensor cores; spelled order=fused<N>)."},
+    {"fused_n", "order=fused<N>: the products per fused addition N (int); 0 for the other orders."},
+    {"align", "Fused: the fraction bits (int, 0..40) kept below a step's largest exponent when aligning (terms "
+              "truncated toward zero), or 'exact' (no truncation, one rounding of the exact sum); 0 for the other "
+              "orders. guard=<g> is spelled as align = acc's mantissa bits + g."},
+    {"promote", "Promotion period (int): > 0, every `promote` terms the accumulator is added into `outer` and "
+                "restarted (order=chunk<N> for seq, promote=<N> for fused and pairwise); 0: no promotion."},
+    {"interleave", "Fused with promote: groups of `interleave` consecutive terms of a promotion chunk dealt "
+                   "round-robin to its steps (int; 0: none)."},
+    {"outer", "The outer accumulator's format (str) where promote > 0, else None."},
+    {"outer_round", "The rounding into the outer accumulator (str), or None where outer is None."},
+    {"out", "The result's format (str), or None: results stay in the accumulator's format (outer's with "
+            "promotion)."},
+    {"out_round", "The rounding into out (str), or None where out is None."},
+    {"c_late", "Fused, AMD CDNA3's step: the fraction bits F' (int) the products' sum is floored to below the "
+               "larger of its and C's exponent; 0: off."},
+    {"split", "With c_late: the number g of interleaved sub-sums of a step (int; 0: one)."},
+    {"c_drop", "With c_late: a C more than d binades below the step's exponent is left out (int d; 0: off)."},
+    {"scale", "Block-scale kind (str 'ue8m0' or 'ue4m3'), or None: operands unscaled. matmul then takes "
+              "scale_a and scale_b."},
+    {"block", "With scale: the k-block one scale covers (int, e.g. 32); 0 without scale."},
+    {"subsum", "With scale: runs of `subsum` products summed exactly first, aligned by their scales alone (int; "
+               "0: off)."},
+    {"overflow", "'ieee' (str), or 'inf': every overflow gives +-inf whatever the rounding mode (tensor cores "
+                 "under RZ)."},
+    {"nan", "'ieee' (str), or the float32 bits (int, e.g. 0x7fffffff) every NaN result is delivered with."},
+    {"zero_exp", "Fused: the exponent (int, e.g. -126) zero operands, a zero C and zero ue4m3 scales enter the "
+                 "alignment with, or None: left out."},
+    {"zero_sign", "'ieee' (str), or 'pos': every zero result of a fused step is +0."},
+    {"prod_overflow", "'ieee' (str), or 'inf': a product beyond the accumulator's range makes the fused step "
+                      "+-inf (NaN with both signs; AMD)."},
+};
+
+std::string repr_of(const ::py::object& o) { return ::py::repr(o).cast<std::string>(); }
+
 }  // namespace
 
 void bind_sim(::py::module_& m) {
-  ::py::class_<MacConfig>(m, "MacConfig", "A MAC model, parsed from its spelling, e.g. 'in=fp16,acc=fp32' or a preset")
-      .def(::py::init([](const std::string& s) { return parse_mac(s); }), ::py::arg("spelling"))
-      .def_property_readonly("spelling", &MacConfig::spelling)
+  ::py::class_<MacConfig> mac(
+      m, "MacConfig",
+      "A MAC model (docs/formats.md, 'MAC configurations'): operand formats, products, accumulator, order, "
+      "promotion, output and edge semantics of every dot product of a matmul or conv2d. Immutable; built from "
+      "its spelling, e.g. MacConfig('in=fp16,acc=fp32,order=chunk32') or a preset name ('h800.fp8', see "
+      "mac_presets()). Every knob is a read-only property (and all of them at once in .fields); "
+      "repr() gives MacConfig('<canonical spelling>'), which evaluates back to an equal configuration. Equal "
+      "configurations (== and hash) are those with the same canonical spelling.");
+  mac.def(::py::init([](const std::string& s) { return parse_mac(s); }), ::py::arg("spelling"),
+          "Parse a MAC spelling: 'key=value,...' (keys of docs/formats.md) or a preset name, optionally followed by "
+          "overrides ('fp16.fp32,out=bf16'). Raises ValueError quoting the spelling and naming the bad key or "
+          "value; TypeError when spelling is not a str.")
+      .def_property_readonly("spelling", &MacConfig::spelling,
+                             "The canonical spelling (str): every knob that differs from its default, formats in "
+                             "canonical form (fp16 is 'e5m10'); MacConfig(c.spelling) == c.")
       .def_property_readonly("fields", &mac_fields,
                              "Every knob of the configuration (docs/formats.md, 'MAC configurations') as a dict: formats "
-                             "and roundings as spellings (None where absent), numbers as ints")
+                             "and roundings as spellings (None where absent), numbers as ints; the keys are the "
+                             "read-only properties of the same names");
+  for (const FieldDoc& f : kMacFieldDocs) {
+    const std::string name = f.name;
+    mac.def_property_readonly(
+        f.name, ::py::cpp_function([name](const MacConfig& c) -> ::py::object { return mac_fields(c)[name.c_str()]; }),
+        f.doc);
+  }
+  mac.def_property_readonly(
+         "chunk", [](const MacConfig& c) { return c.order == Order::Seq ? c.promote : 0; },
+         "order=chunk<N>: N (int; the same as promote); 0 for the other orders.")
+      .def_property_readonly(
+          "result", [](const MacConfig& c) { return c.result().format.spelling; },
+          "The format results are delivered in (str): out, else outer (with promotion), else acc.")
       .def("__getattr__",
            [](const MacConfig& c, const std::string& name) -> ::py::object {
              ::py::dict f = mac_fields(c);
@@ -125,10 +203,15 @@ void bind_sim(::py::module_& m) {
                throw ::py::attribute_error("MacConfig has no field '" + name + "' (fields: " +
                                            ::py::str(::py::list(f.attr("keys")())).cast<std::string>() + ")");
              return f[name.c_str()];
-           })
-      .def("__eq__", [](const MacConfig& a, const MacConfig& b) { return a == b; })
-      .def("__repr__", [](const MacConfig& c) { return "MacConfig('" + c.spelling() + "')"; })
-      .def("__str__", &MacConfig::spelling);
+           },
+           ::py::arg("name"), "Only reached for a name that is no attribute: AttributeError listing the fields.")
+      .def("__eq__", [](const MacConfig& a, const MacConfig& b) { return a == b; }, ::py::is_operator(),
+           ::py::arg("other"), "The same canonical spelling (another type: NotImplemented, so == is False).")
+      .def("__hash__", [](const MacConfig& c) { return std::hash<std::string>()(c.spelling()); },
+           "Hash of the canonical spelling (equal configurations hash alike).")
+      .def("__repr__", [](const MacConfig& c) { return "MacConfig('" + c.spelling() + "')"; },
+           "MacConfig('<canonical spelling>'), which evaluates back to an equal configuration.")
+      .def("__str__", &MacConfig::spelling, "The canonical spelling.");
 
   m.def("mac_presets", [] {
     ::py::list out;
@@ -142,30 +225,63 @@ void bind_sim(::py::module_& m) {
       out.append(d);
     }
     return out;
-  }, "Named MAC presets: spelling, instruction modelled, validation result, public source of each number");
+  }, "The named MAC presets (docs/gpu-presets.md) as a list of dicts of str: 'name' (what MacConfig and mac= "
+     "take), 'spelling' (its full key=value spelling), 'instruction' (the instruction and device it models), "
+     "'validated' (against what, with what result) and 'source' (the public source of each number).");
 
-  ::py::class_<GemmStats>(m, "GemmStats", "What one matrix product reported")
-      .def_readonly("m", &GemmStats::m)
-      .def_readonly("n", &GemmStats::n)
-      .def_readonly("k", &GemmStats::k)
-      .def_readonly("usage_a", &GemmStats::usage_a)
-      .def_readonly("usage_b", &GemmStats::usage_b)
-      .def_readonly("usage_a_max", &GemmStats::usage_a_max)
-      .def_readonly("usage_b_max", &GemmStats::usage_b_max)
-      .def_readonly("depth", &GemmStats::depth)
-      .def_readonly("tag", &GemmStats::tag)
-      .def_property_readonly("counts", [](const GemmStats& s) { return counts_dict(s.counts); })
-      .def_readonly("has_error", &GemmStats::has_error)
-      .def_readonly("max_rel_error", &GemmStats::max_rel_error)
-      .def_readonly("mean_rel_error", &GemmStats::mean_rel_error)
-      .def_readonly("sqnr_db", &GemmStats::sqnr_db)
+  ::py::class_<GemmStats>(m, "GemmStats",
+                          "What one matrix product (matmul) or convolution (conv2d, as its im2col product) reported: "
+                          "its shape, how often operands are reused, event counts (counts=True) and the error "
+                          "against an fp64 reference (error=True). Read-only; made by matmul and conv2d only.")
+      .def_readonly("m", &GemmStats::m, "Rows of the result (int): C (m x n) = A (m x k) @ B (k x n); conv2d: the "
+                                        "output channels (cout; A is the weights).")
+      .def_readonly("n", &GemmStats::n, "Columns of the result (int); conv2d: batch * output height * width.")
+      .def_readonly("k", &GemmStats::k, "The accumulation length (int): terms per dot product; conv2d: "
+                                        "cin/groups * kh * kw.")
+      .def_readonly("usage_a", &GemmStats::usage_a,
+                    "Outputs that read each element of A (float), on average (= n for matmul).")
+      .def_readonly("usage_b", &GemmStats::usage_b,
+                    "Outputs that read each element of B (float), on average (= m for matmul; conv2d: the "
+                    "input's reuse, padding and stride included).")
+      .def_readonly("usage_a_max", &GemmStats::usage_a_max, "The most outputs any one element of A feeds (float).")
+      .def_readonly("usage_b_max", &GemmStats::usage_b_max, "The most outputs any one element of B feeds (float).")
+      .def_readonly("depth", &GemmStats::depth, "The caller's depth= tag (int; -1 when not given): the layer's "
+                                                "position in its model.")
+      .def_readonly("tag", &GemmStats::tag, "The caller's tag= name for the product (str; '' when not given).")
+      .def_property_readonly(
+          "counts", [](const GemmStats& s) { return counts_dict(s.counts); },
+          "Event counts (dict of int, over the whole product): 'additions' (rounded additions; a fused step counts "
+          "once), 'swamped' (nonzero addends lost: the sum equalled the other addend, or a product truncated to "
+          "zero when aligned), 'overflows' (results beyond the range that became inf/NaN or wrapped), "
+          "'saturations' (results beyond the range clamped to the largest finite value). All 0 unless "
+          "counts=True was passed.")
+      .def_readonly("has_error", &GemmStats::has_error,
+                    "Whether the error was measured (bool; error=True): max_rel_error, mean_rel_error and sqnr_db "
+                    "are 0 otherwise.")
+      .def_readonly("max_rel_error", &GemmStats::max_rel_error,
+                    "The largest |result - ref| / |ref| (float) over the outputs with ref != 0, ref the fp64 "
+                    "product of the rounded operands (plus c); conv2d with groups: the largest over the groups.")
+      .def_readonly("mean_rel_error", &GemmStats::mean_rel_error,
+                    "The mean |result - ref| / |ref| (float) over the outputs with ref != 0; conv2d with groups: "
+                    "the mean of the groups' means.")
+      .def_readonly("sqnr_db", &GemmStats::sqnr_db,
+                    "Signal-to-quantization-noise ratio in dB (float): 10 log10(sum ref^2 / sum (result - ref)^2) "
+                    "over every output; inf when the result is exact; conv2d with groups: the worst group's.")
       .def("__repr__", [](const GemmStats& s) {
         std::string r = "GemmStats(m=" + std::to_string(s.m) + ", n=" + std::to_string(s.n) + ", k=" +
-                        std::to_string(s.k) + ", swamped=" + std::to_string(s.counts.swamped) +
-                        ", overflows=" + std::to_string(s.counts.overflows);
-        if (s.has_error) r += ", sqnr_db=" + ::py::repr(::py::float_(s.sqnr_db)).cast<std::string>();
+                        std::to_string(s.k);
+        if (!s.tag.empty()) r += ", tag=" + repr_of(::py::str(s.tag));
+        if (s.depth != -1) r += ", depth=" + std::to_string(s.depth);
+        r += ", additions=" + std::to_string(s.counts.additions) + ", swamped=" + std::to_string(s.counts.swamped) +
+             ", overflows=" + std::to_string(s.counts.overflows) +
+             ", saturations=" + std::to_string(s.counts.saturations);
+        if (s.has_error)
+          r += ", max_rel_error=" + repr_of(::py::float_(s.max_rel_error)) +
+               ", mean_rel_error=" + repr_of(::py::float_(s.mean_rel_error)) +
+               ", sqnr_db=" + repr_of(::py::float_(s.sqnr_db));
         return r + ")";
-      });
+      }, "GemmStats(m=, n=, k=, [tag=, depth=,] the four counts[, max_rel_error=, mean_rel_error=, sqnr_db= "
+         "when the error was measured]).");
 
   m.def(
       "matmul",
@@ -237,7 +353,9 @@ void bind_sim(::py::module_& m) {
       ::py::arg("error") = false, ::py::arg("depth") = -1, ::py::arg("tag") = "", ::py::arg("golden") = false,
       ::py::arg("counts") = false, ::py::arg("c") = ::py::none(), ::py::arg("scale_a") = ::py::none(),
       ::py::arg("scale_b") = ::py::none(),
-      "C = A @ B (A @ B + c with c) on the emulated MAC. Returns (the result as float32, GemmStats). A and B are read as float32 (see the "
+      "C = A @ B (A @ B + c with c) on the emulated MAC. a: (m, k), b: (k, n), array-likes of real numbers; returns "
+      "(the result, a new C-contiguous float32 array of shape (m, n), GemmStats). mac: a MacConfig or its spelling "
+      "(a str; a bad one raises ValueError naming the key). A and B are read as float32 (see the "
       "module notes: other floats are rounded to float32 first, integers must fit exactly). seed is in "
       "[0, 2**64 - 1], stream in [0, 2**32 - 1], depth in [-1, 2**31 - 1]. error=True also measures the error "
       "against an fp64 product of the rounded operands (plus c); golden=True runs the slow reference model; "
@@ -251,7 +369,11 @@ void bind_sim(::py::module_& m) {
       "scale_a, scale_b: block scales for a block-scaled MAC (scale= in its spelling: blackwell.mxfp8, "
       "blackwell.mxfp4, blackwell.nvfp4): scale_a[i, q] scales A[i, q*block:(q+1)*block], scale_b[q, j] scales "
       "B[q*block:(q+1)*block, j]; values of the scale kind (ue8m0: powers of two 2^-127..2^127; ue4m3: 0..448 on "
-      "e4m3's grid; NaN allowed), applied inside the fused adder as the hardware does (docs/gpu-presets.md).");
+      "e4m3's grid; NaN allowed), applied inside the fused adder as the hardware does (docs/gpu-presets.md).\n\n"
+      "Errors: ValueError for operands that are not 2-D or do not align, a c or scales of the wrong shape, scales "
+      "with a MAC without scale= (or none with one), out-of-range seed/stream/depth; TypeError for non-numeric "
+      "arrays (complex, str, object) or a mac that is neither str nor MacConfig. lpsim.matmul (the package's "
+      "wrapper) also takes CPU torch tensors and then returns torch tensors.");
 
   m.def(
       "conv2d",
@@ -297,13 +419,19 @@ void bind_sim(::py::module_& m) {
       ::py::arg("x"), ::py::arg("w"), ::py::arg("mac") = "fp32", ::py::arg("stride") = 1, ::py::arg("padding") = 0,
       ::py::arg("groups") = 1, ::py::arg("seed") = 0, ::py::arg("error") = false, ::py::arg("depth") = -1,
       ::py::arg("tag") = "", ::py::arg("counts") = false,
-      "2-D convolution (im2col) on the emulated MAC. Returns (y, GemmStats); counts as for matmul. x and w are "
+      "2-D convolution (im2col; cross-correlation as torch.nn.functional.conv2d, no bias) on the emulated MAC. "
+      "x: (batch, cin, h, w); w: (cout, cin/groups, kh, kw); returns (y, GemmStats), y a new float32 array of shape "
+      "(batch, cout, (h + 2*padding - kh) // stride + 1, (w + 2*padding - kw) // stride + 1); the stats are the "
+      "lowered product's (m = cout, k = cin/groups*kh*kw), counts and error as for matmul. x and w are "
       "read as matmul reads its operands; stride and groups are in [1, 2**31 - 1], padding in [0, 2**31 - 1], seed "
-      "in [0, 2**64 - 1].");
+      "in [0, 2**64 - 1]. Raises ValueError for other ranks, empty dimensions, groups not dividing the channels, "
+      "a kernel larger than the padded input or a bad mac; TypeError as matmul. lpsim.conv2d also takes CPU torch "
+      "tensors (then returns torch tensors).");
 
   m.def("gemm_path", [](::py::object mac) { return std::string(gemm_path(as_mac(mac, "gemm_path"))); }, ::py::arg("mac"),
-        "The fast-path kernel gemm uses for this MAC configuration without event counts "
-        "(fma-fp32, integer, float-lanes, fused-lanes, tiled, fused).");
+        "The name (str) of the fast-path kernel matmul uses for this MAC (a MacConfig or its spelling) without event "
+        "counts: 'fma-fp32', 'integer', 'float-lanes', 'fused-lanes', 'tiled' or 'fused'. ValueError for a bad "
+        "spelling.");
 
   m.def(
       "bitops",
@@ -315,7 +443,9 @@ void bind_sim(::py::module_& m) {
         return bitops(cfg, mm, n, k);
       },
       ::py::arg("mac"), ::py::arg("m"), ::py::arg("n"), ::py::arg("k"),
-      "BitOPs of an m x k by k x n product: MACs x operand bits x operand bits (m, n, k >= 0; m*n*k < 2**63)");
+      "BitOPs (float) of an m x k by k x n product on this MAC (a MacConfig or its spelling): m*n*k MACs x A's "
+      "operand bits x B's (32 where the MAC has no operand format). m, n, k are integers >= 0 with m*n*k < 2**63, "
+      "else ValueError.");
 }
 
 }  // namespace lpsim::py

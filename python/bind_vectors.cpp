@@ -100,7 +100,11 @@ void bind_vectors(::py::module_& m) {
       "'flags' (the TestFloat-style byte); 'a_format', 'b_format', 'c_format', 'header'. The arguments are the CLI's "
       "options: dist mixed|codes|finite|normal|subnormals|near-overflow|cancellation|ties|corners, addend "
       "none|zero|codes|normal|all (all: with exhaustive, every triple); the same arguments give the same vectors as "
-      "the CLI. Bad arguments raise ValueError naming the CLI option.");
+      "the CLI. mac: a MacConfig or its spelling (block-scaled MACs are refused); k in [1, 2**20], count in "
+      "[1, 2**28]: the rows; scale (float): the scale of normal draws; seed in [0, 2**64 - 1]; exhaustive: every "
+      "pair of operand codes, k = 1 (at most 24 operand bits together); specials: some operands replaced by "
+      "infinities and NaNs (every dist but codes). Bad arguments raise ValueError "
+      "naming the CLI option; a mac, dist or addend that is not a str raises TypeError.");
 }
 
 }  // namespace lpsim::py
