@@ -18,8 +18,11 @@
 #   hp_cpt    DPC+CPT (down) and CPT with Bmax 32, Bmin 8, E 32, seeds 0-2
 #   8bit_more dpc_cpt, ldp, pfq, factor, dpc_adaptive at 8 bits, seeds 0-2
 #   factor    the factor study with power: each interior layer of ResNet-20 alone at 2-bit W/A
-#             (int2, the perturbation that rises above the seed noise), seeds 0-2, and the six
-#             same-shape stage-1 layers over seeds 0-4 (experiments/factor/training.py, its budget)
+#             (int2, the strongest tried; only stage 1's first two layers rise above the seed noise), seeds 0-2, and the six
+#             same-shape stage-1 layers over seeds 0-4 (experiments/factor/training.py, its budget;
+#             77 runs, ~1 h); then the isolating runs, seeds 0-2 (K: the two branches of a
+#             downsampling block; usage: one layer under batch 64/128/256; 30 runs, ~25 min), into
+#             factor_isolate.h5 (docs/factor-study.md)
 set -eu
 cd "$(dirname "$0")/.."
 lpsim=${LPSIM:-build/experiments/lpsim}
@@ -42,7 +45,9 @@ stage() {
     factor) PYTHONPATH=${LPSIM_PYTHONPATH:-build/python} /usr/bin/python3 experiments/factor/training.py sensitivity \
               --sens-seeds 0,1,2 --out "$dir/factor_power.h5" &&
             PYTHONPATH=${LPSIM_PYTHONPATH:-build/python} /usr/bin/python3 experiments/factor/training.py depth \
-              --seeds 0,1,2,3,4 --out "$dir/factor_power.h5" ;;
+              --seeds 0,1,2,3,4 --out "$dir/factor_power.h5" &&
+            PYTHONPATH=${LPSIM_PYTHONPATH:-build/python} /usr/bin/python3 experiments/factor/training.py isolate \
+              --iso-seeds 0,1,2 --out "$dir/factor_isolate.h5" ;;
     *) echo "claims.sh: unknown stage \"$1\" (fp32 8bit hp_dpc hp_sbm22 hp_cpt 8bit_more factor)" >&2; exit 2 ;;
   esac
 }

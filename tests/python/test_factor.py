@@ -1,9 +1,12 @@
 """Factor-study experiments (experiments/factor): run with --quick, check the behaviour they must show,
 and execute the notebook headless."""
 import os
+import re
 import shutil
 import subprocess
 import sys
+
+import math
 
 import h5py
 import numpy as np
@@ -11,6 +14,10 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FACTOR = os.path.join(ROOT, "experiments", "factor")
+sys.path.insert(0, FACTOR)
+import training  # noqa: E402  (experiments/factor/training.py: its statistics, tested directly)
+sys.path.insert(0, os.path.join(ROOT, "experiments"))
+import claims_table  # noqa: E402
 
 
 def _run(script, *args, check=True):
@@ -159,8 +166,27 @@ def test_training_sensitivity_and_depth_runs(training_files):
         assert k[1] == 16 * 9  # stage1.block1.conv1: 16 channels x 3 x 3
     r = _run("training.py", "report", "--sens", sens)
     assert "| stage1.block1.conv1 | 1 | 144 |" in r.stdout
-    assert "Spearman rank correlation" in r.stdout and "| k |" in r.stdout
+    assert "Spearman rank correlation" in r.stdout and "| k |" in r.stdout and "| depth |" in r.stdout
     assert "### Depth (seeds 0,1)" in r.stdout
+    # one sensitivity seed: no interval; the depth table's two seeds give each layer a paired interval and p
+    assert "| n/a | n/a |" in r.stdout
+    runs = training.lpsim.load(sens, status="finished")
+    drows = training.depth_table(runs, [0, 1])
+    layer = next(d for d in drows if d["depth"] >= 0)
+    d = [100 * (runs[f"baseline,seed={s}"]["epochs"]["test_acc"][-1] -
+                runs[f"layer={layer['layer']},seed={s}"]["epochs"]["test_acc"][-1]) for s in (0, 1)]
+    assert layer["drop"] == pytest.approx(np.mean(d)) and sorted(layer["drops"]) == [0, 1]
+    if d[0] != d[1]:  # t(1) 0.975 = 12.706: mean -/+ 12.706 |d0 - d1| / 2
+        half = 12.706 * abs(d[0] - d[1]) / 2
+        assert layer["ci"] == pytest.approx((np.mean(d) - half, np.mean(d) + half), abs=1e-6)
+    # the slope of the drop on depth, intercept per seed: with ResNet-8's two stage-1 layers (depths 1, 2) and
+    # two seeds it is the mean over the seeds of drop(depth 2) - drop(depth 1); df = 4 pairs - 2 seeds - 1
+    d1, d2 = (next(r for r in drows if r["depth"] == k) for k in (1, 2))
+    slope = np.mean([d2["drops"][s] - d1["drops"][s] for s in (0, 1)])
+    m = re.search(r"Slope of the paired drop on depth over 4 \(layer, seed\) pairs: ([-+]\d+\.\d+) pp per layer, "
+                  r"95 % CI \[[^]]*\] \(df 1\)", r.stdout)
+    assert m and float(m.group(1)) == pytest.approx(slope, abs=5e-4), r.stdout[-600:]
+    assert "Spearman(depth" not in r.stdout  # two layers: rho is +-1 whatever the data, not printed
 
 
 def test_training_accumulator_width_runs(training_files):
@@ -185,6 +211,8 @@ def test_training_accumulator_width_runs(training_files):
     ("training.py", ["accwidth"], "accwidth needs --out"),
     ("training.py", ["accwidth", "--out", "x.h5", "--widths", "1"], "accumulator bits must be in [2, 64]"),
     ("training.py", ["depth", "--out", "x.h5", "--seeds", "a"], "comma-separated integers"),
+    ("training.py", ["isolate"], "isolate needs --out"),
+    ("training.py", ["isolate", "--out", "x.h5", "--batches", "0"], "batch sizes must be positive"),
 ])
 def test_bad_arguments_are_named(script, args, msg):
     r = _run(script, *args, check=False)
@@ -218,3 +246,161 @@ def test_plots_and_notebook(acc_file, usage_file, training_files, tmp_path, monk
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "fp16.fp16seq" in text and "per-output" in text
     assert "Spearman rank correlation" in text and "### Accumulator width" in text
+
+
+# ---- the report's statistics against values worked by hand --------------------------------------
+
+def test_incomplete_beta_and_t_distribution_known_values():
+    assert training.betainc(1, 1, 0.3) == pytest.approx(0.3, abs=1e-14)  # uniform
+    assert training.betainc(2.5, 1, 0.4) == pytest.approx(0.4 ** 2.5, abs=1e-14)  # I_x(a, 1) = x^a
+    # I_0.4(2, 3) = sum_{j=2..4} C(4, j) 0.4^j 0.6^(4-j) = 0.3456 + 0.1536 + 0.0256
+    assert training.betainc(2, 3, 0.4) == pytest.approx(0.5248, abs=1e-14)
+    assert training.betainc(3, 2, 0.6) == pytest.approx(1 - 0.5248, abs=1e-14)  # symmetry
+    assert training.t_cdf(1.0, 1) == pytest.approx(0.75, abs=1e-14)  # Cauchy: 1/2 + atan(1)/pi
+    assert training.t_cdf(1.0, 2) == pytest.approx(0.5 + 1 / (2 * math.sqrt(3)), abs=1e-14)  # t/(2 sqrt(2+t^2))
+    assert training.t_cdf(-1.0, 2) == pytest.approx(0.5 - 1 / (2 * math.sqrt(3)), abs=1e-14)
+    assert training.t_cdf(0.0, 7) == 0.5
+    # printed tables: t_{0.975, df}, t_{0.95, 10}
+    for df, q in ((1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (10, 2.228), (30, 2.042), (120, 1.980)):
+        assert training.t_quantile(0.975, df) == pytest.approx(q, abs=5e-4), df
+        assert training.t_p_two_sided(q, df) == pytest.approx(0.05, abs=2e-4), df
+    assert training.t_quantile(0.95, 10) == pytest.approx(1.812, abs=5e-4)
+    assert training.t_quantile(0.025, 4) == pytest.approx(-2.776, abs=5e-4)
+    # the claims table's t (a table and a numerical integral) agrees where it is exact
+    for df in range(1, 11):
+        assert training.t_quantile(0.975, df) == pytest.approx(claims_table.t_quantile_975(df), abs=6e-4)
+        assert training.t_p_two_sided(2.5, df) == pytest.approx(claims_table.t_two_sided_p(2.5, df), abs=1e-6)
+    with pytest.raises(ValueError):
+        training.t_quantile(1.0, 3)
+
+
+def _run_dict(acc, loss=0.5):
+    return {"epochs": {"test_acc": np.array([acc]), "train_loss": np.array([loss])}}
+
+
+def test_paired_drop_interval_by_hand():
+    # drops 1, 2, 3 pp: mean 2, sd 1, 95 % CI 2 -/+ 4.303 / sqrt(3), t = 2 sqrt(3) with 2 df: p = 0.0742
+    base = {0: _run_dict(0.75), 1: _run_dict(0.76), 2: _run_dict(0.77), 3: _run_dict(0.80)}
+    quant = {0: _run_dict(0.74), 1: _run_dict(0.74), 2: _run_dict(0.74)}
+    st = training.drop_stats(base, quant)
+    assert st["n"] == 3 and st["mean"] == pytest.approx(2.0)
+    assert st["ci"] == pytest.approx((2 - 4.303 / math.sqrt(3), 2 + 4.303 / math.sqrt(3)), abs=1e-6)
+    assert st["p"] == pytest.approx(0.0742, abs=5e-4)
+    assert st["drops"] == pytest.approx({0: 1.0, 1: 2.0, 2: 3.0})
+    assert training.drop_stats(base, {7: _run_dict(0.5)})["n"] == 0  # no common seed
+
+
+def test_permutation_spearman_exact_and_monte_carlo():
+    # perfectly ordered: only the two monotone orders of 4 values reach |rho| = 1: p = 2 / 4!
+    assert training.spearman_test([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx((1.0, 2 / 24))
+    assert training.spearman_test([1, 2, 3, 4, 5], [5, 4, 3, 2, 1]) == pytest.approx((-1.0, 2 / 120))
+    # rho = 1 - sum d^2 / 20 = 0.8 for n = 5: |rho| >= 0.8 iff sum d^2 <= 4 (or >= 36): the identity, 4 adjacent
+    # swaps, 3 pairs of disjoint adjacent swaps, and their 8 reverses: p = 16 / 120
+    assert training.spearman_test([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) == pytest.approx((0.8, 16 / 120))
+    # 20 values: Monte Carlo; a perfect order is never reached by a random order: p = 1 / (n_perm + 1)
+    rho, p = training.spearman_test(range(20), np.arange(20) ** 2, n_perm=999)
+    assert rho == 1.0 and p == pytest.approx(1 / 1000)
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=20), rng.normal(size=20)
+    a, b = training.spearman_test(x, y, n_perm=2000), training.spearman_test(x, y, n_perm=2000)
+    assert a == b  # seeded: deterministic
+    assert training.spearman_test(x, y, n_perm=2000, seed=1) != a  # another seed, another sample of orders
+    assert 0.05 < a[1] <= 1
+    rho, p = training.spearman_test([1, 1, 2, 2], [1, 2, 3, 4])  # ties share their rank
+    assert rho == pytest.approx(np.corrcoef([0.5, 0.5, 2.5, 2.5], [0, 1, 2, 3])[0, 1])
+    assert math.isnan(training.spearman_test([1, 1, 1], [1, 2, 3])[1])
+
+
+def test_slope_with_an_intercept_per_seed_by_hand():
+    # seed 0: y = x (slope 1), seed 1: y = 8 + 2x (slope 2). Centred per seed: Sxx = 4, Sxy = 2 + 4: slope 1.5;
+    # residuals +-0.5 (4 of them): SSR 1, df 6 - 2 - 1 = 3, se sqrt(1/3/4); 95 %: 1.5 -/+ 3.182 se.
+    f = training.slope_test([1, 2, 3, 1, 2, 3], [1, 2, 3, 10, 12, 14], [0, 0, 0, 1, 1, 1])
+    se = math.sqrt(1 / 3 / 4)
+    assert f["slope"] == pytest.approx(1.5) and f["df"] == 3
+    assert f["ci"] == pytest.approx((1.5 - 3.182 * se, 1.5 + 3.182 * se), abs=1e-3)
+    assert f["p"] == pytest.approx(claims_table.t_two_sided_p(1.5 / se, 3), abs=1e-6)
+    # over the seeds: slopes 1 and 2, mean 1.5, se 0.5, t(1) 0.975 = 12.706
+    assert f["seeds"] == 2 and f["seed_ci"] == pytest.approx((1.5 - 6.353, 1.5 + 6.353), abs=1e-9)
+    # the seeds' offsets do not enter: a plain regression would see the jump from 3 to 10
+    assert training.slope_test([1, 2], [1, 2], [0, 1]) is None  # no x variation within a seed
+    sd, df = training.pooled_sd([[1, 2, 3], [5, 7]])
+    assert (sd, df) == (pytest.approx(math.sqrt(4 / 3)), 3)
+    # the report's noise of a paired difference: drops (1, 3) and (2, 2) over 2 seeds: SS 2 + 0, df 2, sd 1;
+    # half-width of a layer's 95 % interval t(2) / sqrt(2) = 4.303 / 1.414
+    sd, df, half = training.paired_noise([{"drops": {0: 1.0, 1: 3.0}, "seeds": 2}, {"drops": {0: 2.0, 1: 2.0}, "seeds": 2}])
+    assert (sd, df) == (pytest.approx(1.0), 2) and half == pytest.approx(4.303 / math.sqrt(2), abs=1e-3)
+
+
+def _layers(names, ks, usage):
+    n = len(names)
+    return {"name": np.array(names), "depth": np.arange(n), "params": np.full(n, 9),
+            "k": np.array([[[k, k, k] for k in ks]]), "usage_a": np.array([[[u, u, u] for u in usage]]),
+            "usage_b": np.ones((1, n, 3))}
+
+
+def test_isolate_table_signs_and_pairing():
+    names = ["stem.conv", "stage1.block1.conv1", "stage2.block1.conv1", "stage2.block1.shortcut.conv",
+             "stage3.block1.conv1", "stage3.block1.shortcut.conv", "fc"]
+    runs = {}
+    base = {0: 0.70, 1: 0.72, 2: 0.74}
+    for s, b in base.items():
+        for batch, u in ((64, 1.0), (128, 2.0), (256, 4.0)):
+            L = _layers(names, [9, 144, 144, 16, 288, 32, 64], [u * 100] * 7)
+            runs[f"baseline,batch={batch},seed={s}"] = dict(_run_dict(b), layers=L)
+            # usage layer: drop 0.5, 1.0, 1.5 pp at 64, 128, 256 (+ 0.1 s for seed s)
+            drop = {64: 0.5, 128: 1.0, 256: 1.5}[batch] + 0.1 * s
+            runs[f"layer=stage1.block1.conv1,batch={batch},seed={s}"] = dict(_run_dict(b - drop / 100), layers=L)
+        L = runs[f"baseline,batch=128,seed={s}"]["layers"]
+        for n, drop in (("stage2.block1.conv1", 1.0), ("stage2.block1.shortcut.conv", 2.0 + s),
+                        ("stage3.block1.conv1", 0.5), ("stage3.block1.shortcut.conv", 0.5)):
+            runs[f"layer={n},batch=128,seed={s}"] = dict(_run_dict(b - drop / 100), layers=L)
+    t = training.iso_table(runs)
+    p2, p3 = t["k"]
+    assert (p2["big"], p2["small"]) == ("stage2.block1.conv1", "stage2.block1.shortcut.conv")
+    # drop(K 144) - drop(K 16) = 1 - (2 + s) = -1, -2, -3 pp: mean -2, sd 1
+    m, ci, p, n = p2["contrast"]
+    half = 4.303 / math.sqrt(3)
+    assert (m, n) == (pytest.approx(-2.0), 3) and ci == pytest.approx((-2 - half, -2 + half), abs=1e-3)
+    assert p3["contrast"][0] == pytest.approx(0.0, abs=1e-9)
+    assert t["k_pooled"][0] == pytest.approx(-1.0)  # the pairs averaged within each seed: -0.5, -1, -1.5
+    u = t["usage"]
+    assert [r["batch"] for r in u] == [64, 128, 256] and [r["usage_w"] for r in u] == [100, 200, 400]
+    assert [r["mean"] for r in u] == pytest.approx([0.6, 1.1, 1.6])
+    assert t["usage_contrast"][0] == pytest.approx(1.0)  # drop(256) - drop(64)
+    f = t["usage_fit"]  # +0.5 pp per doubling of usage, exactly, in every seed
+    assert f["slope"] == pytest.approx(0.5) and f["ci"] == pytest.approx((0.5, 0.5), abs=1e-6)
+    text = "\n".join(training.report_isolate(t))
+    assert "| 256 | 144 | 9 | 400 |" in text and "the paper predicts < 0" in text
+
+
+def test_isolate_quick_runs_resumes_and_reports(tmp_path):
+    out = str(tmp_path / "iso.h5")
+    args = ("isolate", "--quick", "--iso-seeds", "0", "--batches", "64", "--out", out)
+    first = _run("training.py", *args)
+    assert first.stdout.count(" test ") == 8  # batch 64: baseline + usage layer; 128: baseline + 4 K + usage layer
+    with h5py.File(out, "r") as f:
+        names = set(f)
+        assert names == {"baseline,batch=64,seed=0", "baseline,batch=128,seed=0",
+                         "layer=stage1.block1.conv1,batch=64,seed=0", "layer=stage1.block1.conv1,batch=128,seed=0",
+                         *(f"layer={n},batch=128,seed=0" for p in training.ISO_K_PAIRS for n in p)}
+        assert all(f[n].attrs["status"] == "finished" for n in names)
+        layers = [n.decode() for n in f["baseline,batch=128,seed=0/layers/name"][()]]
+        for n in names - {"baseline,batch=64,seed=0", "baseline,batch=128,seed=0"}:
+            q = n.split(",")[0][6:]
+            bits_w, bits_a, bits_e = (f[n][f"layers/bits_{t}"][0] for t in "wae")
+            i = layers.index(q)
+            assert bits_w[i] == 2 and all(b == 32 for j, b in enumerate(bits_w) if j != i), (n, bits_w)
+            assert np.all(bits_a == 32) and np.all(bits_e == 32)  # W only
+        k = dict(zip(layers, f["baseline,batch=128,seed=0/layers/k"][0, :, 0]))
+        assert k["stage2.block1.conv1"] == 144 and k["stage2.block1.shortcut.conv"] == 16
+        i = layers.index("stage1.block1.conv1")
+        u64, u128 = (f[f"layer=stage1.block1.conv1,batch={b},seed=0/layers/usage_a"][0, i, 0] for b in (64, 128))
+        assert u128 == 2 * u64 == 128 * 28 * 28  # usage of a weight: batch x output positions; K unchanged
+        acc = {n: f[n]["epochs/test_acc"][()].tolist() for n in names}
+    again = _run("training.py", *args)
+    assert again.stdout.count("finished before: skipped") == 8 and " test " not in again.stdout
+    with h5py.File(out, "r") as f:
+        assert {n: f[n]["epochs/test_acc"][()].tolist() for n in f} == acc  # nothing rerun or rewritten
+    r = _run("training.py", "report", "--iso", out)
+    assert "### Isolating accumulation length" in r.stdout and "### Isolating usage frequency" in r.stdout
+    assert "| 64 | 144 | 2304 | 50176 |" in r.stdout and "(n = 1)" in r.stdout
