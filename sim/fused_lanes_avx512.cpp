@@ -36,6 +36,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "arith/isa.hpp"
@@ -100,27 +101,72 @@ bool plan_for(const MacConfig& cfg, Plan& p) {
   return true;
 }
 
-// The operands' alignment exponents (fused_step's), zeros at kZeroExp, and
-// the range of their true exponents; false on a value that is not finite.
+// The operands' alignment exponents (fused_step's: max(ilogb x, the operand
+// format's emin)), zeros at kZeroExp, and the range of the nonzero values'
+// true exponents; `finite` false on a value that is not finite.
 struct Exps {
-  int lo = 1 << 20, hi = -(1 << 20);
-  bool finite = true;
+  float lo = 1e9f, hi = -1e9f;
+  bool special = false;
 };
 
-void exponents(const float* x, std::int64_t n, int emin, float* e, Exps& r) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (!std::isfinite(x[i])) {
-      r.finite = false;
-      return;
+// The running lanes of one call.
+struct ExpLanes {
+  __m512 lo, hi;
+  __mmask16 special;
+};
+
+[[LPSIM_AVX512, gnu::always_inline]] inline ExpLanes start_lanes() {
+  return {_mm512_set1_ps(1e9f), _mm512_set1_ps(-1e9f), 0};
+}
+
+[[LPSIM_AVX512]] void finish_lanes(const ExpLanes& v, Exps& r) {
+  alignas(64) float lo[kCols], hi[kCols];  // (stored: GCC 12's reductions trip PR 105593)
+  _mm512_store_ps(lo, v.lo), _mm512_store_ps(hi, v.hi);
+  for (int j = 0; j < int(kCols); ++j) r.lo = std::min(r.lo, lo[j]), r.hi = std::max(r.hi, hi[j]);
+  r.special |= v.special != 0;
+}
+
+// 16 values (lanes off `m` read as 0): their exponents, the values stored at v_out.
+[[LPSIM_AVX512, gnu::always_inline]] inline void exps16(const float* x, __mmask16 m, __m512 emin, float* v_out,
+                                                       float* e_out, ExpLanes& r) {
+  const __m512 v = _mm512_maskz_loadu_ps(m, x);
+  const __mmask16 nonzero = ~_mm512_fpclass_ps_mask(v, 0x06);
+  r.special |= _mm512_fpclass_ps_mask(v, 0x99);  // NaN, +-inf
+  const __m512 g = _mm512_maskz_getexp_ps(kAll, v);  // floor(log2 |v|), subnormals included (DAZ is clear)
+  r.lo = _mm512_mask_min_ps(r.lo, nonzero, r.lo, g), r.hi = _mm512_mask_max_ps(r.hi, nonzero, r.hi, g);
+  _mm512_storeu_ps(v_out, v);
+  _mm512_storeu_ps(e_out, _mm512_mask_blend_ps(nonzero, _mm512_set1_ps(kZeroExp), _mm512_maskz_max_ps(kAll, g, emin)));
+}
+
+[[LPSIM_AVX512]] void row_exponents(const float* x, std::int64_t n, float emin, float* e, Exps& out) {
+  alignas(64) float sink[kCols];
+  ExpLanes r = start_lanes();
+  const __m512 em = _mm512_set1_ps(emin);
+  for (std::int64_t i = 0; i < n; i += kCols) {
+    const std::int64_t w = std::min(kCols, n - i);
+    if (w == kCols) {
+      exps16(x + i, kAll, em, sink, e + i, r);
+    } else {
+      alignas(64) float tail[kCols];
+      exps16(x + i, __mmask16((1u << w) - 1), em, sink, tail, r);
+      std::copy(tail, tail + w, e + i);
     }
-    if (x[i] == 0) {
-      e[i] = kZeroExp;
-      continue;
-    }
-    const int l = std::ilogb(x[i]);
-    r.lo = std::min(r.lo, l), r.hi = std::max(r.hi, l);
-    e[i] = float(std::max(l, emin));
   }
+  finish_lanes(r, out);
+}
+
+// Rows l of B's columns [j0, j0 + w) into a panel of 16 (zeros beyond w), with their exponents.
+[[LPSIM_AVX512]] void pack_panel(const float* b, std::int64_t n, std::int64_t k, std::int64_t j0, std::int64_t w,
+                                 float emin, float* dst, float* edst, Exps& out) {
+  ExpLanes r = start_lanes();
+  const __mmask16 m = w >= kCols ? kAll : __mmask16((1u << w) - 1);
+  const __m512 em = _mm512_set1_ps(emin);
+  for (std::int64_t l = 0; l < k; ++l) exps16(b + l * n + j0, m, em, dst + l * kCols, edst + l * kCols, r);
+  finish_lanes(r, out);
+}
+
+void merge(Exps& into, const Exps& x) {
+  into.lo = std::min(into.lo, x.lo), into.hi = std::max(into.hi, x.hi), into.special |= x.special;
 }
 
 [[LPSIM_AVX512, gnu::always_inline]] inline __m512 pow2(__m512 e) {
@@ -159,10 +205,23 @@ void exponents(const float* x, std::int64_t n, int emin, float* e, Exps& r) {
   return _mm512_castsi512_ps(_mm512_or_si512(r, sign));
 }
 
-// The lanes `bad` of one row's step by fused_step itself (rare: kept out of
-// line, its buffers off the kernel's stack frame).
-[[LPSIM_AVX512, gnu::noinline, gnu::cold]] __m512 redo(const MacConfig& cfg, __m512 c, __m512 res, __mmask16 bad,
-                                                       const float* a, const float* b, int terms) {
+// The lanes `bad` of one row's step (kept out of line, its buffers off the
+// kernel's stack frame). Lanes of zeros only (C = +-0 and every product +-0:
+// ReLU's zeros, convolution padding) are common: fused_step adds them as IEEE
+// does, -0 only when every addend is -0, which the AND of their bits tells in
+// the lanes; the accumulator keeps that zero where it has -0 and zero_sign is
+// not pos (MacConfig::zero_plus), else +0. The rest by fused_step itself.
+[[LPSIM_AVX512, gnu::noinline]] __m512 redo(const MacConfig& cfg, const Plan& p, __m512 c, __m512 res, __mmask16 bad,
+                                           __mmask16 zeros, const float* a, const float* b, int terms) {
+  if (zeros) {
+    __m512i all = _mm512_castps_si512(c);
+    for (int t = 0; t < terms; ++t)
+      all = _mm512_and_si512(all, _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(b + t * kCols), _mm512_set1_ps(a[t]))));
+    const __mmask16 neg = p.negzero_bad ? __mmask16(0) : _mm512_movepi32_mask(all);
+    res = _mm512_mask_blend_ps(zeros, res, _mm512_mask_blend_ps(neg, _mm512_setzero_ps(), _mm512_set1_ps(-0.f)));
+    bad &= __mmask16(~zeros);
+    if (!bad) return res;
+  }
   alignas(64) float cs[kCols], rs[kCols];
   _mm512_store_ps(cs, c);
   _mm512_store_ps(rs, res);
@@ -198,7 +257,9 @@ template <int R, int T>
   }
   __m512 up[R], down[R];
   __m512i s[R];
+  __mmask16 zeros[R];  // no nonzero term: every exponent is a zero's
   for (int r = 0; r < R; ++r) {
+    zeros[r] = _mm512_cmp_ps_mask(em[r], _mm512_set1_ps(kZeroExp / 2), _CMP_LT_OQ) & __mmask16(~bad[r]);
     // 2^(align - emax) and its inverse normal floats: emax in [align - 126, align + 126] (none below: no term)
     const __m512 d = _mm512_sub_ps(align, em[r]);
     const __mmask16 ok = _mm512_cmp_ps_mask(d, _mm512_set1_ps(126.f), _CMP_LE_OQ) &
@@ -233,7 +294,7 @@ template <int R, int T>
       c[r] = res;
       continue;
     }
-    c[r] = redo(cfg, c[r], res, bad[r], a[r], b, terms);
+    c[r] = redo(cfg, p, c[r], res, bad[r], zeros[r], a[r], b, terms);
   }
 }
 
@@ -277,31 +338,26 @@ bool fused_lanes_avx512(const MacConfig& cfg, const float* a, const float* b, co
   if (!plan_for(cfg, p)) return false;
   // Alignment exponents, A as it is, B in panels of 16 columns (padding: zeros).
   const std::int64_t panels = (n + kCols - 1) / kCols;
-  std::vector<float> ea(std::size_t(m * k)), bp(std::size_t(panels * k * kCols), 0.f), ebp(bp.size(), kZeroExp);
-  const int emin_a = fused_align_exponent(0x1p-1000, cfg.a), emin_b = fused_align_exponent(0x1p-1000, cfg.b);
+  // (every element written below: no zeroing pass)
+  const std::unique_ptr<float[]> ea(new float[std::size_t(m * k)]), bp(new float[std::size_t(panels * k * kCols)]),
+      ebp(new float[std::size_t(panels * k * kCols)]);
+  const float emin_a = float(fused_align_exponent(0x1p-1000, cfg.a)), emin_b = float(fused_align_exponent(0x1p-1000, cfg.b));
   Exps xa, xb;
 #pragma omp parallel
   {
     Exps la, lb;
 #pragma omp for schedule(static) nowait
-    for (std::int64_t i = 0; i < m; ++i) exponents(a + i * k, k, emin_a, ea.data() + i * k, la);
+    for (std::int64_t i = 0; i < m; ++i) row_exponents(a + i * k, k, emin_a, ea.get() + i * k, la);
 #pragma omp for schedule(static) nowait
     for (std::int64_t pn = 0; pn < panels; ++pn) {
-      const std::int64_t j0 = pn * kCols, w = std::min(kCols, n - j0);
-      float* dst = bp.data() + pn * k * kCols;
-      for (std::int64_t l = 0; l < k; ++l)
-        for (std::int64_t j = 0; j < w; ++j) dst[l * kCols + j] = b[l * n + j0 + j];
-      for (std::int64_t l = 0; l < k; ++l) exponents(dst + l * kCols, w, emin_b, ebp.data() + pn * k * kCols + l * kCols, lb);
+      const std::int64_t j0 = pn * kCols;
+      pack_panel(b, n, k, j0, std::min(kCols, n - j0), emin_b, bp.get() + pn * k * kCols, ebp.get() + pn * k * kCols, lb);
     }
 #pragma omp critical(lpsim_fused_lanes_avx512)
-    {
-      xa.finite &= la.finite, xb.finite &= lb.finite;
-      xa.lo = std::min(xa.lo, la.lo), xa.hi = std::max(xa.hi, la.hi);
-      xb.lo = std::min(xb.lo, lb.lo), xb.hi = std::max(xb.hi, lb.hi);
-    }
+    merge(xa, la), merge(xb, lb);
   }
   // Products exact in float: every |a||b| in [2^-126, 2^126] (|x| in [2^l, 2^(l+1))).
-  if (!xa.finite || !xb.finite) return false;
+  if (xa.special || xb.special) return false;
   if (xa.hi >= xa.lo && xb.hi >= xb.lo && (xa.lo + xb.lo < -126 || xa.hi + xb.hi + 2 > 126)) return false;
   FirstError errors;
   const std::int64_t row_tiles = (m + kTileRows - 1) / kTileRows;
@@ -314,15 +370,15 @@ bool fused_lanes_avx512(const MacConfig& cfg, const float* a, const float* b, co
       alignas(64) float cbuf[kTileRows][kCols] = {}, out[kTileRows * kCols];
       for (std::int64_t r = 0; r < kTileRows; ++r) {
         const std::int64_t i = i0 + std::min(r, rows - 1);  // extra rows repeat the last; dropped
-        ar[r] = a + i * k, ear[r] = ea.data() + i * k;
+        ar[r] = a + i * k, ear[r] = ea.get() + i * k;
         cr[r] = nullptr;
         if (c) {
           for (std::int64_t j = 0; j < w; ++j) cbuf[r][j] = c[i * n + j0 + j];
           cr[r] = cbuf[r];
         }
       }
-      const float* bq = bp.data() + pn * k * kCols;
-      const float* ebq = ebp.data() + pn * k * kCols;
+      const float* bq = bp.get() + pn * k * kCols;
+      const float* ebq = ebp.get() + pn * k * kCols;
       tile<kTileRows>(cfg, p, ar, ear, bq, ebq, k, cr, out);
       for (std::int64_t r = 0; r < rows; ++r) {
         double row[kCols];

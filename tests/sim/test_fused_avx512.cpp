@@ -2,7 +2,7 @@
 // in int32 lanes, against the golden model bit for bit, on the data that
 // reaches each of its redone lanes (int32 overflow of C's term, accumulator
 // overflow to infinity and then an infinite C, subnormal results, zero steps,
-// sums past 2^24 that need the sticky bit), and the calls it must refuse.
+// sums past 2^24 that need the sticky bit, steps of signed zeros only), and the calls it must refuse.
 #include <doctest/doctest.h>
 #include <omp.h>
 
@@ -37,8 +37,10 @@ void in_format(std::vector<float>& v, const std::optional<sim::Rounded>& f) {
   }
 }
 
-// Hazards, all finite: ordinary, wide range, cancellation, swamping, narrow overflow, subnormal sums, zeros.
-std::vector<float> draw(std::mt19937_64& g, int kind, std::size_t count) {
+// Hazards, all finite: ordinary, wide range, cancellation, swamping, narrow overflow, subnormal sums, zeros;
+// signed zeros only (kind 7: a = +0, b < 0, C = -0: every addend -0; kind 8: some +0 among them).
+// role: 0 A, 1 B, 2 C.
+std::vector<float> draw(std::mt19937_64& g, int kind, std::size_t count, int role) {
   std::normal_distribution<float> nd;
   std::uniform_int_distribution<int> wide(-30, 30);
   std::vector<float> v(count);
@@ -51,7 +53,9 @@ std::vector<float> draw(std::mt19937_64& g, int kind, std::size_t count) {
       case 3: x = l % 37 == 0 ? 4096.f : std::ldexp(x, -12); break;
       case 4: x = std::ldexp(x, 7) + 200.f; break;
       case 5: x = std::ldexp(x, -12 - int(l % 4)); break;
-      default: x = l % 3 ? 0.f : x;
+      case 6: x = l % 3 ? 0.f : x; break;
+      case 7: x = role == 0 ? 0.f : role == 1 ? -std::abs(x) - 0.5f : -0.f; break;
+      default: x = role == 0 ? (l % 5 == 2 ? -0.f : 0.f) : role == 1 ? -std::abs(x) - 0.5f : -0.f;
     }
     v[l] = x;
   }
@@ -107,6 +111,7 @@ TEST_CASE("fused_lanes_avx512: int32 lanes equal the golden fused steps on every
       "in=fp8e5m2,acc=e6m9,order=fused8,align=11,acc_round=rna,promote=16,outer=fp32",
       "in=fp16,acc=e8m13,order=fused4,align=22",             // RNE from sums past 2^24: the sticky bit
       "in=fp16,acc=e8m13,order=fused8,align=24,acc_round=rna,zero_sign=pos",
+      "in=e4m3fnuz,acc=e5m2fnuz,order=fused8,align=5,acc_round=rz",  // no -0 in the accumulator
   };
   struct Shape {
     std::int64_t m, n, k;
@@ -117,9 +122,9 @@ TEST_CASE("fused_lanes_avx512: int32 lanes equal the golden fused steps on every
   for (const char* spelling : configs) {
     const sim::MacConfig cfg = sim::parse_mac(spelling);
     for (const Shape& s : shapes)
-      for (int kind = 0; kind < 7; ++kind) {
-        auto a = draw(g, kind, std::size_t(s.m * s.k)), b = draw(g, kind, std::size_t(s.k * s.n));
-        auto c = draw(g, kind, std::size_t(s.m * s.n));
+      for (int kind = 0; kind < 9; ++kind) {
+        auto a = draw(g, kind, std::size_t(s.m * s.k), 0), b = draw(g, kind, std::size_t(s.k * s.n), 1);
+        auto c = draw(g, kind, std::size_t(s.m * s.n), 2);
         in_format(a, cfg.a), in_format(b, cfg.b);
         for (const std::vector<float>* addend : {static_cast<const std::vector<float>*>(nullptr), static_cast<const std::vector<float>*>(&c)})
           for (int threads : {1, 2}) {
