@@ -623,35 +623,53 @@ void bind_torch(::py::module_& m) {
            ::py::arg("e_dw_round") = "sr", ::py::arg("mac") = ::py::none(), ::py::arg("mac_fwd") = "fp32",
            ::py::arg("mac_bwd_data") = "fp32", ::py::arg("mac_bwd_weight") = "fp32", ::py::arg("seed") = 0,
            ::py::arg("stream") = 0, ::py::arg("a_running_range") = false, ::py::arg("counts") = false,
-           ::py::arg("error") = false)
+           ::py::arg("error") = false,
+           "A precision from a config's [precision] keys: w, a, e, g, e_dw quantizer spellings (None or \"fp32\": "
+           "unquantized) and their roundings; mac sets all three MACs, else mac_fwd, mac_bwd_data, mac_bwd_weight; "
+           "(seed, stream) the layer key; a_running_range, counts and error as the properties of those names. "
+           "Bad spellings raise the parser's error.")
       .def_property("w", [](const Precision& p) { return spelling_of(p.p.w); },
-                    [](Precision& p, std::optional<std::string> s) { set_quant(p.p.w, s, "rne"); })
+                    [](Precision& p, std::optional<std::string> s) { set_quant(p.p.w, s, "rne"); },
+                    "W's quantizer (the weights, before the forward product): its format spelling, None when unquantized. Setting a spelling keeps the current rounding (rne if none); None or \"fp32\" removes it.")
       .def_property("a", [](const Precision& p) { return spelling_of(p.p.a); },
-                    [](Precision& p, std::optional<std::string> s) { set_quant(p.p.a, s, "rne"); })
+                    [](Precision& p, std::optional<std::string> s) { set_quant(p.p.a, s, "rne"); },
+                    "A's quantizer (the layer's input activation, before the forward product): its format spelling, None when unquantized. Setting keeps the current rounding (rne if none); None or \"fp32\" removes it.")
       .def_property("e", [](const Precision& p) { return spelling_of(p.p.e); },
-                    [](Precision& p, std::optional<std::string> s) { set_quant(p.p.e, s, "sr"); })
+                    [](Precision& p, std::optional<std::string> s) { set_quant(p.p.e, s, "sr"); },
+                    "E's quantizer (the incoming error dY, before both backward products; dX only when e_dw is set): its format spelling, None when unquantized. Setting keeps the current rounding (sr if none); None or \"fp32\" removes it.")
       .def_property("g", [](const Precision& p) { return spelling_of(p.p.g); },
-                    [](Precision& p, std::optional<std::string> s) { set_quant(p.p.g, s, "rne"); })
+                    [](Precision& p, std::optional<std::string> s) { set_quant(p.p.g, s, "rne"); },
+                    "G's quantizer (the weight gradient, after its product): its format spelling, None when unquantized. Setting keeps the current rounding (rne if none); None or \"fp32\" removes it.")
       .def_property("e_dw", [](const Precision& p) { return spelling_of(p.p.e_dw); },
-                    [](Precision& p, std::optional<std::string> s) { set_quant(p.p.e_dw, s, "sr"); })
+                    [](Precision& p, std::optional<std::string> s) { set_quant(p.p.e_dw, s, "sr"); },
+                    "SBM's gradient bifurcation: the quantizer of the error entering the weight-gradient product (and the bias gradient) instead of e, None when unset (e serves both). Setting keeps the current rounding (sr if none); None or \"fp32\" removes it.")
       .def_property("w_round", [](const Precision& p) { return rounding_of(p.p.w); },
-                    [](Precision& p, const std::string& r) { set_round(p.p.w, r); })
+                    [](Precision& p, const std::string& r) { set_round(p.p.w, r); },
+                    "W's rounding spelling (rne, sr, ...), \"\" while W is unquantized; setting it on an unquantized W parses it and changes nothing.")
       .def_property("a_round", [](const Precision& p) { return rounding_of(p.p.a); },
-                    [](Precision& p, const std::string& r) { set_round(p.p.a, r); })
+                    [](Precision& p, const std::string& r) { set_round(p.p.a, r); },
+                    "A's rounding spelling (rne, sr, ...), \"\" while A is unquantized; setting it on an unquantized A parses it and changes nothing.")
       .def_property("e_round", [](const Precision& p) { return rounding_of(p.p.e); },
-                    [](Precision& p, const std::string& r) { set_round(p.p.e, r); })
+                    [](Precision& p, const std::string& r) { set_round(p.p.e, r); },
+                    "E's rounding spelling (rne, sr, ...), \"\" while E is unquantized; setting it on an unquantized E parses it and changes nothing.")
       .def_property("g_round", [](const Precision& p) { return rounding_of(p.p.g); },
-                    [](Precision& p, const std::string& r) { set_round(p.p.g, r); })
+                    [](Precision& p, const std::string& r) { set_round(p.p.g, r); },
+                    "G's rounding spelling (rne, sr, ...), \"\" while G is unquantized; setting it on an unquantized G parses it and changes nothing.")
       .def_property("mac_fwd", [](const Precision& p) { return p.p.fwd.spelling(); },
-                    [](Precision& p, const std::string& s) { p.p.fwd = sim::parse_mac(s); })
+                    [](Precision& p, const std::string& s) { p.p.fwd = sim::parse_mac(s); },
+                    "The MAC of the forward product Y = W . X: its canonical spelling; set from any MAC spelling or preset name.")
       .def_property("mac_bwd_data", [](const Precision& p) { return p.p.bwd_data.spelling(); },
-                    [](Precision& p, const std::string& s) { p.p.bwd_data = sim::parse_mac(s); })
+                    [](Precision& p, const std::string& s) { p.p.bwd_data = sim::parse_mac(s); },
+                    "The MAC of the data-gradient product dX = W^T . dY: its canonical spelling; set from any MAC spelling or preset name.")
       .def_property("mac_bwd_weight", [](const Precision& p) { return p.p.bwd_weight.spelling(); },
-                    [](Precision& p, const std::string& s) { p.p.bwd_weight = sim::parse_mac(s); })
+                    [](Precision& p, const std::string& s) { p.p.bwd_weight = sim::parse_mac(s); },
+                    "The MAC of the weight-gradient product dW = dY . X^T: its canonical spelling; set from any MAC spelling or preset name.")
       .def_property("seed", [](const Precision& p) { return p.p.key.seed; },
-                    [](Precision& p, std::uint64_t s) { p.p.key.seed = s; })
+                    [](Precision& p, std::uint64_t s) { p.p.key.seed = s; },
+                    "The seed of the layer key, the base of every random draw (stochastic rounding) with stream and the step (draw_key).")
       .def_property("stream", [](const Precision& p) { return p.p.key.stream; },
-                    [](Precision& p, std::uint32_t s) { p.p.key.stream = s; })
+                    [](Precision& p, std::uint32_t s) { p.p.key.stream = s; },
+                    "The stream of the layer key (a 32-bit integer; layer_precisions gives layer i the stream i * 1024).")
       .def_property_readonly("bits",
                              [](const Precision& p) {
                                const nn::LayerBits b = nn::policies::counted_bits(p.p);
@@ -659,10 +677,13 @@ void bind_torch(::py::module_& m) {
                              },
                              "(w, a, e, g) element bits, 32 where unquantized, as BitOPs count them (a policy's "
                              "25-31-bit widths, quantized at 24, count as allocated)")
-      .def_readwrite("counts", &Precision::counts)
-      .def_readwrite("error", &Precision::error)
+      .def_readwrite("counts", &Precision::counts,
+                     "Count MAC events (additions, swamped, overflows, saturations) in the products' GemmStats (slower).")
+      .def_readwrite("error", &Precision::error,
+                     "Measure each product's error against the exact product (GemmStats max/mean relative error, SQNR; slower).")
       .def_property("a_running_range", [](const Precision& p) { return p.p.a_running_range; },
-                    [](Precision& p, bool on) { p.p.a_running_range = on; })
+                    [](Precision& p, bool on) { p.p.a_running_range = on; },
+                    "A's per-tensor scaled quantizer uses the batch's range in training and a running range (folded in each training forward) in evaluation, as the SBM and CPT authors' QuantMeasure.")
       .def("__repr__", [](const Precision& p) {
         std::string r = "LayerPrecision(";
         auto q = [&](const char* n, const std::optional<nn::QuantSpec>& s) {
@@ -672,7 +693,8 @@ void bind_torch(::py::module_& m) {
         return r + "mac_fwd='" + p.p.fwd.spelling() + "', mac_bwd_data='" + p.p.bwd_data.spelling() +
                "', mac_bwd_weight='" + p.p.bwd_weight.spelling() + "', seed=" + std::to_string(p.p.key.seed) +
                ", stream=" + std::to_string(p.p.key.stream) + ")";
-      });
+      }, "LayerPrecision(w='<format>/<rounding>', ... (quantized tensors only), mac_fwd=..., mac_bwd_data=..., "
+         "mac_bwd_weight=..., seed=..., stream=...).");
 
   m.def("layer_precisions", &layer_precisions, ::py::arg("toml_text"), ::py::arg("source"), ::py::arg("names"),
         "The LayerPrecision of each named product layer from a run config's [precision], seed and [[layers]], "
@@ -739,12 +761,29 @@ void bind_torch(::py::module_& m) {
              return std::make_unique<LinearOp>(std::move(l));
            }),
            ::py::arg("in_features"), ::py::arg("out_features"), ::py::arg("bias"), ::py::arg("precision"),
-           ::py::arg("name"), ::py::arg("depth"), ::py::arg("iteration"), ::py::arg("a_range"))
-      .def("forward", &LinearOp::forward, ::py::arg("x"), ::py::arg("weight"), ::py::arg("bias"), ::py::arg("training"))
-      .def("backward", &LinearOp::backward, ::py::arg("grad_output"), ::py::arg("input_grad"))
-      .def("stats", &LinearOp::stats)
-      .def("a_range", &LinearOp::a_range)
-      .def("bitops", &LinearOp::bitops);
+           ::py::arg("name"), ::py::arg("depth"), ::py::arg("iteration"), ::py::arg("a_range"),
+           "An nn::Linear<float>(in_features, out_features, bias) computing in `precision`, named `name` at `depth` "
+           "(statistics and errors carry them), at step `iteration` (part of every random key), with the running "
+           "activation range a_range = [zero point, range].")
+      .def("forward", &LinearOp::forward, ::py::arg("x"), ::py::arg("weight"), ::py::arg("bias"), ::py::arg("training"),
+           "Y = X . W^T + b as nn::Linear computes it (W and A quantized, the fwd MAC): x (batch, in_features), "
+           "weight (out_features, in_features), bias (out_features,) or None as the layer has one, float32 "
+           "(converted if not). Returns y (batch, out_features) float32. training: fold the running range "
+           "(else quantize A with it). Releases the GIL.")
+      .def("backward", &LinearOp::backward, ::py::arg("grad_output"), ::py::arg("input_grad"),
+           "The backward of the latest forward: grad_output dY (batch, out_features) float32, quantized by E. "
+           "Returns (dx (batch, in_features) or None unless input_grad, dw (out_features, in_features) quantized "
+           "by G, db (out_features,) or None without a bias), float32. May run again (retain_graph): the same "
+           "step, from zero gradients. Raises ValueError before a forward. Releases the GIL.")
+      .def("stats", &LinearOp::stats,
+           "The latest GemmStats of each product run so far: {\"fwd\", \"bwd_data\", \"bwd_weight\"} (a key "
+           "only once its product ran), tagged <name>/<product> with the layer's depth.")
+      .def("a_range", &LinearOp::a_range,
+           "The running activation range [zero point, range] after the forward (unchanged unless "
+           "precision.a_running_range and A is a scaled format).")
+      .def("bitops", &LinearOp::bitops,
+           "(bitops, bitops_fp32) of the step after backward, as lpsim train counts them: MACs x operand bits x "
+           "operand bits over the forward, error and weight-gradient products, and the same at 32 bits.");
 
   ::py::class_<Conv2dOp>(m, "Conv2dOp", "One call of nn::Conv2d<float>: forward, then one backward")
       .def(::py::init([](std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride,
@@ -756,57 +795,130 @@ void bind_torch(::py::module_& m) {
            }),
            ::py::arg("in_channels"), ::py::arg("out_channels"), ::py::arg("kernel"), ::py::arg("stride"),
            ::py::arg("padding"), ::py::arg("groups"), ::py::arg("bias"), ::py::arg("precision"), ::py::arg("name"),
-           ::py::arg("depth"), ::py::arg("iteration"), ::py::arg("a_range"))
-      .def("forward", &Conv2dOp::forward, ::py::arg("x"), ::py::arg("weight"), ::py::arg("bias"), ::py::arg("training"))
-      .def("backward", &Conv2dOp::backward, ::py::arg("grad_output"), ::py::arg("input_grad"))
-      .def("stats", &Conv2dOp::stats)
-      .def("a_range", &Conv2dOp::a_range)
-      .def("bitops", &Conv2dOp::bitops);
+           ::py::arg("depth"), ::py::arg("iteration"), ::py::arg("a_range"),
+           "An nn::Conv2d<float>(in_channels, out_channels, kernel, stride, padding, groups, bias) (square kernel, "
+           "zero padding) computing in `precision`, named `name` at `depth`, at step `iteration` (part of every "
+           "random key), with the running activation range a_range = [zero point, range].")
+      .def("forward", &Conv2dOp::forward, ::py::arg("x"), ::py::arg("weight"), ::py::arg("bias"), ::py::arg("training"),
+           "The convolution as nn::Conv2d computes it (W and A quantized, the fwd MAC): x (N, in_channels, H, W) "
+           "NCHW, weight (out_channels, in_channels / groups, kernel, kernel), bias (out_channels,) or None as "
+           "the layer has one, float32 (converted if not). Returns y (N, out_channels, H', W') float32. "
+           "training: fold the running range (else quantize A with it). Releases the GIL.")
+      .def("backward", &Conv2dOp::backward, ::py::arg("grad_output"), ::py::arg("input_grad"),
+           "The backward of the latest forward: grad_output dY (N, out_channels, H', W') float32, quantized by E. "
+           "Returns (dx (x's shape) or None unless input_grad, dw (weight's shape) quantized by G, db "
+           "(out_channels,) or None without a bias), float32. May run again (retain_graph): the same step, from "
+           "zero gradients. Raises ValueError before a forward. Releases the GIL.")
+      .def("stats", &Conv2dOp::stats,
+           "The latest GemmStats of each product run so far: {\"fwd\", \"bwd_data\", \"bwd_weight\"} (a key "
+           "only once its product ran), tagged <name>/<product> with the layer's depth.")
+      .def("a_range", &Conv2dOp::a_range,
+           "The running activation range [zero point, range] after the forward (unchanged unless "
+           "precision.a_running_range and A is a scaled format).")
+      .def("bitops", &Conv2dOp::bitops,
+           "(bitops, bitops_fp32) of the step after backward, as lpsim train counts them: MACs x operand bits x "
+           "operand bits over the forward, error and weight-gradient products, and the same at 32 bits.");
 
   ::py::class_<BmmOp>(m, "BmmOp", "One call of a batched product: nn::Linear per matrix, keys batch_key(key, i)")
       .def(::py::init<std::int64_t, std::int64_t, std::int64_t, const Precision&, const std::string&, int, std::uint64_t,
                       const std::vector<float>&>(),
            ::py::arg("batch"), ::py::arg("k"), ::py::arg("n"), ::py::arg("precision"), ::py::arg("name"),
-           ::py::arg("depth"), ::py::arg("iteration"), ::py::arg("a_range"))
-      .def("forward", &BmmOp::forward, ::py::arg("x"), ::py::arg("yt"), ::py::arg("training"))
-      .def("backward", &BmmOp::backward, ::py::arg("grad_output"), ::py::arg("input_grad"))
-      .def("stats", &BmmOp::stats)
-      .def("bitops", &BmmOp::bitops);
+           ::py::arg("depth"), ::py::arg("iteration"), ::py::arg("a_range"),
+           "`batch` products X[i] (m, k) . Y[i] (k, n), each an nn::Linear<float>(k, n) without bias computing in "
+           "`precision` with the layer key batch_key(key, i), named `name` at `depth`, at step `iteration`; every "
+           "matrix starts from the running range a_range = [zero point, range]. Raises ValueError for batch < 1.")
+      .def("forward", &BmmOp::forward, ::py::arg("x"), ::py::arg("yt"), ::py::arg("training"),
+           "Z[i] = X[i] . Y[i]: x (batch, m, k) takes A's quantizer, yt = Y^T (batch, n, k) W's, float32 "
+           "(converted if not), each matrix quantized on its own. Returns z (batch, m, n) float32. Releases the GIL.")
+      .def("backward", &BmmOp::backward, ::py::arg("grad_output"), ::py::arg("input_grad"),
+           "The backward of the latest forward: grad_output dZ (batch, m, n) float32, quantized by E. Returns "
+           "(dx (batch, m, k) or None unless input_grad, d(Y^T) (batch, n, k), the weight gradient quantized by G), "
+           "float32. May run again (retain_graph): the same step, from zero gradients. Raises ValueError before a "
+           "forward. Releases the GIL.")
+      .def("stats", &BmmOp::stats,
+           "The latest GemmStats of matrix 0's products (every matrix has the same shape): {\"fwd\", "
+           "\"bwd_data\", \"bwd_weight\"}, a key only once its product ran.")
+      .def("bitops", &BmmOp::bitops,
+           "(bitops, bitops_fp32) of the step after backward, summed over the batch's matrices as lpsim train "
+           "counts them (MACs x operand bits x operand bits), and the same at 32 bits.");
 
   ::py::class_<TorchPolicy>(m, "TorchPolicy",
                             "nn::make_policy driving the precisions of converted layers through mirrors of them")
       .def(::py::init<const std::string&, const std::string&, const std::vector<::py::tuple>&,
                       const std::vector<std::string>&>(),
-           ::py::arg("toml_text"), ::py::arg("source"), ::py::arg("layers"), ::py::arg("names"))
-      .def_property_readonly("name", &TorchPolicy::name)
-      .def_property_readonly("keep_fp32", &TorchPolicy::keep_fp32)
+           ::py::arg("toml_text"), ::py::arg("source"), ::py::arg("layers"), ::py::arg("names"),
+           "The policy of a run config's [policy] (toml_text; `source` names it in errors) on mirrors of the "
+           "converted layers: layers, in depth order, each (\"linear\", in, out, bias) or (\"conv2d\", in, out, "
+           "kernel, stride, padding, groups, bias); names, one per layer. Raises ValueError for a bad knob, kind "
+           "or count.")
+      .def_property_readonly("name", &TorchPolicy::name, "The policy's name (nn::PrecisionPolicy::name).")
+      .def_property_readonly("keep_fp32", &TorchPolicy::keep_fp32,
+                             "The layers the policy leaves as they are, after the method's defaults: "
+                             "\"first,last\", \"first\", \"last\" or \"none\".")
       .def("begin", &TorchPolicy::begin, ::py::arg("precisions"), ::py::arg("weights"),
-           ::py::arg("iterations_per_epoch"), ::py::arg("total_iterations"), ::py::arg("epochs"), ::py::arg("seed"))
-      .def("before_step", &TorchPolicy::before_step, ::py::arg("precisions"), ::py::arg("iteration"))
+           ::py::arg("iterations_per_epoch"), ::py::arg("total_iterations"), ::py::arg("epochs"), ::py::arg("seed"),
+           "The policy's begin hook, once before training: precisions (one LayerPrecision per layer, read and "
+           "written back in place), weights ((weight, bias or None) float32 arrays per layer), the run's length "
+           "in iterations and epochs, and its seed.")
+      .def("before_step", &TorchPolicy::before_step, ::py::arg("precisions"), ::py::arg("iteration"),
+           "The before_step hook of step `iteration`: sets this step's formats in `precisions` (in place).")
       .def("after_backward", &TorchPolicy::after_backward, ::py::arg("precisions"), ::py::arg("weights"),
-           ::py::arg("fwd"), ::py::arg("iteration"))
+           ::py::arg("fwd"), ::py::arg("iteration"),
+           "The after_backward hook (gradients computed, optimizer not yet run): weights (weight, bias, weight "
+           "grad, bias grad) float32 arrays per layer (bias None without one, a grad None: zeros); fwd, the "
+           "latest forward GemmStats per layer (None: not run). Writes `precisions` back in place.")
       .def("after_step", &TorchPolicy::after_step, ::py::arg("precisions"), ::py::arg("iteration"),
-           ::py::arg("loss"), ::py::arg("accuracy"))
+           ::py::arg("loss"), ::py::arg("accuracy"),
+           "The after_step hook of step `iteration` with the batch's loss and accuracy (a fraction); writes "
+           "`precisions` back in place.")
       .def("end_epoch", &TorchPolicy::end_epoch, ::py::arg("precisions"), ::py::arg("epoch"), ::py::arg("train_loss"),
-           ::py::arg("train_acc"), ::py::arg("test_loss"), ::py::arg("test_acc"))
-      .def("layer_param", &TorchPolicy::layer_param, ::py::arg("depth"))
-      .def("state", &TorchPolicy::state)
-      .def("set_state", &TorchPolicy::set_state, ::py::arg("state"));
+           ::py::arg("train_acc"), ::py::arg("test_loss"), ::py::arg("test_acc"),
+           "The end_epoch hook with the epoch's number and its train and test loss and accuracy; writes "
+           "`precisions` back in place.")
+      .def("layer_param", &TorchPolicy::layer_param, ::py::arg("depth"),
+           "The policy's learned parameter of layer `depth` (its index among the layers given; LDP's beta), or "
+           "None for a policy without one.")
+      .def("state", &TorchPolicy::state,
+           "The policy's state as a list of floats: what a resumed run needs to continue bit for bit.")
+      .def("set_state", &TorchPolicy::set_state, ::py::arg("state"),
+           "Restore a state() (after begin, which it overrides); ValueError for a state of the wrong size or kind.");
   ::py::class_<NativeModel>(m, "NativeModel", "lpsim's own nn model (make_model + apply_precision), stepped from Python")
       .def(::py::init<const std::string&, const std::string&, std::int64_t, std::int64_t, std::int64_t, std::int64_t>(),
            ::py::arg("toml_text"), ::py::arg("source"), ::py::arg("channels"), ::py::arg("height"), ::py::arg("width"),
-           ::py::arg("classes"))
-      .def("layer_names", &NativeModel::layer_names)
-      .def("precisions", &NativeModel::precisions)
-      .def("params", &NativeModel::params, "[(name, copy of the value)] in nn's order")
-      .def("grads", &NativeModel::grads)
-      .def("set_params", &NativeModel::set_params, ::py::arg("values"))
-      .def("set_record", &NativeModel::set_record, ::py::arg("on"))
-      .def("forward_backward", &NativeModel::forward_backward, ::py::arg("x"), ::py::arg("labels"))
-      .def("forward", &NativeModel::forward, ::py::arg("x"), ::py::arg("training"))
-      .def("optimizer_step", &NativeModel::optimizer_step, ::py::arg("lr"))
-      .def("recorded", &NativeModel::recorded)
-      .def("bitops", &NativeModel::bitops);
+           ::py::arg("classes"),
+           "The run config's model ([model], seed) for inputs (channels, height, width) and `classes` logits, its "
+           "precisions set as lpsim train sets them ([precision], [[layers]]) and its [optimizer]; `source` "
+           "names the config in errors.")
+      .def("layer_names", &NativeModel::layer_names, "The product layers' names, in depth order.")
+      .def("precisions", &NativeModel::precisions,
+           "A copy of each product layer's LayerPrecision, in depth order (counts and error False).")
+      .def("params", &NativeModel::params,
+           "[(name, copy of the value)] of every parameter in nn's order, float32 arrays.")
+      .def("grads", &NativeModel::grads,
+           "[(name, copy of the gradient)] of every parameter in nn's order, float32 arrays (those of the latest "
+           "forward_backward).")
+      .def("set_params", &NativeModel::set_params, ::py::arg("values"),
+           "Copy {name: array} into the parameters of those names (float32, each its parameter's shape; "
+           "ValueError otherwise); KeyError for a name that is no parameter.")
+      .def("set_record", &NativeModel::set_record, ::py::arg("on"),
+           "Whether the product layers keep what they see (x, y, dy, dx) from now on, for recorded().")
+      .def("forward_backward", &NativeModel::forward_backward, ::py::arg("x"), ::py::arg("labels"),
+           "One training forward, softmax cross-entropy and backward on x (N, channels, height, width) float32 "
+           "and labels (N ints in [0, classes)), from zero gradients (left in the params): returns (loss, the "
+           "number of samples whose largest logit is their label, logits (N, classes) float32). Releases the GIL.")
+      .def("forward", &NativeModel::forward, ::py::arg("x"), ::py::arg("training"),
+           "The logits (N, classes) float32 of x (N, channels, height, width), in training or evaluation mode "
+           "(batch or running statistics). Releases the GIL.")
+      .def("optimizer_step", &NativeModel::optimizer_step, ::py::arg("lr"),
+           "One step of the run config's optimizer (SGD with momentum and weight decay by default) at learning "
+           "rate lr, on the gradients of the latest forward_backward. Releases the GIL.")
+      .def("recorded", &NativeModel::recorded,
+           "What each product layer kept while set_record was on, in depth order: [{\"name\", \"x\", \"y\", "
+           "\"dy\", \"dx\" (the latest float32 arrays, None if not seen), \"iteration\" (the layer's step "
+           "counter)}].")
+      .def("bitops", &NativeModel::bitops,
+           "(bitops, bitops_fp32) of the latest forward_backward summed over the product layers, as lpsim train "
+           "counts them (MACs x operand bits x operand bits), and the same at 32 bits.");
 }
 
 }  // namespace lpsim::py
