@@ -334,12 +334,13 @@ std::string ResultsFile::attribute(const std::string& run, const std::string& na
   return get_attr_string(g, name.c_str());
 }
 
-std::vector<std::string> ResultsFile::runs() const {
+namespace {
+
+// The run groups at the top of an open results file, by name.
+std::vector<std::string> run_names(hid_t file, const std::string& path) {
   std::vector<std::string> out;
-  if (!fs::exists(real_)) return out;
-  H file = open_results(real_, H5F_ACC_RDONLY);
   H5G_info_t info;
-  check(H5Gget_info(file, &info), "list " + path_);
+  check(H5Gget_info(file, &info), "list " + path);
   for (hsize_t i = 0; i < info.nlinks; ++i) {
     const ssize_t len = H5Lget_name_by_idx(file, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     std::string name(std::size_t(len), '\0');
@@ -347,6 +348,14 @@ std::vector<std::string> ResultsFile::runs() const {
     out.push_back(name);
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<std::string> ResultsFile::runs() const {
+  if (!fs::exists(real_)) return {};
+  H file = open_results(real_, H5F_ACC_RDONLY);
+  return run_names(file, path_);
 }
 
 void ResultsFile::create_if_absent() {
@@ -414,14 +423,7 @@ void ResultsFile::merge_from(const std::string& other) {
   std::vector<std::string> names;
   {
     H src = open_results(other, H5F_ACC_RDONLY);
-    H5G_info_t info;
-    check(H5Gget_info(src, &info), "list " + other);
-    for (hsize_t i = 0; i < info.nlinks; ++i) {
-      const ssize_t len = H5Lget_name_by_idx(src, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
-      std::string name(std::size_t(len), '\0');
-      H5Lget_name_by_idx(src, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), std::size_t(len) + 1, H5P_DEFAULT);
-      names.push_back(name);
-    }
+    names = run_names(src, other);
   }
   merge_from(other, names);
 }
