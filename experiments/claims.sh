@@ -7,7 +7,7 @@
 # The paired table: experiments/claims_table.py over the same directory.
 #
 #   experiments/claims.sh [stage ...]        # all stages in order, or the named ones
-#   LPSIM=path/to/lpsim CLAIMS_DIR=runs/claims experiments/claims.sh fp32
+#   LPSIM=path/to/lpsim CLAIMS_DIR=results/claims experiments/claims.sh fp32
 #
 # Stages, in the order they run (about 40 min a run on 2 AVX-512 cores for
 # fp32, longer for quantized runs; seeds pair runs across stages):
@@ -26,7 +26,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 lpsim=${LPSIM:-build/experiments/lpsim}
-dir=${CLAIMS_DIR:-runs/claims}
+dir=${CLAIMS_DIR:-results/claims}
 base=experiments/configs/claims.toml
 mkdir -p "$dir"
 hp="policy.cos_bounds=false policy.bmax_fwd=32 policy.bmin_bwd=32 policy.bmax_bwd=32"

@@ -3,7 +3,7 @@
 lpsim's measurement at the closest setting it runs, with paired statistics and a verdict by a stated
 rule (docs/results.md, "Claims at the seeds' settings").
 
-  PYTHONPATH=build/python /usr/bin/python3 experiments/claims_table.py [runs/claims]
+  PYTHONPATH=build/python /usr/bin/python3 experiments/claims_table.py [results/claims]
 
 Accuracy: final test accuracy; differences are paired by seed (same initial weights and shuffling) with
 a 95 % t interval and a two-sided paired t-test p-value. BitOPs saved: 1 - BitOPs / BitOPs of the same
@@ -132,9 +132,9 @@ def rows(directory):
 
 
 def main(argv):
-    directory = next((a for a in argv if not a.startswith("--")), "runs/claims")
+    directory = next((a for a in argv if not a.startswith("--")), "results/claims")
     if not os.path.isdir(directory):
-        sys.exit(f"error: {directory} is not a directory (experiments/claims.sh writes runs/claims)")
+        sys.exit(f"error: {directory} is not a directory (experiments/claims.sh writes results/claims)")
     print("| seed | claim | lpsim (ResNet-20, Fashion-MNIST, 15 epochs) | verdict |")
     print("|---|---|---|---|")
     for paper, claim, measured, verdict in rows(directory):

@@ -30,7 +30,6 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -98,8 +97,8 @@ void for_each_run(const Grouping& g, std::int64_t n, F&& f) {
 }
 
 // Extremes of in[b, e) and the first non-finite index (or e).
-[[gnu::target_clones("avx2", "default")]] std::int64_t run_extremes(const float* in, std::int64_t b, std::int64_t e,
-                                                                   float& lo, float& hi) {
+[[gnu::target_clones("avx2", "default")]] std::int64_t run_extremes_loop(const float* in, std::int64_t b,
+                                                                        std::int64_t e, float& lo, float& hi) {
   float l = INFINITY, h = -INFINITY;
   int bad = 0;
   for (std::int64_t i = b; i < e; ++i) {
@@ -113,6 +112,38 @@ void for_each_run(const Grouping& g, std::int64_t n, F&& f) {
   std::int64_t i = b;
   while (std::fabs(in[i]) <= FLT_MAX) ++i;
   return i;
+}
+
+// run_extremes_loop in 16 lanes. A zero extreme may carry the other sign than
+// the ordered scan's; no output can tell: a zero point of -0 or +0 gives the
+// same t + zp and (t + zp) * scale for every input.
+[[gnu::target("avx512f")]] std::int64_t run_extremes_avx512(const float* in, std::int64_t b, std::int64_t e,
+                                                            float& lo, float& hi) {
+  __m512 l = _mm512_set1_ps(INFINITY), h = _mm512_set1_ps(-INFINITY);
+  const __m512 big = _mm512_set1_ps(FLT_MAX);
+  __mmask16 bad = 0;
+  for (std::int64_t i = b; i < e; i += 16) {
+    const __mmask16 lanes = e - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (e - i)) - 1);
+    const __m512 x = _mm512_maskz_loadu_ps(lanes, in + i);
+    l = _mm512_mask_min_ps(l, lanes, x, l);
+    h = _mm512_mask_max_ps(h, lanes, x, h);
+    bad |= _mm512_mask_cmp_ps_mask(lanes, _mm512_abs_ps(x), big, _CMP_NLE_UQ);  // !(|x| <= FLT_MAX)
+  }
+  if (bad) {
+    std::int64_t i = b;
+    while (std::fabs(in[i]) <= FLT_MAX) ++i;
+    return i;
+  }
+  alignas(64) float ls[16], hs[16];  // (GCC 12's _mm512_reduce_* trip -Wmaybe-uninitialized)
+  _mm512_store_ps(ls, l);
+  _mm512_store_ps(hs, h);
+  lo = *std::min_element(ls, ls + 16), hi = *std::max_element(hs, hs + 16);
+  return e;
+}
+
+std::int64_t run_extremes(const float* in, std::int64_t b, std::int64_t e, float& lo, float& hi) {
+  if (arith::isa() >= arith::Isa::AVX512) return run_extremes_avx512(in, b, e, lo, hi);  // the one dispatch switch
+  return run_extremes_loop(in, b, e, lo, hi);
 }
 
 Grouping make_grouping(const arith::ScaledSpec& s, std::span<const std::int64_t> shape, int axis, std::int64_t n) {
@@ -142,8 +173,8 @@ struct GroupMap {
   bool passthrough = false;  // all zero (offset: constant): returned as is
 };
 
-// Code-space values of in[b, e) under map m: x / scale - zp clamped, on-grid
-// values snapped (see below).
+// Code-space values of in[b, e) under map m into t[0, e - b): x / scale - zp
+// clamped, on-grid values snapped (see below).
 template <bool IntegerCodes, bool FloatAbsmax>
 [[gnu::always_inline]] inline void codes_loop(const float* in, double* t, std::int64_t b, std::int64_t e,
                                               const GroupMap& m) {
@@ -159,7 +190,7 @@ template <bool IntegerCodes, bool FloatAbsmax>
     }
     if constexpr (FloatAbsmax)  // the maximum maps exactly
       v = std::fabs(in[i]) == m.amax ? std::copysign(m.hi, double(in[i])) : v;
-    t[i] = v;
+    t[i - b] = v;
   }
 }
 
@@ -178,9 +209,9 @@ template <bool IntegerCodes, bool FloatAbsmax>
     const __m256d mag = _mm256_and_pd(v, abs);
     const __m256d bound = _mm256_mul_pd(tol, _mm256_blendv_pd(one, mag, _mm256_cmp_pd(one, mag, _CMP_LT_OQ)));
     const __m256d off = _mm256_and_pd(_mm256_sub_pd(v, near), abs);
-    _mm256_storeu_pd(t + i, _mm256_blendv_pd(v, near, _mm256_cmp_pd(off, bound, _CMP_LE_OQ)));
+    _mm256_storeu_pd(t + (i - b), _mm256_blendv_pd(v, near, _mm256_cmp_pd(off, bound, _CMP_LE_OQ)));
   }
-  codes_loop<true, false>(in, t, i, e, m);
+  codes_loop<true, false>(in, t + (i - b), i, e, m);
 }
 
 void run_to_codes(const float* in, double* t, std::int64_t b, std::int64_t e, const GroupMap& m, bool integer_codes,
@@ -298,15 +329,11 @@ void quantize_scaled(const QuantSpec& spec, const float* in, float* out, std::in
 
   const bool integer_codes = code_format(f).kind == Kind::Fixed && f.scaled.rule != ScaleRule::MX;
   const bool float_absmax = f.scaled.rule == ScaleRule::AbsMax && !integer_codes;
-  // Code-space values, every one written below: no serial zero-fill of megabytes.
-  const std::unique_ptr<double[]> t_buf(new double[std::size_t(n)]);
-  double* t = t_buf.get();
-  for_each_run(group, n, [&](std::int64_t b, std::int64_t e, std::int64_t g) {
-    const GroupMap& m = maps[std::size_t(g)];
-    if (m.passthrough) std::fill(t + b, t + e, 0.0);  // rounded below with the rest, then ignored
-    else run_to_codes(in, t, b, e, m, integer_codes, float_absmax);
-  });
-  arith::quantize(t, t, std::size_t(n), code_format(f), spec.rounding, key, 0);
+  // Codes, rounding and dequantization one L1-sized block at a time, so the
+  // double code-space values never leave the cache. Element i keeps random
+  // index i, so the bits are those of one pass over the whole tensor.
+  const Format cf = code_format(f);
+  arith::quantize(static_cast<const double*>(nullptr), nullptr, 0, cf, spec.rounding, key, 0);  // throws here, not in a thread
   if (codes) {
     if (!integer_codes || f.scaled.rule == ScaleRule::Offset)
       throw std::invalid_argument("quantize_tensor: \"" + f.spelling + "\" has no integer codes");
@@ -322,9 +349,16 @@ void quantize_scaled(const QuantSpec& spec, const float* in, float* out, std::in
       if (code_out) std::fill(code_out + b, code_out + e, 0.f);
       return;
     }
-    for (std::int64_t i = b; i < e; ++i) out[i] = float((t[i] + m.zp) * m.scale);
-    if (code_out)
-      for (std::int64_t i = b; i < e; ++i) code_out[i] = float(t[i] + m.zp);
+    constexpr std::int64_t kBlock = 2048;
+    alignas(64) double t[kBlock];
+    for (std::int64_t lo = b; lo < e; lo += kBlock) {
+      const std::int64_t hi = std::min(e, lo + kBlock), len = hi - lo;
+      run_to_codes(in, t, lo, hi, m, integer_codes, float_absmax);
+      arith::quantize(t, t, std::size_t(len), cf, spec.rounding, key, std::uint64_t(lo));  // finite: cannot throw
+      for (std::int64_t i = 0; i < len; ++i) out[lo + i] = float((t[i] + m.zp) * m.scale);
+      if (code_out)
+        for (std::int64_t i = 0; i < len; ++i) code_out[lo + i] = float(t[i] + m.zp);
+    }
   });
 }
 
