@@ -7,7 +7,15 @@
 # The paired table: experiments/claims_table.py over the same directory.
 #
 #   experiments/claims.sh [stage ...]        # all stages in order, or the named ones
-#   LPSIM=path/to/lpsim CLAIMS_DIR=results/claims experiments/claims.sh fp32
+#   LPSIM=path/to/lpsim CLAIMS_DIR=runs/claims experiments/claims.sh fp32
+#   experiments/claims.sh snapshot          # the committed copy, results/claims/
+#
+# The sweeps write to CLAIMS_DIR (default runs/claims/, not committed). A
+# session that stops runs the `snapshot` stage: each results file copied into
+# results/claims/ without its finished runs' final weights
+# (experiments/strip_weights.py), the checkpoints of unfinished runs beside
+# it, and the log. A fresh clone starts from that snapshot: files missing from
+# CLAIMS_DIR are copied from results/claims/ first, so the sweeps resume there.
 #
 # Stages, in the order they run (about 40 min a run on 2 AVX-512 cores for
 # fp32, longer for quantized runs; seeds pair runs across stages):
@@ -26,9 +34,18 @@
 set -eu
 cd "$(dirname "$0")/.."
 lpsim=${LPSIM:-build/experiments/lpsim}
-dir=${CLAIMS_DIR:-results/claims}
+dir=${CLAIMS_DIR:-runs/claims}
+snap=results/claims
 base=experiments/configs/claims.toml
-mkdir -p "$dir"
+mkdir -p "$dir" "$snap"
+for f in "$snap"/*.h5; do  # resume from the committed snapshot
+  [ -e "$f" ] || continue
+  name=$(basename "$f")
+  [ -e "$dir/$name" ] && continue
+  echo "claims.sh: $name from $snap"
+  cp "$f" "$dir/$name"
+  if [ -d "$f.ckpt" ]; then cp -r "$f.ckpt" "$dir/$name.ckpt"; fi
+done
 hp="policy.cos_bounds=false policy.bmax_fwd=32 policy.bmin_bwd=32 policy.bmax_bwd=32"
 
 stage() {
@@ -48,7 +65,18 @@ stage() {
               --seeds 0,1,2,3,4 --out "$dir/factor_power.h5" &&
             PYTHONPATH=${LPSIM_PYTHONPATH:-build/python} /usr/bin/python3 experiments/factor/training.py isolate \
               --iso-seeds 0,1,2 --out "$dir/factor_isolate.h5" ;;
-    *) echo "claims.sh: unknown stage \"$1\" (fp32 8bit hp_dpc hp_sbm22 hp_cpt 8bit_more factor)" >&2; exit 2 ;;
+    snapshot)
+      for f in "$dir"/*.h5; do
+        [ -e "$f" ] || continue
+        name=$(basename "$f")
+        if [ -e "$f.lock" ]; then echo "claims.sh: $f is in use (a sweep is running): stop it first" >&2; exit 1; fi
+        /usr/bin/python3 experiments/strip_weights.py "$f" "$snap/$name"
+        rm -rf "$snap/$name.ckpt"
+        if [ -d "$f.ckpt" ] && [ -n "$(ls -A "$f.ckpt")" ]; then cp -r "$f.ckpt" "$snap/$name.ckpt"; fi
+      done
+      if [ -e "$dir/claims.log" ]; then cp "$dir/claims.log" "$snap/claims.log"; fi
+      ls -l "$snap" ;;
+    *) echo "claims.sh: unknown stage \"$1\" (fp32 8bit hp_dpc hp_sbm22 hp_cpt 8bit_more factor snapshot)" >&2; exit 2 ;;
   esac
 }
 

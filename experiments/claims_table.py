@@ -134,7 +134,7 @@ def rows(directory):
 def main(argv):
     directory = next((a for a in argv if not a.startswith("--")), "results/claims")
     if not os.path.isdir(directory):
-        sys.exit(f"error: {directory} is not a directory (experiments/claims.sh writes results/claims)")
+        sys.exit(f"error: {directory} is not a directory (experiments/claims.sh snapshot writes results/claims)")
     print("| seed | claim | lpsim (ResNet-20, Fashion-MNIST, 15 epochs) | verdict |")
     print("|---|---|---|---|")
     for paper, claim, measured, verdict in rows(directory):

@@ -214,10 +214,62 @@ template <bool IntegerCodes, bool FloatAbsmax>
   codes_loop<true, false>(in, t + (i - b), i, e, m);
 }
 
+// x / scale correctly rounded without a division (vdivpd is the slowest part
+// of codes_loop), and proved so lane by lane: q0 = x y with y = RN(1 / scale),
+// q = q0 + (x - q0 scale) y (two FMAs, Markstein's correction). q is accepted
+// when the exact remainder r = x - q scale satisfies |r| < |scale| ulp(q) / 2,
+// i.e. |x / scale - q| is below half an ulp of q: then q is the double nearest
+// to x / scale. (r is exact whenever q is within an ulp of the quotient, and
+// when it is not, |r| > |scale| ulp(q) / 2 fails the test.) Lanes where q is a
+// power of two (a narrower ulp below it), zero or subnormal, or not finite are
+// divided; x = 0 gives x y = x / scale exactly.
+[[gnu::target("avx512f,avx512dq,avx512vl,fma")]] inline __m512d quotient_avx512(__m512d x, __m512d s, __m512d y,
+                                                                               __m512d half_ulp_s) {
+  const __m512i exp_bits = _mm512_set1_epi64(0x7ff0000000000000), man_bits = _mm512_set1_epi64(0x000fffffffffffff);
+  const __m512d q0 = _mm512_mul_pd(x, y);
+  const __m512d q = _mm512_fmadd_pd(_mm512_fnmadd_pd(q0, s, x), y, q0);
+  const __m512d r = _mm512_fnmadd_pd(q, s, x);
+  const __m512i qb = _mm512_castpd_si512(q);
+  const __m512d pow = _mm512_castsi512_pd(_mm512_and_si512(qb, exp_bits));  // 2^e for q in [2^e, 2^(e+1)), 0 if subnormal
+  __mmask8 ok = _mm512_cmp_pd_mask(_mm512_abs_pd(r), _mm512_mul_pd(pow, half_ulp_s), _CMP_LT_OQ) &
+                _mm512_test_epi64_mask(qb, man_bits);
+  const __mmask8 zero = _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_EQ_OQ);
+  __m512d out = _mm512_mask_mov_pd(q, zero, q0);
+  ok |= zero;
+  if (ok != 0xff) [[unlikely]] out = _mm512_mask_div_pd(out, __mmask8(~ok), x, s);
+  return out;
+}
+
+// codes_loop<true, false> eight at a time, its quotient from quotient_avx512.
+[[gnu::target("avx512f,avx512dq,avx512vl,fma")]] void integer_codes_avx512(const float* in, double* t, std::int64_t b,
+                                                                          std::int64_t e, const GroupMap& m) {
+  const __m512d scale = _mm512_set1_pd(m.scale), zp = _mm512_set1_pd(m.zp), lo = _mm512_set1_pd(m.lo);
+  const __m512d recip = _mm512_set1_pd(1.0 / m.scale);
+  const __m512d half_ulp_s = _mm512_set1_pd(std::ldexp(std::fabs(m.scale), -53));  // exact: a power of two times scale
+  const __m512d hi = _mm512_set1_pd(m.hi), one = _mm512_set1_pd(1.0), tol = _mm512_set1_pd(1e-9);
+  // The half-ulp bound needs ulp(q) |scale| / 2 normal: scales far from 1 take codes_loop.
+  if (!(std::fabs(m.scale) > 0x1p-900 && std::fabs(m.scale) < 0x1p900)) return codes_loop<true, false>(in, t, b, e, m);
+  std::int64_t i = b;
+  for (; i + 8 <= e; i += 8) {
+    const __m512d x = _mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(in + i));  // maskz: GCC 12 PR 105593
+    const __m512d q = _mm512_sub_pd(quotient_avx512(x, scale, recip, half_ulp_s), zp);
+    // q < lo ? lo : hi < q ? hi : q (NaN-free: inputs are finite)
+    __m512d v = _mm512_mask_mov_pd(q, _mm512_cmp_pd_mask(hi, q, _CMP_LT_OQ), hi);
+    v = _mm512_mask_mov_pd(v, _mm512_cmp_pd_mask(q, lo, _CMP_LT_OQ), lo);
+    const __m512d near = _mm512_maskz_roundscale_pd(0xff, v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512d mag = _mm512_abs_pd(v);
+    const __m512d bound = _mm512_mul_pd(tol, _mm512_mask_mov_pd(one, _mm512_cmp_pd_mask(one, mag, _CMP_LT_OQ), mag));
+    const __m512d off = _mm512_abs_pd(_mm512_sub_pd(v, near));
+    _mm512_storeu_pd(t + (i - b), _mm512_mask_mov_pd(v, _mm512_cmp_pd_mask(off, bound, _CMP_LE_OQ), near));
+  }
+  codes_loop<true, false>(in, t + (i - b), i, e, m);
+}
+
 void run_to_codes(const float* in, double* t, std::int64_t b, std::int64_t e, const GroupMap& m, bool integer_codes,
                   bool float_absmax) {
-  const bool avx2 = arith::use_avx2();  // arith/isa.hpp: the one dispatch switch
-  if (integer_codes && avx2) integer_codes_avx2(in, t, b, e, m);
+  const arith::Isa isa = arith::isa();  // arith/isa.hpp: the one dispatch switch
+  if (integer_codes && isa >= arith::Isa::AVX512) integer_codes_avx512(in, t, b, e, m);
+  else if (integer_codes && isa >= arith::Isa::AVX2) integer_codes_avx2(in, t, b, e, m);
   else if (integer_codes) codes_loop<true, false>(in, t, b, e, m);
   else if (float_absmax) codes_loop<false, true>(in, t, b, e, m);
   else codes_loop<false, false>(in, t, b, e, m);

@@ -363,6 +363,11 @@ TEST_CASE("integer-code scaled quantizers equal their definition bit for bit at 
     inputs.push_back(v);
     for (auto& x : v) x = -x;  // the maximum is 0, -0 (then +0) first
     inputs.push_back(v);
+    // On the grid already (a quantizer's own output): quotients at or within
+    // ulps of integers, powers of two among them (the division-free
+    // quotient's fallback lanes, nn/quantizer.cpp).
+    inputs.push_back(definition(false, 8, inputs[0], 1, std::int64_t(n), "rne", {}));
+    inputs.push_back(definition(true, 8, inputs[0], 1, std::int64_t(n), "rne", {}));
     for (const auto& x : inputs)
       for (const bool minmax : {true, false})
         for (const char* rounding : {"rne", "sr", "rz"})
